@@ -1,0 +1,5 @@
+"""Run the echoviewer command line: ``python -m echoviewer``."""
+
+from echoviewer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,209 @@
+"""The in-memory cine every loader returns, and the small records that describe it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """Acquisition time of every frame, in ms from the first frame, and where it came from.
+
+    ``source`` is one of ``FrameTimeVector``, ``FrameTime``, ``CineRate``,
+    ``RecommendedDisplayFrameRate``, ``EffectiveDuration``, ``container`` (video fps),
+    ``file`` (times stored beside a NumPy array) or ``assumed``; ``assumed`` is True only for
+    the last, when nothing in the file gave a rate and a default was used.
+    """
+
+    times_ms: np.ndarray
+    interval_ms: float
+    source: str
+    assumed: bool = False
+    note: str = ""
+
+    @classmethod
+    def uniform(cls, n_frames: int, interval_ms: float, source: str, *,
+                assumed: bool = False, note: str = "") -> FrameTiming:
+        return cls(np.arange(n_frames, dtype=np.float64) * interval_ms, float(interval_ms),
+                   source, assumed, note)
+
+    @classmethod
+    def from_times(cls, times_ms: np.ndarray, source: str, note: str = "") -> FrameTiming:
+        """Irregular timing; the nominal interval is the median step."""
+        times = np.asarray(times_ms, dtype=np.float64) - float(times_ms[0])
+        return cls(times, float(np.median(np.diff(times))), source, False, note)
+
+    @property
+    def fps(self) -> float:
+        """Nominal frame rate (frames per second)."""
+        return 1000.0 / self.interval_ms
+
+    @property
+    def duration_s(self) -> float:
+        """Time covered by the clip: the last frame's start plus one frame interval."""
+        return (float(self.times_ms[-1]) + self.interval_ms) / 1000.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Physical pixel size. Area of one pixel is ``cm_per_px_x * cm_per_px_y`` cm²."""
+
+    cm_per_px_x: float
+    cm_per_px_y: float
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cm_per_px_x": self.cm_per_px_x, "cm_per_px_y": self.cm_per_px_y,
+                "source": self.source}
+
+
+@dataclass(frozen=True)
+class ImagingRegion:
+    """Rectangle holding the 2D image, inclusive pixel bounds as DICOM writes them."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    source: str
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0 + 1
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0 + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"x0": self.x0, "y0": self.y0, "x1": self.x1, "y1": self.y1,
+                "source": self.source}
+
+
+@dataclass(frozen=True)
+class CineMetadata:
+    """Descriptive, non-identifying facts about the source file."""
+
+    format: str  # "dicom", "video" or "numpy"
+    manufacturer: str = ""
+    model: str = ""
+    modality: str = ""
+    sop_class_uid: str = ""
+    sop_class_name: str = ""
+    transfer_syntax_uid: str = ""
+    transfer_syntax_name: str = ""
+    photometric: str = ""
+    decoder: str = ""
+    bits_stored: int = 8
+    source_is_colour: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, repr=False)
+class PatientIdentifiers:
+    """Patient and study identifiers, kept apart from everything else.
+
+    Its ``repr`` never shows the values, so a stray log line or traceback cannot leak them;
+    read the attributes explicitly where the user asked to see them.
+    """
+
+    patient_name: str = ""
+    patient_id: str = ""
+    birth_date: str = ""
+    accession_number: str = ""
+    study_date: str = ""
+    institution: str = ""
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    sop_instance_uid: str = ""
+
+    def __repr__(self) -> str:
+        present = [f.name for f in fields(self) if getattr(self, f.name)]
+        return f"PatientIdentifiers(<{len(present)} hidden fields>)"
+
+    __str__ = __repr__
+
+
+@dataclass(eq=False, repr=False)
+class Cine:
+    """One echo cine in memory.
+
+    ``frames`` is uint8 grayscale ``(T, H, W)``; ``rgb`` is uint8 ``(T, H, W, 3)`` when the
+    source holds real colour (Doppler, coloured annotations), else ``None``.
+    ``calibration`` is ``None`` when the file gives no usable physical pixel size, and
+    ``calibration_note`` says why (or how the calibration was chosen).
+    """
+
+    path: Path
+    frames: np.ndarray
+    rgb: np.ndarray | None
+    timing: FrameTiming
+    calibration: Calibration | None
+    calibration_note: str
+    region: ImagingRegion
+    metadata: CineMetadata
+    identifiers: PatientIdentifiers = field(default_factory=PatientIdentifiers)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    @property
+    def times_ms(self) -> np.ndarray:
+        return self.timing.times_ms
+
+    @cached_property
+    def sector_mask(self) -> np.ndarray:
+        """Boolean ``(H, W)`` mask of the imaging sector, estimated from the pixels."""
+        from echoviewer.io.sector import estimate_sector_mask
+
+        return estimate_sector_mask(self.frames, self.region)
+
+    def display_frame(self, index: int) -> np.ndarray:
+        """The frame as the scanner showed it: RGB when colour, else grayscale."""
+        return self.rgb[index] if self.rgb is not None else self.frames[index]
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary without patient identifiers (what ``echoviewer info`` prints)."""
+        return {
+            "file": str(self.path),
+            "format": self.metadata.format,
+            "frames": self.n_frames,
+            "width": self.width,
+            "height": self.height,
+            "colour": self.rgb is not None,
+            "fps": round(self.timing.fps, 4),
+            "fps_source": self.timing.source,
+            "fps_assumed": self.timing.assumed,
+            "timing_note": self.timing.note,
+            "duration_s": round(self.timing.duration_s, 4),
+            "calibration": self.calibration.as_dict() if self.calibration else None,
+            "calibration_note": self.calibration_note,
+            "region": self.region.as_dict(),
+            "transfer_syntax": self.metadata.transfer_syntax_name or None,
+            "transfer_syntax_uid": self.metadata.transfer_syntax_uid or None,
+            "sop_class": self.metadata.sop_class_name or None,
+            "manufacturer": self.metadata.manufacturer or None,
+            "photometric": self.metadata.photometric or None,
+            "decoder": self.metadata.decoder,
+        }
+
+    def __repr__(self) -> str:
+        return (f"Cine({self.path.name!r}, {self.n_frames}x{self.height}x{self.width}, "
+                f"{self.timing.fps:.1f} fps [{self.timing.source}], "
+                f"{'calibrated' if self.calibration else 'uncalibrated'})")

@@ -1,0 +1,231 @@
+"""DICOM cines: ultrasound (multi-frame) and secondary capture, every common transfer syntax.
+
+JPEG Baseline 8-bit cines, the usual scanner export, take a fast path (:mod:`.dicom_jpeg`);
+everything else goes through pydicom's pixel handlers (gdcm, pylibjpeg-openjpeg, pylibjpeg-rle
+or pydicom's own), frame by frame into one preallocated array.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
+from pydicom.uid import JPEGBaseline8Bit, UID
+
+from echoviewer.io import dicom_jpeg
+from echoviewer.io.calibration import dicom_calibration
+from echoviewer.io.cine import Cine, CineMetadata, PatientIdentifiers
+from echoviewer.io.errors import (CorruptDataError, NoPixelDataError,
+                                  UnsupportedImageError, UnsupportedTransferSyntaxError)
+from echoviewer.io.pixels import has_colour, split_grey_and_colour, to_uint8
+from echoviewer.io.sector import content_region
+from echoviewer.io.timing import dicom_timing
+
+log = logging.getLogger(__name__)
+# pydicom's own log messages quote element values, patient names included; this loader reports
+# every failure itself, so pydicom is kept quiet to keep identifiers out of logs.
+logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+
+# A decoded cine larger than this is refused before anything is allocated: it is either a
+# corrupt header or more than a desktop should hold at once.
+MAX_DECODED_BYTES = 6 * 1024**3
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_COLOUR_PHOTOMETRICS = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR"}
+# Decoders pydicom can use for each family, to name in an error (licences in the README).
+_PLUGIN_HINTS = {
+    "1.2.840.10008.1.2.4.5": "python-gdcm",          # JPEG baseline / extended / lossless
+    "1.2.840.10008.1.2.4.7": "python-gdcm",          # JPEG lossless
+    "1.2.840.10008.1.2.4.8": "python-gdcm or pyjpegls",  # JPEG-LS
+    "1.2.840.10008.1.2.4.9": "pylibjpeg-openjpeg",   # JPEG 2000
+    "1.2.840.10008.1.2.4.20": "pylibjpeg-openjpeg",  # HTJ2K
+    "1.2.840.10008.1.2.5": "pylibjpeg-rle",
+}
+_IDENTIFIER_KEYWORDS = {
+    "patient_name": "PatientName", "patient_id": "PatientID", "birth_date": "PatientBirthDate",
+    "accession_number": "AccessionNumber", "study_date": "StudyDate",
+    "institution": "InstitutionName", "study_instance_uid": "StudyInstanceUID",
+    "series_instance_uid": "SeriesInstanceUID", "sop_instance_uid": "SOPInstanceUID",
+}
+
+
+def _transfer_syntax(ds: Dataset) -> UID:
+    meta = getattr(ds, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID") if meta is not None else None
+    if uid:
+        return UID(str(uid))
+    # No file meta (a raw dataset): the parser found the encoding by looking at the bytes.
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        return pydicom.uid.ImplicitVRLittleEndian
+    if implicit:
+        return pydicom.uid.ImplicitVRLittleEndian
+    return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
+
+
+def _check_decodable(path: Path, ds: Dataset, syntax: UID) -> None:
+    if not syntax.is_compressed:
+        return
+    name = syntax.name
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        hint = ("export the cine from the scanner as JPEG Baseline or uncompressed DICOM"
+                if "MPEG" in name or "HEVC" in name else "convert it to an uncompressed DICOM")
+        raise UnsupportedTransferSyntaxError(
+            f"{path.name}: no decoder exists for {name} ({syntax}); {hint}") from None
+    if not decoder.is_available:
+        plugin = next((p for prefix, p in _PLUGIN_HINTS.items() if str(syntax).startswith(prefix)),
+                      "a pydicom pixel-data plugin")
+        raise UnsupportedTransferSyntaxError(
+            f"{path.name}: {name} needs a decoder that is not installed; run: pip install {plugin}")
+
+
+def _int_attr(ds: Dataset, keyword: str, default: int) -> int:
+    try:
+        value = ds.get(keyword, default)
+        return int(value if value not in (None, "") else default)
+    except (TypeError, ValueError):
+        return default
+
+
+def _geometry(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
+    rows, cols = _int_attr(ds, "Rows", 0), _int_attr(ds, "Columns", 0)
+    frames = max(1, _int_attr(ds, "NumberOfFrames", 1))  # 0 means 1, as pydicom reads it
+    samples = _int_attr(ds, "SamplesPerPixel", 1)
+    if rows <= 0 or cols <= 0:
+        raise CorruptDataError(f"{path.name}: image size {rows}×{cols} is invalid; the header is damaged")
+    if samples not in (1, 3):
+        raise UnsupportedImageError(f"{path.name}: {samples} samples per pixel; expected 1 or 3")
+    out_channels = 3 if samples == 3 or ds.get("PhotometricInterpretation") == "PALETTE COLOR" else 1
+    decoded = rows * cols * frames * (out_channels + 1)
+    if decoded > MAX_DECODED_BYTES:
+        raise CorruptDataError(
+            f"{path.name}: header claims {frames} frames of {cols}×{rows}, "
+            f"{decoded / 1024**3:.1f} GB decoded; too large, or a damaged header")
+    return rows, cols, frames, samples
+
+
+def _palette_to_rgb(frame: np.ndarray, ds: Dataset) -> np.ndarray:
+    rgb = apply_color_lut(frame, ds)
+    if rgb.dtype != np.uint8:
+        # 16-bit LUT entries are scaled to 8 bits, except where a writer stored 8-bit values in
+        # a 16-bit LUT (seen in big-endian Philips exports), which are already in range.
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        shift = max(0, bits - 8) if int(rgb.max()) > 255 else 0
+        rgb = (rgb >> shift).astype(np.uint8)
+    return rgb
+
+
+def _decode_with_pydicom(path: Path, ds: Dataset, n_frames: int
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    stack: np.ndarray | None = None
+    count = 0
+    for index, frame in enumerate(iter_pixels(ds)):
+        if index >= n_frames:
+            break
+        if photometric == "PALETTE COLOR":
+            frame = _palette_to_rgb(frame, ds)
+        if stack is None:
+            stack = np.empty((n_frames, *frame.shape), frame.dtype)
+        if frame.shape != stack.shape[1:]:
+            raise CorruptDataError(f"{path.name}: frame {index} has shape {frame.shape}, "
+                                   f"frame 0 has {stack.shape[1:]}")
+        stack[index] = frame
+        count += 1
+    if stack is None or count < n_frames:
+        raise CorruptDataError(f"{path.name}: only {count} of {n_frames} frames could be decoded; "
+                               "the file is truncated")
+    if stack.ndim == 4 and stack.dtype != np.uint8:
+        # Colour with more than 8 bits per channel: keep the colour balance, drop low bits.
+        bits = _int_attr(ds, "BitsStored", stack.dtype.itemsize * 8)
+        shift = max(0, bits - 8)
+        stack = np.clip(stack.astype(np.uint64) >> shift, 0, 255).astype(np.uint8)
+    stack = to_uint8(stack)
+    if photometric == "MONOCHROME1":
+        np.subtract(255, stack, out=stack)  # MONOCHROME1: 0 is white
+    return split_grey_and_colour(stack)
+
+
+def _identifiers(ds: Dataset) -> PatientIdentifiers:
+    values = {}
+    for field_name, keyword in _IDENTIFIER_KEYWORDS.items():
+        try:
+            values[field_name] = str(ds.get(keyword, "") or "")
+        except Exception:  # a damaged identifier is simply absent
+            values[field_name] = ""
+    return PatientIdentifiers(**values)
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        return str(ds.get(keyword, "") or "").strip()
+    except Exception:  # damaged descriptive text is not worth failing a load for
+        return ""
+
+
+def load_dicom(path: Path, *, force: bool = False) -> Cine:
+    """Load a DICOM file; parser and decoder failures are wrapped by :func:`load_cine`."""
+    return _load_dataset(path, pydicom.dcmread(path, force=force))
+
+
+def _load_dataset(path: Path, ds: Dataset) -> Cine:
+    if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+        if len(ds) == 0 or ("Rows" in ds and "Columns" in ds):
+            raise CorruptDataError(f"{path.name}: the image data is missing or unreadable; the "
+                                   "file is truncated or damaged, copy it again")
+        sop = _text(ds, "SOPClassUID")
+        what = UID(sop).name if sop else "this DICOM"
+        raise NoPixelDataError(f"{path.name}: {what} holds no image data; open an image or cine DICOM")
+    if "PixelData" not in ds:
+        raise UnsupportedImageError(f"{path.name}: floating-point pixel data is not an echo cine")
+
+    syntax = _transfer_syntax(ds)
+    if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
+        ds.file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = syntax
+    rows, cols, n_frames, samples = _geometry(path, ds)
+    photometric = _text(ds, "PhotometricInterpretation")
+    log.debug("DICOM %s: SOP class %s, %s, %s, %d×%d×%d", path.name, _text(ds, "SOPClassUID"),
+              syntax.name, photometric, n_frames, rows, cols)
+
+    decoded = None
+    if syntax == JPEGBaseline8Bit and dicom_jpeg.eligible(ds):
+        decoded = dicom_jpeg.decode(ds, n_frames, rows, cols, samples)
+        decoder = "opencv"
+    if decoded is None:
+        _check_decodable(path, ds, syntax)
+        decoded = _decode_with_pydicom(path, ds, n_frames)
+        decoder = "pydicom"
+    grey, rgb = decoded
+    if rgb is not None and not has_colour(rgb):
+        rgb = None
+
+    calibration, calibration_note, region = dicom_calibration(ds, cols, rows)
+    if region is None:
+        region = content_region(grey)
+    sop_class = _text(ds, "SOPClassUID")
+    metadata = CineMetadata(
+        format="dicom",
+        manufacturer=_text(ds, "Manufacturer"),
+        model=_text(ds, "ManufacturerModelName"),
+        modality=_text(ds, "Modality"),
+        sop_class_uid=sop_class,
+        sop_class_name=UID(sop_class).name if sop_class else "",
+        transfer_syntax_uid=str(syntax),
+        transfer_syntax_name=syntax.name,
+        photometric=photometric,
+        decoder=decoder,
+        bits_stored=_int_attr(ds, "BitsStored", 8),
+        source_is_colour=photometric in _COLOUR_PHOTOMETRICS,
+    )
+    return Cine(path=path, frames=grey, rgb=rgb, timing=dicom_timing(ds, n_frames),
+                calibration=calibration, calibration_note=calibration_note, region=region,
+                metadata=metadata, identifiers=_identifiers(ds))
+

@@ -1,0 +1,84 @@
+"""``load_cine``: any echo cine on disk → one :class:`Cine`, or one typed :class:`CineLoadError`."""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+from pathlib import Path
+from typing import Callable
+
+from echoviewer.io.arrays import load_array
+from echoviewer.io.cine import Cine
+from echoviewer.io.dicom import load_dicom
+from echoviewer.io.errors import (CineLoadError, CorruptDataError, EmptyFileError,
+                                  FileMissingError, NotAFileError, UnrecognisedFormatError,
+                                  short_reason)
+from echoviewer.io.video import VIDEO_SUFFIXES, load_video
+
+SUPPORTED = "DICOM, AVI/MP4 video or NumPy .npy/.npz"
+_DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ""}
+_RAW_DICOM_GROUPS = {0x0002, 0x0008}  # a DICOM without preamble starts with these groups
+
+
+def sniff(head: bytes, suffix: str) -> str | None:
+    """Which loader a file needs, from its first 132 bytes and its suffix."""
+    if head[128:132] == b"DICM":
+        return "dicom"
+    if head.startswith(b"\x93NUMPY") or head.startswith(b"PK\x03\x04") and suffix == ".npz":
+        return "numpy"
+    if (head[:4] == b"RIFF" and head[8:12] == b"AVI ") or head[4:8] == b"ftyp" \
+            or head.startswith(b"\x1a\x45\xdf\xa3") or suffix in VIDEO_SUFFIXES:
+        return "video"
+    if len(head) >= 8:
+        group_le, group_be = struct.unpack("<H", head[:2])[0], struct.unpack(">H", head[:2])[0]
+        if group_le in _RAW_DICOM_GROUPS or group_be in _RAW_DICOM_GROUPS:
+            return "raw-dicom"
+    if suffix in {".npy", ".npz"}:
+        return "numpy"
+    return None
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise FileMissingError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise NotAFileError(f"{path} is a folder; open one file inside it ({SUPPORTED})")
+    if not path.is_file():
+        raise NotAFileError(f"{path} is not a regular file")
+    if path.stat().st_size == 0:
+        raise EmptyFileError(f"{path.name}: the file is empty (0 bytes); copy it again from the source")
+    if not os.access(path, os.R_OK):
+        raise NotAFileError(f"{path.name}: permission denied; check the file's permissions")
+
+
+_LOADERS: dict[str, tuple[str, Callable[[Path], Cine]]] = {
+    "dicom": ("DICOM", load_dicom),
+    "raw-dicom": ("DICOM", lambda p: load_dicom(p, force=True)),
+    "numpy": ("NumPy", load_array),
+    "video": ("video", load_video),
+}
+
+
+def load_cine(path: str | os.PathLike[str]) -> Cine:
+    """Load any supported cine. Raises a :class:`CineLoadError` subclass with a one-line message."""
+    path = Path(path)
+    _check_path(path)
+    with open(path, "rb") as handle:
+        head = handle.read(132)
+    kind = sniff(head, path.suffix.lower())
+    if kind is None:
+        raise UnrecognisedFormatError(f"{path.name}: not a {SUPPORTED} file")
+    label, loader = _LOADERS[kind]
+    try:
+        with warnings.catch_warnings():
+            # pydicom warns about malformed values by quoting them, identifiers included.
+            warnings.simplefilter("ignore")
+            return loader(path)
+    except CineLoadError:
+        raise
+    except MemoryError as exc:
+        raise CorruptDataError(f"{path.name}: not enough memory to load this cine") from exc
+    except Exception as exc:  # parsers and decoders meet arbitrary bytes: any failure is damage
+        raise CorruptDataError(f"{path.name}: damaged or truncated {label} file "
+                               f"({short_reason(exc)})") from exc

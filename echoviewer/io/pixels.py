@@ -1,0 +1,70 @@
+"""Pixel conversions shared by every loader: any decoded array → uint8 grey (+ RGB if colour)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from echoviewer.io.errors import UnsupportedImageError
+
+# JPEG chroma subsampling leaves a few grey levels between channels of a grey image; real colour
+# (Doppler, coloured ECG traces and labels) differs by far more.
+_COLOUR_TOLERANCE = 12
+_COLOUR_SAMPLE_FRAMES = 8
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Scale any numeric array to uint8 over the whole cine's range (not per frame, so the
+    brightness of one frame never jumps against another)."""
+    if frames.dtype == np.uint8:
+        return frames
+    if frames.dtype == np.bool_:
+        return frames.astype(np.uint8) * 255
+    if not np.issubdtype(frames.dtype, np.number) or np.issubdtype(frames.dtype, np.complexfloating):
+        raise UnsupportedImageError(f"pixel type {frames.dtype} is not an image; "
+                                    "save the frames as uint8 or float")
+    data = frames.astype(np.float32, copy=False)
+    finite = np.isfinite(data)
+    if not finite.any():
+        return np.zeros(frames.shape, np.uint8)
+    low, high = float(data[finite].min()), float(data[finite].max())
+    if np.issubdtype(frames.dtype, np.floating) and low >= 0.0 and high <= 1.0:
+        low, high = 0.0, 1.0  # a [0, 1] float image keeps its absolute brightness
+    scale = 255.0 / (high - low) if high > low else 0.0
+    out = np.nan_to_num((data - low) * scale, nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def has_colour(rgb: np.ndarray) -> bool:
+    """True when some sampled frame has pixels whose channels really differ."""
+    picks = np.unique(np.linspace(0, rgb.shape[0] - 1, _COLOUR_SAMPLE_FRAMES).astype(int))
+    for frame in rgb[picks]:
+        channels = frame.astype(np.int16)
+        spread = np.abs(channels[..., 0] - channels[..., 1]) + np.abs(channels[..., 1] - channels[..., 2])
+        if np.count_nonzero(spread > _COLOUR_TOLERANCE) > 0.0005 * spread.size:
+            return True
+    return False
+
+
+def grey_from_rgb(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Luma (ITU-R BT.601, as JPEG's Y) of (T, H, W, 3) RGB frames."""
+    grey = out if out is not None else np.empty(rgb.shape[:3], np.uint8)
+    for index, frame in enumerate(rgb):
+        cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY, dst=grey[index])
+    return grey
+
+
+def split_grey_and_colour(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(T, H, W) or (T, H, W, C) uint8 → (grey frames, RGB frames or None when grey content)."""
+    if frames.ndim == 3:
+        return np.ascontiguousarray(frames), None
+    channels = frames.shape[-1]
+    if channels == 1:
+        return np.ascontiguousarray(frames[..., 0]), None
+    if channels == 4:
+        frames = frames[..., :3]
+    elif channels != 3:
+        raise UnsupportedImageError(f"{channels} channels per pixel; expected 1, 3 or 4")
+    rgb = np.ascontiguousarray(frames)
+    grey = grey_from_rgb(rgb)
+    return grey, (rgb if has_colour(rgb) else None)
