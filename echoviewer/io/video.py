@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import cv2
@@ -16,10 +17,22 @@ from echoviewer.io.timing import assumed_timing
 
 VIDEO_SUFFIXES = {".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".wmv", ".mpg", ".mpeg"}
 _MAX_PLAUSIBLE_FPS = 1000.0
+# FFmpeg prints container warnings straight to stderr; a bad file is reported by the loader.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    """FFmpeg only: OpenCV's fallback readers print to stderr and read nothing FFmpeg cannot."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
 
 
 def load_video(path: Path) -> Cine:
-    capture = cv2.VideoCapture(str(path))
+    capture = _open_capture(path)
     try:
         if not capture.isOpened():
             raise VideoOpenError(f"{path.name}: OpenCV cannot open this video (unknown container "

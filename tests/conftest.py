@@ -1,0 +1,31 @@
+"""Shared fixtures: the real vendor DICOM files of pydicom-data, and the bundled sample."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from echoviewer.resources import SAMPLE_CINE  # noqa: E402
+
+
+def pydicom_data_dir() -> Path:
+    """pydicom-data installs its files in ``data_store/data`` (never downloaded at test time)."""
+    spec = importlib.util.find_spec("data_store")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("pydicom-data is not installed; install the test extras: pip install -e '.[test]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+@pytest.fixture(scope="session")
+def pydicom_data() -> Path:
+    return pydicom_data_dir()
+
+
+@pytest.fixture(scope="session")
+def sample_cine_path() -> Path:
+    return SAMPLE_CINE

@@ -1,0 +1,43 @@
+"""Import rules users rely on: the core is GUI-free and the viewer never pays for torch."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_core_modules_never_import_qt() -> None:
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "echoviewer").rglob("*.py")
+                 if "gui" not in p.relative_to(ROOT / "echoviewer").parts
+                 and _imported_modules(p) & {"PySide6", "pyqtgraph", "PyQt5", "PyQt6"}]
+    assert offenders == []
+
+
+def test_starting_the_app_imports_neither_torch_nor_qt_nor_distill() -> None:
+    code = ("import sys; from echoviewer.cli import main; main(['info', sys.argv[1]]); "
+            "print(sorted(m for m in ('torch', 'PySide6', 'distill') if m in sys.modules))")
+    sample = ROOT / "resources" / "samples" / "sample_a4c.dcm"
+    result = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_distill_imports_without_qt() -> None:
+    result = subprocess.run([sys.executable, "-c", "import sys, distill; print('PySide6' in sys.modules)"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,100 @@
+"""Every kind of bad input gives one typed loader error with a one-line message, in the API and
+in the CLI (stderr, non-zero exit, never a traceback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import MPEG4HP41, ExplicitVRLittleEndian, generate_uid
+
+from echoviewer.io import (CineLoadError, CorruptDataError, EmptyFileError, FileMissingError,
+                           NoPixelDataError, NotAFileError, UnrecognisedFormatError,
+                           UnsupportedTransferSyntaxError, VideoOpenError, load_cine)
+from echoviewer.io import dicom as dicom_module
+from tests.helpers import moving_frames, write_dicom
+
+
+def _report_without_pixels(path: Path) -> Path:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "SR"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _mpeg_dicom(path: Path, source: Path) -> Path:
+    ds = pydicom.dcmread(source)
+    ds.file_meta.TransferSyntaxUID = MPEG4HP41
+    ds.save_as(path)
+    return path
+
+
+def _bad_files(tmp_path: Path, pydicom_data: Path) -> dict[str, tuple[Path, type[CineLoadError], str]]:
+    jpeg = write_dicom(tmp_path / "ok.dcm", moving_frames(n_frames=6), compression="jpeg")
+    data = jpeg.read_bytes()
+    (tmp_path / "notes.dcm").write_text("Echo report: EF 55 %, normal LV size.\n" * 20)
+    (tmp_path / "half.dcm").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    (tmp_path / "broken.avi").write_bytes(b"RIFF\x00\x00\x00\x00AVI LIST" + bytes(range(256)) * 8)
+    (tmp_path / "folder").mkdir()
+    return {
+        "not dicom": (tmp_path / "notes.dcm", UnrecognisedFormatError, "not a DICOM"),
+        "no pixel data": (_report_without_pixels(tmp_path / "sr.dcm"), NoPixelDataError, "no image data"),
+        "unsupported syntax": (_mpeg_dicom(tmp_path / "mpeg.dcm", jpeg), UnsupportedTransferSyntaxError, "MPEG-4"),
+        "truncated": (tmp_path / "half.dcm", CorruptDataError, "half.dcm"),
+        "zero bytes": (tmp_path / "empty.dcm", EmptyFileError, "empty"),
+        "bad video": (tmp_path / "broken.avi", VideoOpenError, "video"),
+        "directory": (tmp_path / "folder", NotAFileError, "folder"),
+        "missing": (tmp_path / "nope.dcm", FileMissingError, "no such file"),
+    }
+
+
+CASES = ["not dicom", "no pixel data", "unsupported syntax", "truncated", "zero bytes",
+         "bad video", "directory", "missing"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_raises_one_typed_error_with_one_line(tmp_path, pydicom_data, case) -> None:
+    path, error_type, fragment = _bad_files(tmp_path, pydicom_data)[case]
+    with pytest.raises(error_type) as info:
+        load_cine(path)
+    message = str(info.value)
+    assert fragment in message and "\n" not in message and len(message) < 300
+
+
+def test_missing_decoder_names_the_plugin_to_install(monkeypatch, pydicom_data) -> None:
+    class Unavailable:
+        is_available = False
+
+    monkeypatch.setattr(dicom_module, "get_decoder", lambda uid: Unavailable())
+    with pytest.raises(UnsupportedTransferSyntaxError, match="pip install pylibjpeg-openjpeg"):
+        load_cine(pydicom_data / "US1_J2KR.dcm")
+
+
+def test_cli_reports_each_bad_file_on_one_stderr_line(tmp_path, pydicom_data, sample_cine_path) -> None:
+    files = _bad_files(tmp_path, pydicom_data)
+    paths = [str(sample_cine_path)] + [str(files[case][0]) for case in CASES]
+    result = subprocess.run([sys.executable, "-m", "echoviewer", "info", *paths],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == len(CASES) and all(line.startswith("echoviewer: ") for line in errors)
+    assert len(result.stdout.strip().splitlines()) == 1  # the good file still printed
+
+
+def test_cli_open_of_a_bad_file_fails_cleanly(tmp_path) -> None:
+    (tmp_path / "x.dcm").write_bytes(b"")
+    result = subprocess.run([sys.executable, "-m", "echoviewer", str(tmp_path / "x.dcm")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

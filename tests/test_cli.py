@@ -1,0 +1,58 @@
+"""The echoviewer command line as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from echoviewer.cli import main
+
+INFO_KEYS = {"file", "frames", "width", "height", "fps", "fps_source", "duration_s",
+             "calibration", "region", "transfer_syntax"}
+
+
+def test_info_prints_one_json_line_per_file(capsys, pydicom_data, sample_cine_path) -> None:
+    assert main(["info", str(pydicom_data / "color3d_jpeg_baseline.dcm"), str(sample_cine_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert INFO_KEYS <= first.keys()
+    assert (first["frames"], first["width"], first["height"]) == (120, 640, 480)
+    assert first["fps"] == pytest.approx(30.0, abs=0.01) and first["fps_source"] == "FrameTime"
+    assert first["duration_s"] == pytest.approx(4.0, abs=0.01)
+    assert first["calibration"]["cm_per_px_x"] == pytest.approx(0.05105, abs=1e-5)
+    assert first["calibration"]["source"].startswith("US region")
+    assert first["region"] == {"x0": 84, "y0": 31, "x1": 595, "y1": 414,
+                               "source": first["calibration"]["source"]}
+    assert first["transfer_syntax"] == "JPEG Baseline (Process 1)"
+    assert second["calibration"] is not None and second["frames"] > 1
+
+
+def test_info_uncalibrated_gives_null_and_the_reason(capsys, pydicom_data) -> None:
+    assert main(["info", str(pydicom_data / "US1_UNCR.dcm")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["calibration"] is None and "no Sequence of Ultrasound Regions" in info["calibration_note"]
+    assert info["fps_source"] == "assumed" and info["fps_assumed"] is True
+
+
+def test_info_help_explains_the_keys() -> None:
+    result = subprocess.run([sys.executable, "-m", "echoviewer", "info", "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for word in ("fps_source", "calibration", "region", "Exit status"):
+        assert word in result.stdout
+
+
+def test_echoviewer_without_arguments_opens_the_bundled_sample(capsys) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "sample_a4c.dcm" in out and "60 frames" in out and "cm/px" in out
+
+
+def test_main_py_starts_the_same_way(sample_cine_path) -> None:
+    result = subprocess.run([sys.executable, "main.py"], capture_output=True, text=True, timeout=60,
+                            cwd=sample_cine_path.parents[2])
+    assert result.returncode == 0 and "sample_a4c.dcm" in result.stdout
