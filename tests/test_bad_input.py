@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -98,3 +99,30 @@ def test_cli_open_of_a_bad_file_fails_cleanly(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-m", "echoviewer", str(tmp_path / "x.dcm")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_damaged_file_meta_is_reported_as_damage_not_as_a_report(pydicom_data, tmp_path) -> None:
+    data = bytearray((pydicom_data / "color3d_jpeg_baseline.dcm").read_bytes())
+    data[200] ^= 0xFF  # a length inside the file meta
+    (tmp_path / "meta.dcm").write_bytes(bytes(data))
+    with pytest.raises(CorruptDataError, match="damaged"):
+        load_cine(tmp_path / "meta.dcm")
+
+
+def test_damaged_numpy_header_is_not_mistaken_for_pickled_objects(tmp_path) -> None:
+    np.save(tmp_path / "cine.npy", moving_frames())
+    data = bytearray((tmp_path / "cine.npy").read_bytes())
+    data[0] ^= 0x01
+    (tmp_path / "cine.npy").write_bytes(bytes(data))
+    with pytest.raises(CorruptDataError, match="NumPy"):
+        load_cine(tmp_path / "cine.npy")
+
+
+def test_malformed_jpeg_header_is_refused_before_any_native_decoder(tmp_path) -> None:
+    path = write_dicom(tmp_path / "cine.dcm", moving_frames(n_frames=3), compression="jpeg")
+    data = bytearray(path.read_bytes())
+    sof = data.index(b"\xff\xc0", data.index(b"\xff\xc0") + 2)  # frame 1's frame header
+    data[sof + 4] = 79  # sample precision 8 → 79: gdcm segfaulted on this
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptDataError, match="frame 1 is damaged"):
+        load_cine(path)

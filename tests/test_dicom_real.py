@@ -113,3 +113,10 @@ def test_sixteen_bit_palette_is_scaled_not_clipped(pydicom_data) -> None:
 def test_raw_dicom_without_preamble_loads(pydicom_data) -> None:
     cine = load_cine(pydicom_data / "OT-PAL-8-face.dcm")
     assert cine.frames.shape == (1, 480, 640)
+
+
+def test_colour_frames_decode_on_demand_and_match_the_full_array(pydicom_data) -> None:
+    cine = load_cine(pydicom_data / "color3d_jpeg_baseline.dcm")
+    shown = [cine.display_frame(i) for i in (0, 57, 119)]
+    assert all(frame.shape == (480, 640, 3) for frame in shown)
+    assert all(np.array_equal(frame, cine.rgb[i]) for frame, i in zip(shown, (0, 57, 119)))

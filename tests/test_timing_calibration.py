@@ -52,6 +52,7 @@ def test_effective_duration_spreads_frames_over_the_clip() -> None:
     assert timing.source == "EffectiveDuration" and timing.fps == pytest.approx(50.0)
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")
 @pytest.mark.parametrize("bad", ["0", "-5", "nan", "abc"])
 def test_nothing_usable_means_an_assumed_flagged_rate(bad) -> None:
     timing = dicom_timing(_ds(FrameTime=bad) if bad != "abc" else _ds(), 10)

@@ -80,7 +80,7 @@ def load_array(path: Path) -> Cine:
     finally:
         if archive is not None:
             archive.close()
-    grey, rgb = split_grey_and_colour(frames)
-    metadata = CineMetadata(format="numpy", decoder="numpy", source_is_colour=rgb is not None)
-    return Cine(path=path, frames=grey, rgb=rgb, timing=timing, calibration=calibration,
+    grey, colour = split_grey_and_colour(frames)
+    metadata = CineMetadata(format="numpy", decoder="numpy")
+    return Cine(path=path, frames=grey, colour=colour, timing=timing, calibration=calibration,
                 calibration_note=note, region=content_region(grey), metadata=metadata)

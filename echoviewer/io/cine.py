@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -100,7 +101,6 @@ class CineMetadata:
     photometric: str = ""
     decoder: str = ""
     bits_stored: int = 8
-    source_is_colour: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -131,19 +131,56 @@ class PatientIdentifiers:
     __str__ = __repr__
 
 
+class ColourFrames:
+    """RGB frames of a colour cine: in memory, or decoded one frame at a time on demand.
+
+    Lazy decoding keeps a JPEG cine's load to its grey frames (what analysis needs) while the
+    viewer decodes the colour frame it shows in about a millisecond.
+    """
+
+    def __init__(self, n_frames: int, decode: Callable[[int], np.ndarray]) -> None:
+        self._n_frames = n_frames
+        self._decode = decode
+        self._array: np.ndarray | None = None
+
+    @classmethod
+    def from_array(cls, rgb: np.ndarray) -> ColourFrames:
+        frames = cls(len(rgb), rgb.__getitem__)
+        frames._array = rgb
+        return frames
+
+    def __len__(self) -> int:
+        return self._n_frames
+
+    def frame(self, index: int) -> np.ndarray:
+        """uint8 (H, W, 3) RGB frame ``index``."""
+        return self._array[index] if self._array is not None else self._decode(index)
+
+    def array(self) -> np.ndarray:
+        """All frames as uint8 (T, H, W, 3), decoded once and then kept."""
+        if self._array is None:
+            first = self._decode(0)
+            array = np.empty((self._n_frames, *first.shape), np.uint8)
+            array[0] = first
+            for index in range(1, self._n_frames):
+                array[index] = self._decode(index)
+            self._array = array
+        return self._array
+
+
 @dataclass(eq=False, repr=False)
 class Cine:
     """One echo cine in memory.
 
-    ``frames`` is uint8 grayscale ``(T, H, W)``; ``rgb`` is uint8 ``(T, H, W, 3)`` when the
-    source holds real colour (Doppler, coloured annotations), else ``None``.
+    ``frames`` is uint8 grayscale ``(T, H, W)``; ``colour`` holds the RGB frames when the source
+    has real colour (Doppler, coloured annotations), else ``None``.
     ``calibration`` is ``None`` when the file gives no usable physical pixel size, and
     ``calibration_note`` says why (or how the calibration was chosen).
     """
 
     path: Path
     frames: np.ndarray
-    rgb: np.ndarray | None
+    colour: ColourFrames | None
     timing: FrameTiming
     calibration: Calibration | None
     calibration_note: str
@@ -164,6 +201,11 @@ class Cine:
         return int(self.frames.shape[2])
 
     @property
+    def rgb(self) -> np.ndarray | None:
+        """uint8 (T, H, W, 3) colour frames (decoded on first access), or None for grey cines."""
+        return self.colour.array() if self.colour is not None else None
+
+    @property
     def times_ms(self) -> np.ndarray:
         return self.timing.times_ms
 
@@ -176,7 +218,7 @@ class Cine:
 
     def display_frame(self, index: int) -> np.ndarray:
         """The frame as the scanner showed it: RGB when colour, else grayscale."""
-        return self.rgb[index] if self.rgb is not None else self.frames[index]
+        return self.colour.frame(index) if self.colour is not None else self.frames[index]
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary without patient identifiers (what ``echoviewer info`` prints)."""
@@ -186,7 +228,7 @@ class Cine:
             "frames": self.n_frames,
             "width": self.width,
             "height": self.height,
-            "colour": self.rgb is not None,
+            "colour": self.colour is not None,
             "fps": round(self.timing.fps, 4),
             "fps_source": self.timing.source,
             "fps_assumed": self.timing.assumed,

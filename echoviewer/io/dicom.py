@@ -14,15 +14,17 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
 from pydicom.uid import JPEGBaseline8Bit, UID
 
 from echoviewer.io import dicom_jpeg
 from echoviewer.io.calibration import dicom_calibration
-from echoviewer.io.cine import Cine, CineMetadata, PatientIdentifiers
+from echoviewer.io.cine import Cine, CineMetadata, ColourFrames, PatientIdentifiers
 from echoviewer.io.errors import (CorruptDataError, NoPixelDataError,
                                   UnsupportedImageError, UnsupportedTransferSyntaxError)
-from echoviewer.io.pixels import has_colour, split_grey_and_colour, to_uint8
+from echoviewer.io.jpeg_markers import JpegStructureError, check_jpeg_header
+from echoviewer.io.pixels import split_grey_and_colour, to_uint8
 from echoviewer.io.sector import content_region
 from echoviewer.io.timing import dicom_timing
 
@@ -36,8 +38,9 @@ logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 MAX_DECODED_BYTES = 6 * 1024**3
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-_COLOUR_PHOTOMETRICS = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR"}
-# Decoders pydicom can use for each family, to name in an error (licences in the README).
+_JPEG_FAMILY = ("1.2.840.10008.1.2.4.5", "1.2.840.10008.1.2.4.7", "1.2.840.10008.1.2.4.8")
+# The decoder to install for each family of transfer syntax UIDs (matched by prefix), named
+# in the error when none is installed (licences in the README).
 _PLUGIN_HINTS = {
     "1.2.840.10008.1.2.4.5": "python-gdcm",          # JPEG baseline / extended / lossless
     "1.2.840.10008.1.2.4.7": "python-gdcm",          # JPEG lossless
@@ -61,9 +64,7 @@ def _transfer_syntax(ds: Dataset) -> UID:
         return UID(str(uid))
     # No file meta (a raw dataset): the parser found the encoding by looking at the bytes.
     implicit, little = ds.original_encoding
-    if implicit is None:
-        return pydicom.uid.ImplicitVRLittleEndian
-    if implicit:
+    if implicit or implicit is None:
         return pydicom.uid.ImplicitVRLittleEndian
     return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
 
@@ -122,8 +123,20 @@ def _palette_to_rgb(frame: np.ndarray, ds: Dataset) -> np.ndarray:
     return rgb
 
 
+def _check_jpeg_frames(path: Path, ds: Dataset, syntax: UID, n_frames: int) -> None:
+    """Refuse malformed JPEG headers before gdcm, which can crash the process on them."""
+    if not str(syntax).startswith(_JPEG_FAMILY):
+        return
+    for index, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=n_frames)):
+        try:
+            check_jpeg_header(frame)
+        except JpegStructureError as exc:
+            raise CorruptDataError(f"{path.name}: frame {index} is damaged ({exc}); "
+                                   "copy the file again from the source") from exc
+
+
 def _decode_with_pydicom(path: Path, ds: Dataset, n_frames: int
-                         ) -> tuple[np.ndarray, np.ndarray | None]:
+                         ) -> tuple[np.ndarray, ColourFrames | None]:
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     stack: np.ndarray | None = None
     count = 0
@@ -163,6 +176,12 @@ def _identifiers(ds: Dataset) -> PatientIdentifiers:
     return PatientIdentifiers(**values)
 
 
+def _uid_name(uid: str) -> str:
+    """The registered name of a UID, or "" for an unknown or garbled one (never echo garbage)."""
+    name = UID(uid).name if uid else ""
+    return name if name and name != uid else ""
+
+
 def _text(ds: Dataset, keyword: str) -> str:
     try:
         return str(ds.get(keyword, "") or "").strip()
@@ -177,12 +196,12 @@ def load_dicom(path: Path, *, force: bool = False) -> Cine:
 
 def _load_dataset(path: Path, ds: Dataset) -> Cine:
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
-        if len(ds) == 0 or ("Rows" in ds and "Columns" in ds):
+        sop_name = _uid_name(_text(ds, "SOPClassUID"))
+        if not sop_name or "Image" in sop_name or "Rows" in ds:
             raise CorruptDataError(f"{path.name}: the image data is missing or unreadable; the "
                                    "file is truncated or damaged, copy it again")
-        sop = _text(ds, "SOPClassUID")
-        what = UID(sop).name if sop else "this DICOM"
-        raise NoPixelDataError(f"{path.name}: {what} holds no image data; open an image or cine DICOM")
+        raise NoPixelDataError(f"{path.name}: {sop_name} holds no image data; "
+                               "open an image or cine DICOM")
     if "PixelData" not in ds:
         raise UnsupportedImageError(f"{path.name}: floating-point pixel data is not an echo cine")
 
@@ -201,11 +220,10 @@ def _load_dataset(path: Path, ds: Dataset) -> Cine:
         decoder = "opencv"
     if decoded is None:
         _check_decodable(path, ds, syntax)
+        _check_jpeg_frames(path, ds, syntax, n_frames)
         decoded = _decode_with_pydicom(path, ds, n_frames)
         decoder = "pydicom"
-    grey, rgb = decoded
-    if rgb is not None and not has_colour(rgb):
-        rgb = None
+    grey, colour = decoded
 
     calibration, calibration_note, region = dicom_calibration(ds, cols, rows)
     if region is None:
@@ -217,15 +235,14 @@ def _load_dataset(path: Path, ds: Dataset) -> Cine:
         model=_text(ds, "ManufacturerModelName"),
         modality=_text(ds, "Modality"),
         sop_class_uid=sop_class,
-        sop_class_name=UID(sop_class).name if sop_class else "",
+        sop_class_name=_uid_name(sop_class),
         transfer_syntax_uid=str(syntax),
         transfer_syntax_name=syntax.name,
         photometric=photometric,
         decoder=decoder,
         bits_stored=_int_attr(ds, "BitsStored", 8),
-        source_is_colour=photometric in _COLOUR_PHOTOMETRICS,
     )
-    return Cine(path=path, frames=grey, rgb=rgb, timing=dicom_timing(ds, n_frames),
+    return Cine(path=path, frames=grey, colour=colour, timing=dicom_timing(ds, n_frames),
                 calibration=calibration, calibration_note=calibration_note, region=region,
                 metadata=metadata, identifiers=_identifiers(ds))
 

@@ -17,7 +17,7 @@ from echoviewer.io.errors import (CineLoadError, CorruptDataError, EmptyFileErro
 from echoviewer.io.video import VIDEO_SUFFIXES, load_video
 
 SUPPORTED = "DICOM, AVI/MP4 video or NumPy .npy/.npz"
-_DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ""}
+_NAMED_FORMATS = {".npy": "NumPy", ".npz": "NumPy"}
 _RAW_DICOM_GROUPS = {0x0002, 0x0008}  # a DICOM without preamble starts with these groups
 
 
@@ -34,8 +34,6 @@ def sniff(head: bytes, suffix: str) -> str | None:
         group_le, group_be = struct.unpack("<H", head[:2])[0], struct.unpack(">H", head[:2])[0]
         if group_le in _RAW_DICOM_GROUPS or group_be in _RAW_DICOM_GROUPS:
             return "raw-dicom"
-    if suffix in {".npy", ".npz"}:
-        return "numpy"
     return None
 
 
@@ -66,7 +64,11 @@ def load_cine(path: str | os.PathLike[str]) -> Cine:
     _check_path(path)
     with open(path, "rb") as handle:
         head = handle.read(132)
-    kind = sniff(head, path.suffix.lower())
+    suffix = path.suffix.lower()
+    kind = sniff(head, suffix)
+    if kind is None and suffix in _NAMED_FORMATS:
+        raise CorruptDataError(f"{path.name}: does not start like a {_NAMED_FORMATS[suffix]} file; "
+                               "it is damaged or misnamed")
     if kind is None:
         raise UnrecognisedFormatError(f"{path.name}: not a {SUPPORTED} file")
     label, loader = _LOADERS[kind]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import cv2
 import numpy as np
 
+from echoviewer.io.cine import ColourFrames
 from echoviewer.io.errors import UnsupportedImageError
 
 # JPEG chroma subsampling leaves a few grey levels between channels of a grey image; real colour
@@ -35,10 +38,14 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def has_colour(rgb: np.ndarray) -> bool:
-    """True when some sampled frame has pixels whose channels really differ."""
-    picks = np.unique(np.linspace(0, rgb.shape[0] - 1, _COLOUR_SAMPLE_FRAMES).astype(int))
-    for frame in rgb[picks]:
+def sample_indices(n_frames: int, count: int = _COLOUR_SAMPLE_FRAMES) -> np.ndarray:
+    """Up to ``count`` frame indices spread evenly over a cine."""
+    return np.unique(np.linspace(0, n_frames - 1, count).astype(int))
+
+
+def has_colour(frames: Iterable[np.ndarray]) -> bool:
+    """True when some of these (H, W, 3) RGB frames has pixels whose channels really differ."""
+    for frame in frames:
         channels = frame.astype(np.int16)
         spread = np.abs(channels[..., 0] - channels[..., 1]) + np.abs(channels[..., 1] - channels[..., 2])
         if np.count_nonzero(spread > _COLOUR_TOLERANCE) > 0.0005 * spread.size:
@@ -54,7 +61,7 @@ def grey_from_rgb(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return grey
 
 
-def split_grey_and_colour(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def split_grey_and_colour(frames: np.ndarray) -> tuple[np.ndarray, ColourFrames | None]:
     """(T, H, W) or (T, H, W, C) uint8 → (grey frames, RGB frames or None when grey content)."""
     if frames.ndim == 3:
         return np.ascontiguousarray(frames), None
@@ -67,4 +74,5 @@ def split_grey_and_colour(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | 
         raise UnsupportedImageError(f"{channels} channels per pixel; expected 1, 3 or 4")
     rgb = np.ascontiguousarray(frames)
     grey = grey_from_rgb(rgb)
-    return grey, (rgb if has_colour(rgb) else None)
+    colour = has_colour(rgb[sample_indices(len(rgb))])
+    return grey, (ColourFrames.from_array(rgb) if colour else None)

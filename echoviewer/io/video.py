@@ -54,14 +54,14 @@ def load_video(path: Path) -> Cine:
     if not frames:
         raise VideoOpenError(f"{path.name}: the video holds no decodable frame; "
                              "it may be empty, truncated or use an unsupported codec")
-    grey, rgb = split_grey_and_colour(np.stack(frames))
+    grey, colour = split_grey_and_colour(np.stack(frames))
     if math.isfinite(fps) and 0.0 < fps <= _MAX_PLAUSIBLE_FPS:
         timing = FrameTiming.uniform(len(frames), 1000.0 / fps, "container")
     else:
         timing = assumed_timing(len(frames), "the container gives no frame rate")
     fourcc = "".join(chr((codec >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ")
     metadata = CineMetadata(format="video", transfer_syntax_name=f"video ({fourcc or 'unknown codec'})",
-                            decoder="opencv", source_is_colour=rgb is not None)
-    return Cine(path=path, frames=grey, rgb=rgb, timing=timing, calibration=None,
+                            decoder="opencv")
+    return Cine(path=path, frames=grey, colour=colour, timing=timing, calibration=None,
                 calibration_note="videos carry no physical calibration", region=content_region(grey),
                 metadata=metadata)
