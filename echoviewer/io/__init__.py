@@ -1,6 +1,8 @@
 """GUI-free cine loading: DICOM, video and NumPy files → :class:`Cine`."""
 
-from echoviewer.io.cine import Calibration, Cine, CineMetadata, FrameTiming, ImagingRegion, PatientIdentifiers
+from echoviewer.io.cine import Calibration, Cine, CineMetadata, FrameTiming, PatientIdentifiers
+from echoviewer.io.pixels import ColourFrames
+from echoviewer.io.sector import ImagingRegion
 from echoviewer.io.errors import (CineLoadError, CorruptDataError, EmptyFileError, FileMissingError,
                                   NoPixelDataError, NotAFileError, UnrecognisedFormatError,
                                   UnsupportedImageError, UnsupportedTransferSyntaxError,
@@ -8,7 +10,7 @@ from echoviewer.io.errors import (CineLoadError, CorruptDataError, EmptyFileErro
 from echoviewer.io.loader import load_cine
 
 __all__ = [
-    "Calibration", "Cine", "CineMetadata", "FrameTiming", "ImagingRegion", "PatientIdentifiers",
+    "Calibration", "Cine", "CineMetadata", "ColourFrames", "FrameTiming", "ImagingRegion", "PatientIdentifiers",
     "CineLoadError", "CorruptDataError", "EmptyFileError", "FileMissingError", "NoPixelDataError",
     "NotAFileError", "UnrecognisedFormatError", "UnsupportedImageError",
     "UnsupportedTransferSyntaxError", "VideoOpenError", "load_cine",

@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from echoviewer.io.cine import Calibration, ImagingRegion
+from echoviewer.io.cine import Calibration
+from echoviewer.io.sector import ImagingRegion
 
 SPATIAL_2D = 1
 DATA_TISSUE = 1

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from echoviewer.io.pixels import ColourFrames
+from echoviewer.io.sector import ImagingRegion, estimate_sector_mask
 
 
 @dataclass(frozen=True)
@@ -58,33 +60,6 @@ class Calibration:
     cm_per_px_y: float
     source: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"cm_per_px_x": self.cm_per_px_x, "cm_per_px_y": self.cm_per_px_y,
-                "source": self.source}
-
-
-@dataclass(frozen=True)
-class ImagingRegion:
-    """Rectangle holding the 2D image, inclusive pixel bounds as DICOM writes them."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    source: str
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0 + 1
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0 + 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"x0": self.x0, "y0": self.y0, "x1": self.x1, "y1": self.y1,
-                "source": self.source}
-
 
 @dataclass(frozen=True)
 class CineMetadata:
@@ -101,9 +76,6 @@ class CineMetadata:
     photometric: str = ""
     decoder: str = ""
     bits_stored: int = 8
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, repr=False)
@@ -129,43 +101,6 @@ class PatientIdentifiers:
         return f"PatientIdentifiers(<{len(present)} hidden fields>)"
 
     __str__ = __repr__
-
-
-class ColourFrames:
-    """RGB frames of a colour cine: in memory, or decoded one frame at a time on demand.
-
-    Lazy decoding keeps a JPEG cine's load to its grey frames (what analysis needs) while the
-    viewer decodes the colour frame it shows in about a millisecond.
-    """
-
-    def __init__(self, n_frames: int, decode: Callable[[int], np.ndarray]) -> None:
-        self._n_frames = n_frames
-        self._decode = decode
-        self._array: np.ndarray | None = None
-
-    @classmethod
-    def from_array(cls, rgb: np.ndarray) -> ColourFrames:
-        frames = cls(len(rgb), rgb.__getitem__)
-        frames._array = rgb
-        return frames
-
-    def __len__(self) -> int:
-        return self._n_frames
-
-    def frame(self, index: int) -> np.ndarray:
-        """uint8 (H, W, 3) RGB frame ``index``."""
-        return self._array[index] if self._array is not None else self._decode(index)
-
-    def array(self) -> np.ndarray:
-        """All frames as uint8 (T, H, W, 3), decoded once and then kept."""
-        if self._array is None:
-            first = self._decode(0)
-            array = np.empty((self._n_frames, *first.shape), np.uint8)
-            array[0] = first
-            for index in range(1, self._n_frames):
-                array[index] = self._decode(index)
-            self._array = array
-        return self._array
 
 
 @dataclass(eq=False, repr=False)
@@ -212,8 +147,6 @@ class Cine:
     @cached_property
     def sector_mask(self) -> np.ndarray:
         """Boolean ``(H, W)`` mask of the imaging sector, estimated from the pixels."""
-        from echoviewer.io.sector import estimate_sector_mask
-
         return estimate_sector_mask(self.frames, self.region)
 
     def display_frame(self, index: int) -> np.ndarray:
@@ -234,9 +167,9 @@ class Cine:
             "fps_assumed": self.timing.assumed,
             "timing_note": self.timing.note,
             "duration_s": round(self.timing.duration_s, 4),
-            "calibration": self.calibration.as_dict() if self.calibration else None,
+            "calibration": asdict(self.calibration) if self.calibration else None,
             "calibration_note": self.calibration_note,
-            "region": self.region.as_dict(),
+            "region": asdict(self.region),
             "transfer_syntax": self.metadata.transfer_syntax_name or None,
             "transfer_syntax_uid": self.metadata.transfer_syntax_uid or None,
             "sop_class": self.metadata.sop_class_name or None,

@@ -20,11 +20,11 @@ from pydicom.uid import JPEGBaseline8Bit, UID
 
 from echoviewer.io import dicom_jpeg
 from echoviewer.io.calibration import dicom_calibration
-from echoviewer.io.cine import Cine, CineMetadata, ColourFrames, PatientIdentifiers
+from echoviewer.io.cine import Cine, CineMetadata, PatientIdentifiers
 from echoviewer.io.errors import (CorruptDataError, NoPixelDataError,
                                   UnsupportedImageError, UnsupportedTransferSyntaxError)
 from echoviewer.io.jpeg_markers import JpegStructureError, check_jpeg_header
-from echoviewer.io.pixels import split_grey_and_colour, to_uint8
+from echoviewer.io.pixels import ColourFrames, split_grey_and_colour, to_uint8
 from echoviewer.io.sector import content_region
 from echoviewer.io.timing import dicom_timing
 

@@ -16,8 +16,7 @@ import cv2
 import numpy as np
 from pydicom.encaps import generate_frames
 
-from echoviewer.io.cine import ColourFrames
-from echoviewer.io.pixels import has_colour, sample_indices
+from echoviewer.io.pixels import ColourFrames, has_colour, sample_indices
 
 # Photometric interpretations whose JPEG streams libjpeg decodes the way DICOM means them:
 # YCbCr converted to RGB, or a single grey component. RGB-labelled streams are ambiguous

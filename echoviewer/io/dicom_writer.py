@@ -19,7 +19,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import (ExplicitVRLittleEndian, JPEGBaseline8Bit, PYDICOM_IMPLEMENTATION_UID,
                          UltrasoundMultiFrameImageStorage, generate_uid)
 
-from echoviewer.io.cine import ImagingRegion
+from echoviewer.io.sector import ImagingRegion
 
 _JPEG_PARAMS = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422]
 

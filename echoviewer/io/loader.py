@@ -6,7 +6,7 @@ import os
 import struct
 import warnings
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from echoviewer.io.arrays import load_array
 from echoviewer.io.cine import Cine

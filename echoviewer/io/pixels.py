@@ -1,19 +1,53 @@
-"""Pixel conversions shared by every loader: any decoded array → uint8 grey (+ RGB if colour)."""
+"""Pixel conversions shared by every loader: any decoded array → uint8 grey frames, plus the
+colour frames when the content really has colour."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import cv2
 import numpy as np
 
-from echoviewer.io.cine import ColourFrames
 from echoviewer.io.errors import UnsupportedImageError
 
 # JPEG chroma subsampling leaves a few grey levels between channels of a grey image; real colour
 # (Doppler, coloured ECG traces and labels) differs by far more.
 _COLOUR_TOLERANCE = 12
 _COLOUR_SAMPLE_FRAMES = 8
+
+
+class ColourFrames:
+    """RGB frames of a colour cine: in memory, or decoded one frame at a time on demand.
+
+    Lazy decoding keeps a JPEG cine's load to its grey frames (what analysis needs) while the
+    viewer decodes the colour frame it shows in about a millisecond.
+    """
+
+    def __init__(self, n_frames: int, decode: Callable[[int], np.ndarray]) -> None:
+        self._n_frames = n_frames
+        self._decode = decode
+        self._array: np.ndarray | None = None
+
+    @classmethod
+    def from_array(cls, rgb: np.ndarray) -> ColourFrames:
+        frames = cls(len(rgb), rgb.__getitem__)
+        frames._array = rgb
+        return frames
+
+    def frame(self, index: int) -> np.ndarray:
+        """uint8 (H, W, 3) RGB frame ``index``."""
+        return self._array[index] if self._array is not None else self._decode(index)
+
+    def array(self) -> np.ndarray:
+        """All frames as uint8 (T, H, W, 3), decoded once and then kept."""
+        if self._array is None:
+            first = self._decode(0)
+            array = np.empty((self._n_frames, *first.shape), np.uint8)
+            array[0] = first
+            for index in range(1, self._n_frames):
+                array[index] = self._decode(index)
+            self._array = array
+        return self._array
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:

@@ -7,18 +7,30 @@ black in some frame (dark blood pools inside it are filled by the hull).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
-from echoviewer.io.cine import ImagingRegion
+from echoviewer.io.pixels import sample_indices
 
 _SAMPLED_FRAMES = 16
 _NON_BLACK_THRESHOLD = 8
 
 
+@dataclass(frozen=True)
+class ImagingRegion:
+    """Rectangle holding the 2D image, inclusive pixel bounds as DICOM writes them."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    source: str
+
+
 def _candidate_pixels(frames: np.ndarray) -> np.ndarray:
-    picks = np.unique(np.linspace(0, frames.shape[0] - 1, _SAMPLED_FRAMES).astype(int))
-    return frames[picks].max(axis=0) > _NON_BLACK_THRESHOLD
+    return frames[sample_indices(frames.shape[0], _SAMPLED_FRAMES)].max(axis=0) > _NON_BLACK_THRESHOLD
 
 
 def _largest_convex_blob(candidates: np.ndarray) -> np.ndarray | None:
