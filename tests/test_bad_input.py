@@ -126,3 +126,8 @@ def test_malformed_jpeg_header_is_refused_before_any_native_decoder(tmp_path) ->
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptDataError, match="frame 1 is damaged"):
         load_cine(path)
+
+
+def test_messages_never_carry_control_characters() -> None:
+    error = CorruptDataError("bad UID 1.2.\x1b[31mred\x07\nsecond line")
+    assert str(error) == "bad UID 1.2.?[31mred? second line"

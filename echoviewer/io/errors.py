@@ -8,8 +8,10 @@ class CineLoadError(Exception):
     """Base class: the file could not be turned into a cine."""
 
     def __init__(self, message: str) -> None:
-        # One line, always: GUIs show it in a status bar and the CLI prints it to stderr.
-        super().__init__(" ".join(str(message).split()))
+        # One printable line, always: GUIs show it in a status bar and the CLI prints it to a
+        # terminal, so bytes quoted from a damaged file must not carry control sequences.
+        text = " ".join(str(message).split())
+        super().__init__("".join(ch if ch.isprintable() else "?" for ch in text))
 
     @property
     def message(self) -> str:
