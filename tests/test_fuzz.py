@@ -10,7 +10,6 @@ crash would kill the run; the last input tried is then still on disk under pytes
 from __future__ import annotations
 
 import functools
-import importlib.util
 import signal
 import struct
 import subprocess
@@ -25,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from echoviewer.io import Cine, CineLoadError, load_cine
+from tests.conftest import pydicom_data_dir
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 BUNDLED_SAMPLE = "sample_a4c.dcm"
@@ -60,14 +60,6 @@ FUZZ = settings(deadline=timedelta(seconds=20), derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 Mutation = tuple[str, int, int | bytes]
-
-
-def pydicom_data_dir() -> Path:
-    """The folder of test DICOM files installed by the ``pydicom-data`` package."""
-    spec = importlib.util.find_spec("data_store")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("pydicom-data is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
 def dicom_seed(name: str) -> Path:
