@@ -131,3 +131,24 @@ def test_malformed_jpeg_header_is_refused_before_any_native_decoder(tmp_path) ->
 def test_messages_never_carry_control_characters() -> None:
     error = CorruptDataError("bad UID 1.2.\x1b[31mred\x07\nsecond line")
     assert str(error) == "bad UID 1.2.?[31mred? second line"
+
+
+def _mutated(source: Path, target: Path, overwrites: dict[int, str]) -> Path:
+    data = bytearray(source.read_bytes())
+    for offset, hex_bytes in overwrites.items():
+        data[offset:offset + len(bytes.fromhex(hex_bytes))] = bytes.fromhex(hex_bytes)
+    target.write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.parametrize("seed, overwrites, what", [
+    # gdcm aborts the process on this damaged JPEG-LS stream (found by fuzzing).
+    ("emri_small_jpeg_ls_lossless.dcm", {2238: "ff5c", 20018: "ff51"}, "crashed"),
+    # openjpeg allocates without end on this damaged JPEG 2000 stream (18 GB in 24 s).
+    ("US1_J2KR.dcm", {1451: "ff00"}, "cannot be decoded"),
+])
+def test_native_decoder_failure_costs_only_that_file(pydicom_data, tmp_path, seed, overwrites, what) -> None:
+    bad = _mutated(pydicom_data / seed, tmp_path / "bad.dcm", overwrites)
+    with pytest.raises(CorruptDataError, match=what):
+        load_cine(bad)
+    assert load_cine(pydicom_data / seed).n_frames >= 1  # the next file decodes as before

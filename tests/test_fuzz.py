@@ -40,7 +40,8 @@ COLOUR_CINE = "color3d_jpeg_baseline.dcm"
 PYDICOM_DATA_SEEDS = ["OBXXXX1A_rle.dcm", "US1_J2KR.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm",
                       "OBXXXX1A_expb_2frame.dcm", "gdcm-US-ALOKA-16.dcm"]
 # Inputs this fuzzing found that killed the interpreter inside gdcm, which pydicom falls back on
-# when OpenCV cannot decode a JPEG frame (and which alone decodes JPEG Lossless here).
+# when OpenCV cannot decode a JPEG frame (and which alone decodes JPEG Lossless here); the loader
+# now refuses them by their headers or decodes them in its worker process.
 NATIVE_CRASHERS = {
     "sof-precision-segv": (BUNDLED_SAMPLE, [("flip", 14918, 71)]),  # 2nd frame's SOF: 8 → 79 bits
     "app0-abort": (BUNDLED_SAMPLE, [("overwrite", 1360, b"j\x9e<\x00\xff\xff|\xff")]),

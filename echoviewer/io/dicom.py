@@ -23,6 +23,7 @@ from echoviewer.io.calibration import dicom_calibration
 from echoviewer.io.cine import Cine, CineMetadata, PatientIdentifiers
 from echoviewer.io.errors import (CorruptDataError, NoPixelDataError,
                                   UnsupportedImageError, UnsupportedTransferSyntaxError)
+from echoviewer.io.isolated import decode_pixels_isolated
 from echoviewer.io.jpeg_markers import JpegStructureError, check_jpeg_header
 from echoviewer.io.pixels import ColourFrames, split_grey_and_colour, to_uint8
 from echoviewer.io.sector import content_region
@@ -38,6 +39,14 @@ logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 MAX_DECODED_BYTES = 6 * 1024**3
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# A damaged file can make a native decoder loop forever: a child gets this long, plus time in
+# proportion to the encoded pixel data, before it is stopped.
+_DECODE_TIMEOUT_S = 10.0
+_DECODE_BYTES_PER_S = 1e6
+# ... and this much address space: the interpreter with its codecs, plus room for the frames,
+# their per-frame temporaries and a palette expansion.
+_DECODE_MEMORY_BASE = 1536 * 1024**2
+_DECODE_MEMORY_PER_BYTE = 6
 _JPEG_FAMILY = ("1.2.840.10008.1.2.4.5", "1.2.840.10008.1.2.4.7", "1.2.840.10008.1.2.4.8")
 # The decoder to install for each family of transfer syntax UIDs (matched by prefix), named
 # in the error when none is installed (licences in the README).
@@ -112,6 +121,13 @@ def _geometry(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
     return rows, cols, frames, samples
 
 
+def _decoded_bytes(ds: Dataset, n_frames: int) -> int:
+    """Size of the frames as pydicom decodes them (before any palette expansion)."""
+    bytes_per_sample = max(1, _int_attr(ds, "BitsAllocated", 8) // 8)
+    return (_int_attr(ds, "Rows", 0) * _int_attr(ds, "Columns", 0) * n_frames
+            * _int_attr(ds, "SamplesPerPixel", 1) * bytes_per_sample)
+
+
 def _palette_to_rgb(frame: np.ndarray, ds: Dataset) -> np.ndarray:
     rgb = apply_color_lut(frame, ds)
     if rgb.dtype != np.uint8:
@@ -135,8 +151,8 @@ def _check_jpeg_frames(path: Path, ds: Dataset, syntax: UID, n_frames: int) -> N
                                    "copy the file again from the source") from exc
 
 
-def _decode_with_pydicom(path: Path, ds: Dataset, n_frames: int
-                         ) -> tuple[np.ndarray, ColourFrames | None]:
+def _stack_frames(path: Path, ds: Dataset, n_frames: int) -> np.ndarray:
+    """Every frame through pydicom's pixel handlers, palette colour applied: (T, H, W[, 3])."""
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     stack: np.ndarray | None = None
     count = 0
@@ -155,13 +171,30 @@ def _decode_with_pydicom(path: Path, ds: Dataset, n_frames: int
     if stack is None or count < n_frames:
         raise CorruptDataError(f"{path.name}: only {count} of {n_frames} frames could be decoded; "
                                "the file is truncated")
+    return stack
+
+
+def stack_frames_of_file(path: Path, force: bool, n_frames: int) -> np.ndarray:
+    """:func:`_stack_frames` from the file itself: what the decoding worker runs."""
+    return _stack_frames(path, _read(path, force), n_frames)
+
+
+def _decode_with_pydicom(path: Path, ds: Dataset, syntax: UID, n_frames: int, force: bool
+                         ) -> tuple[np.ndarray, ColourFrames | None]:
+    if syntax.is_compressed:  # native codecs: isolated, see isolated.py
+        stack = decode_pixels_isolated(
+            path, force, n_frames,
+            timeout_s=_DECODE_TIMEOUT_S + len(ds.PixelData) / _DECODE_BYTES_PER_S,
+            memory_limit=_DECODE_MEMORY_BASE + _DECODE_MEMORY_PER_BYTE * _decoded_bytes(ds, n_frames))
+    else:
+        stack = _stack_frames(path, ds, n_frames)
     if stack.ndim == 4 and stack.dtype != np.uint8:
         # Colour with more than 8 bits per channel: keep the colour balance, drop low bits.
         bits = _int_attr(ds, "BitsStored", stack.dtype.itemsize * 8)
         shift = max(0, bits - 8)
         stack = np.clip(stack.astype(np.uint64) >> shift, 0, 255).astype(np.uint8)
     stack = to_uint8(stack)
-    if photometric == "MONOCHROME1":
+    if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
         np.subtract(255, stack, out=stack)  # MONOCHROME1: 0 is white
     return split_grey_and_colour(stack)
 
@@ -189,12 +222,23 @@ def _text(ds: Dataset, keyword: str) -> str:
         return ""
 
 
+def _read(path: Path, force: bool) -> Dataset:
+    ds = pydicom.dcmread(path, force=force)
+    if any(keyword in ds for keyword in _PIXEL_KEYWORDS) and (
+            not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta):
+        # A raw dataset: record the encoding the parser found, which pixel handlers need.
+        syntax = _transfer_syntax(ds)
+        ds.file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = syntax
+    return ds
+
+
 def load_dicom(path: Path, *, force: bool = False) -> Cine:
     """Load a DICOM file; parser and decoder failures are wrapped by :func:`load_cine`."""
-    return _load_dataset(path, pydicom.dcmread(path, force=force))
+    return _load_dataset(path, _read(path, force), force)
 
 
-def _load_dataset(path: Path, ds: Dataset) -> Cine:
+def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
         sop_name = _uid_name(_text(ds, "SOPClassUID"))
         if not sop_name or "Image" in sop_name or "Rows" in ds:
@@ -206,9 +250,6 @@ def _load_dataset(path: Path, ds: Dataset) -> Cine:
         raise UnsupportedImageError(f"{path.name}: floating-point pixel data is not an echo cine")
 
     syntax = _transfer_syntax(ds)
-    if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
-        ds.file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = syntax
     rows, cols, n_frames, samples = _geometry(path, ds)
     photometric = _text(ds, "PhotometricInterpretation")
     log.debug("DICOM %s: SOP class %s, %s, %s, %d×%d×%d", path.name, _text(ds, "SOPClassUID"),
@@ -221,7 +262,7 @@ def _load_dataset(path: Path, ds: Dataset) -> Cine:
     if decoded is None:
         _check_decodable(path, ds, syntax)
         _check_jpeg_frames(path, ds, syntax, n_frames)
-        decoded = _decode_with_pydicom(path, ds, n_frames)
+        decoded = _decode_with_pydicom(path, ds, syntax, n_frames, force)
         decoder = "pydicom"
     grey, colour = decoded
 
