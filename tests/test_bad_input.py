@@ -144,6 +144,10 @@ def _mutated(source: Path, target: Path, overwrites: dict[int, str]) -> Path:
 @pytest.mark.parametrize("seed, overwrites, what", [
     # gdcm aborts the process on this damaged JPEG-LS stream (found by fuzzing).
     ("emri_small_jpeg_ls_lossless.dcm", {2238: "ff5c", 20018: "ff51"}, "crashed"),
+    # gdcm aborts when BitsAllocated (8 → 24) disagrees with an intact JPEG Lossless stream.
+    ("JPGLosslessP14SV1_1s_1f_8b.dcm", {1774: "18"}, "crashed"),
+    # gdcm aborts on one damaged byte of JPEG 2000 packet data: no header check can see it.
+    ("emri_small_jpeg_2k_lossless.dcm", {21576: "44"}, "crashed"),
     # openjpeg allocates without end on this damaged JPEG 2000 stream (18 GB in 24 s).
     ("US1_J2KR.dcm", {1451: "ff00"}, "cannot be decoded"),
 ])
