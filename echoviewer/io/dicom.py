@@ -2,7 +2,8 @@
 
 JPEG Baseline 8-bit cines, the usual scanner export, take a fast path (:mod:`.dicom_jpeg`);
 everything else goes through pydicom's pixel handlers (gdcm, pylibjpeg-openjpeg, pylibjpeg-rle
-or pydicom's own), frame by frame into one preallocated array.
+or pydicom's own), frame by frame into one preallocated array, in the decode worker
+(:mod:`.isolated`) whenever a native codec is involved.
 """
 
 from __future__ import annotations
