@@ -10,6 +10,7 @@ serves later files too; a crash or a timeout kills it and the next request start
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -26,6 +27,7 @@ from echoviewer.io import errors
 from echoviewer.io.errors import CineLoadError, CorruptDataError
 
 _START_TIMEOUT_S = 60.0  # a cold interpreter importing pydicom and its plugins on a busy machine
+_PIPE_BYTES = 1 << 20
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -37,10 +39,19 @@ class _Worker:
             [sys.executable, "-m", "echoviewer.io.decode_worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=env)
         self._pending = bytearray()
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: fewer, larger reads for big payloads
+            try:
+                fcntl.fcntl(self._process.stdout, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+            except OSError:
+                pass  # above the system's pipe-max-size: the default pipe still works
         # The worker says it is ready once its imports are done, so a slow start never eats
         # into the time a decode gets.
-        if self._read_header(time.monotonic() + _START_TIMEOUT_S).get("kind") != "ready":
-            raise EOFError
+        try:
+            if self._read_header(time.monotonic() + _START_TIMEOUT_S).get("kind") != "ready":
+                raise EOFError
+        except BaseException:
+            self.kill()
+            raise
 
     @property
     def alive(self) -> bool:
@@ -50,31 +61,43 @@ class _Worker:
         self._process.kill()
         self._process.wait()
 
-    def _fill(self, deadline: float) -> None:
-        """Append what the worker wrote; EOFError if it died, TimeoutError past ``deadline``."""
+    def _wait(self, deadline: float) -> None:
+        """Return once the worker wrote something; TimeoutError past ``deadline``."""
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([self._process.stdout], [], [], remaining)[0]:
             raise TimeoutError
-        chunk = self._process.stdout.read(1 << 20)
-        if not chunk:
-            raise EOFError
-        self._pending += chunk
 
     def _read_header(self, deadline: float) -> dict[str, Any]:
+        """The next JSON line; what came after it stays pending. EOFError if the worker died."""
         while b"\n" not in self._pending:
-            self._fill(deadline)
+            self._wait(deadline)
+            chunk = self._process.stdout.read(65536)
+            if not chunk:
+                raise EOFError
+            self._pending += chunk
         line, _, self._pending = self._pending.partition(b"\n")
         return json.loads(line)
+
+    def _read_payload(self, size: int, deadline: float) -> bytearray:
+        """``size`` bytes read straight into one buffer (frames can be hundreds of MB)."""
+        payload = bytearray(size)
+        view = memoryview(payload)
+        filled = min(size, len(self._pending))
+        view[:filled] = self._pending[:filled]
+        del self._pending[:filled]
+        while filled < size:
+            self._wait(deadline)
+            count = self._process.stdout.readinto(view[filled:])
+            if not count:
+                raise EOFError
+            filled += count
+        return payload
 
     def request(self, message: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], bytearray]:
         self._process.stdin.write(json.dumps(message).encode() + b"\n")
         deadline = time.monotonic() + timeout_s
         header = self._read_header(deadline)
-        size = int(header.get("nbytes", 0))
-        while len(self._pending) < size:
-            self._fill(deadline)
-        payload, self._pending = self._pending[:size], self._pending[size:]
-        return header, payload
+        return header, self._read_payload(int(header.get("nbytes", 0)), deadline)
 
 
 _worker: _Worker | None = None
