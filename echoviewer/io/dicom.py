@@ -154,7 +154,7 @@ def _check_jpeg_frames(path: Path, ds: Dataset, syntax: UID, n_frames: int) -> N
 
 def _stack_frames(path: Path, ds: Dataset, n_frames: int) -> np.ndarray:
     """Every frame through pydicom's pixel handlers, palette colour applied: (T, H, W[, 3])."""
-    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    photometric = _text(ds, "PhotometricInterpretation")
     stack: np.ndarray | None = None
     count = 0
     for index, frame in enumerate(iter_pixels(ds)):
@@ -195,7 +195,7 @@ def _decode_with_pydicom(path: Path, ds: Dataset, syntax: UID, n_frames: int, fo
         shift = max(0, bits - 8)
         stack = np.clip(stack.astype(np.uint64) >> shift, 0, 255).astype(np.uint8)
     stack = to_uint8(stack)
-    if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
+    if _text(ds, "PhotometricInterpretation") == "MONOCHROME1":
         np.subtract(255, stack, out=stack)  # MONOCHROME1: 0 is white
     return split_grey_and_colour(stack)
 
@@ -257,7 +257,7 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
               syntax.name, photometric, n_frames, rows, cols)
 
     decoded = None
-    if syntax == JPEGBaseline8Bit and dicom_jpeg.eligible(ds):
+    if syntax == JPEGBaseline8Bit and dicom_jpeg.eligible(photometric, _int_attr(ds, "BitsAllocated", 0)):
         decoded = dicom_jpeg.decode(ds, n_frames, rows, cols, samples)
         decoder = "opencv"
     if decoded is None:

@@ -24,9 +24,8 @@ from echoviewer.io.pixels import ColourFrames, has_colour, sample_indices
 _FAST_PHOTOMETRICS = {"YBR_FULL_422", "YBR_FULL", "MONOCHROME2"}
 
 
-def eligible(ds: Any) -> bool:
-    return (str(ds.get("PhotometricInterpretation", "")).strip() in _FAST_PHOTOMETRICS
-            and ds.get("BitsAllocated") == 8)
+def eligible(photometric: str, bits_allocated: int) -> bool:
+    return photometric in _FAST_PHOTOMETRICS and bits_allocated == 8
 
 
 def _workers() -> int:

@@ -87,9 +87,9 @@ def has_colour(frames: Iterable[np.ndarray]) -> bool:
     return False
 
 
-def grey_from_rgb(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def grey_from_rgb(rgb: np.ndarray) -> np.ndarray:
     """Luma (ITU-R BT.601, as JPEG's Y) of (T, H, W, 3) RGB frames."""
-    grey = out if out is not None else np.empty(rgb.shape[:3], np.uint8)
+    grey = np.empty(rgb.shape[:3], np.uint8)
     for index, frame in enumerate(rgb):
         cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY, dst=grey[index])
     return grey
