@@ -53,11 +53,13 @@ def _encode_jpeg(frames: np.ndarray, quality: int) -> list[bytes]:
 def write_ultrasound_cine(path: str | os.PathLike[str], frames: np.ndarray, *, fps: float,
                           cm_per_px: tuple[float, float] | None = None,
                           region: ImagingRegion | None = None, compression: str = "jpeg",
-                          quality: int = 90, manufacturer: str = "echoviewer") -> Path:
+                          quality: int = 90, manufacturer: str = "echoviewer",
+                          uid_seed: str | None = None) -> Path:
     """Write uint8 ``(T, H, W)`` grey or ``(T, H, W, 3)`` RGB frames; returns the path.
 
     ``compression`` is ``"jpeg"`` (JPEG Baseline) or ``"none"``. With ``cm_per_px`` the file
-    holds one 2D tissue ultrasound region over ``region`` (default: the whole frame).
+    holds one 2D tissue ultrasound region over ``region`` (default: the whole frame). With
+    ``uid_seed`` the UIDs derive from it, so equal inputs give byte-identical files.
     """
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or (frames.ndim == 4 and frames.shape[3] != 3):
@@ -70,7 +72,10 @@ def write_ultrasound_cine(path: str | os.PathLike[str], frames: np.ndarray, *, f
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    def new_uid(role: str) -> str:
+        return generate_uid(entropy_srcs=[uid_seed, role]) if uid_seed is not None else generate_uid()
+
+    meta.MediaStorageSOPInstanceUID = new_uid("instance")
     meta.TransferSyntaxUID = JPEGBaseline8Bit if compression == "jpeg" else ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
 
@@ -78,7 +83,7 @@ def write_ultrasound_cine(path: str | os.PathLike[str], frames: np.ndarray, *, f
     ds.file_meta = meta
     ds.SOPClassUID = meta.MediaStorageSOPClassUID
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = new_uid("study"), new_uid("series")
     ds.Modality = "US"
     ds.Manufacturer = manufacturer
     ds.PatientName, ds.PatientID = "", ""

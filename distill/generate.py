@@ -1,0 +1,157 @@
+"""``python -m distill generate``: a seeded synthetic dataset, resumable and interrupt-safe.
+
+Case ``i`` is simulated from the seed ``[seed, i]``, so a case's bytes do not depend on the
+number of workers, on the order cases finish in, or on whether the run was resumed. A manifest
+(``synth.json``) records the settings; ``--resume`` refuses a folder made with other settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from distill.progress import Progress
+from distill.synth.simulator import simulate
+from distill.synth.writers import FORMATS, case_name, is_complete, write_case, write_tables
+
+MANIFEST = "synth.json"
+DICOM_SIZE = (480, 640)
+
+
+class UsageError(Exception):
+    """A problem with the command line or the output folder; the message says what to do."""
+
+
+def parse_frames(text: str) -> int | tuple[int, int]:
+    """``"64"`` → 64; ``"32-256"`` → (32, 256)."""
+    try:
+        low, _, high = text.partition("-")
+        value = (int(low), int(high)) if high else int(low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"frames must be a count or a range like 32-256, not {text!r}") from None
+    bounds = value if isinstance(value, tuple) else (value, value)
+    if not 2 <= bounds[0] <= bounds[1] <= 2000:
+        raise argparse.ArgumentTypeError(f"frames must lie in 2-2000, low before high, not {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="output folder (new or empty, or --resume)")
+    parser.add_argument("--n", type=int, required=True, help="number of cines")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--format", choices=FORMATS, default="echonet",
+                        help="echonet: Videos/*.avi at --size, FileList.csv, VolumeTracings.csv; "
+                             "dicom: ultrasound multi-frame DICOM at 480x640 (default: echonet)")
+    parser.add_argument("--size", type=int, default=112, help="EchoNet frame size in pixels (default 112)")
+    parser.add_argument("--frames", type=parse_frames, default=(32, 256),
+                        help="frames per cine: a count or a range (default 32-256)")
+    parser.add_argument("--compression", choices=("jpeg", "none"), default="jpeg", help="DICOM pixel data")
+    parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
+    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                        help="progress as a bar on stderr, JSON lines on stdout, or nothing")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, object]:
+    height, width = (args.size, args.size) if args.format == "echonet" else DICOM_SIZE
+    frames = list(args.frames) if isinstance(args.frames, tuple) else args.frames
+    return {"n": args.n, "seed": args.seed, "format": args.format, "height": height, "width": width,
+            "frames": frames, "compression": args.compression, "simulator": 1}
+
+
+def _prepare(out: Path, settings: dict[str, object], resume: bool) -> None:
+    manifest = out / MANIFEST
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file: choose a folder for --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not resume:
+            raise UsageError(f"{out} is not empty: choose a new or empty folder, or add --resume to finish it")
+        if not manifest.is_file():
+            raise UsageError(f"{out} holds no {MANIFEST}: it was not made by 'distill generate'; choose another folder")
+        try:
+            previous = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{manifest} is unreadable ({exc}); choose a new folder") from None
+        if previous != settings:
+            changed = sorted(k for k in settings if previous.get(k) != settings[k])
+            raise UsageError(f"{out} was made with other settings ({', '.join(changed)}); "
+                             "repeat the original command with --resume, or choose a new folder")
+        for stale in out.rglob(".*.partial*"):  # left by a killed worker
+            stale.unlink(missing_ok=True)
+    (out / "Masks").mkdir(parents=True, exist_ok=True)
+    if settings["format"] == "echonet":
+        (out / "Videos").mkdir(exist_ok=True)
+    manifest.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def make_case(out: Path, index: int, settings: dict[str, object]) -> str:
+    """Simulate and write case ``index``; returns its name."""
+    frames = settings["frames"]
+    cine = simulate([int(settings["seed"]), index], height=int(settings["height"]), width=int(settings["width"]),
+                    n_frames=tuple(frames) if isinstance(frames, list) else int(frames))
+    name = case_name(index)
+    write_case(out, name, cine, str(settings["format"]), compression=str(settings["compression"]))
+    return name
+
+
+def _ignore_interrupts() -> None:
+    # Workers finish the case in hand on Ctrl-C; the parent stops handing out new ones.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_pool(out: Path, pending: list[int], settings: dict[str, object], workers: int,
+              progress: Progress) -> None:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts) as pool:
+        queue = iter(pending)
+        running: set[Future[str]] = set()
+        try:
+            while True:
+                while len(running) < 2 * workers and (index := next(queue, None)) is not None:
+                    running.add(pool.submit(make_case, out, index, settings))
+                if not running:
+                    break
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
+                    progress.advance()
+        except KeyboardInterrupt:
+            for future in running:
+                future.cancel()
+            wait(running)  # in-flight cases complete, so no file is left half-written
+            raise
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise UsageError("--n must be at least 1")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if not 32 <= args.size <= 1024:
+        raise UsageError("--size must lie in 32-1024 pixels")
+    settings = _settings(args)
+    out: Path = args.out
+    _prepare(out, settings, args.resume)
+    fmt = str(settings["format"])
+    names = [case_name(i) for i in range(args.n)]
+    pending = [i for i, name in enumerate(names) if not is_complete(out, name, fmt)]
+    progress = Progress("generate", total=args.n, done=args.n - len(pending), mode=args.progress, unit="cine")
+    try:
+        if args.workers == 1 or len(pending) <= 1:
+            for index in pending:
+                make_case(out, index, settings)
+                progress.advance()
+        else:
+            _run_pool(out, pending, settings, args.workers, progress)
+    except KeyboardInterrupt:
+        progress.close()
+        done = sum(is_complete(out, name, fmt) for name in names)
+        print(f"interrupted: {done} of {args.n} cines are complete; run the same command with --resume to finish",
+              file=sys.stderr)
+        return 130
+    progress.close()
+    write_tables(out, names, fmt)
+    return 0

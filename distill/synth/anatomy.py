@@ -1,0 +1,287 @@
+"""The apical four-chamber heart at any instant, in centimetres.
+
+Shapes are built in heart coordinates ``(u, v)``: ``u`` runs down the LV long axis from the LV
+apex towards the base, ``v`` points to the image right (the LV lateral wall; the septum and the
+right heart lie at negative ``v``). A pose (apex position, long-axis angle, rocking, breathing)
+places them in probe coordinates ``(x, y)``: x to the image right, y in depth from the virtual
+sector apex.
+
+The LV moves as a real one does: the base descends towards a nearly still apex (longitudinal
+shortening) while the walls move inwards and thicken (radial thickening), each by its own amount
+per segment, so a beat is not a scaled ellipse. Volumes come from the single-plane method of disks
+on the very contour that makes the truth mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from distill.datasets.tracings import tracing_from_contour
+from distill.synth.cycle import Beat, beat_at, filling_state
+from distill.synth.params import CaseParams
+
+N_LEVELS = 40
+# Levels along the LV from apex (0) to base (1), denser at both ends where the contour bends.
+LEVELS = 0.5 - 0.5 * np.cos(np.pi * np.linspace(0.0, 1.0, N_LEVELS))
+MITRAL_OPEN = {"anterior": np.array([-1.0, -0.2]), "posterior": np.array([-1.0, 0.35])}
+TRICUSPID_OPEN = {"septal": np.array([-1.0, 0.2]), "anterior": np.array([-1.0, -0.35])}
+
+
+@dataclass
+class Shape:
+    """A filled polygon in probe coordinates (cm) with its echogenicity (linear power)."""
+
+    points: np.ndarray
+    echogenicity: float
+    blood: bool = False
+
+
+@dataclass
+class HeartState:
+    shapes: list[Shape]  # in drawing order
+    lv_contour: np.ndarray  # (N, 2) septal annulus → apex → lateral annulus, probe cm
+    apex: np.ndarray  # (2,)
+    annulus: np.ndarray  # (2, 2): septal, lateral hinge points
+    volume_ml: float
+    pose: tuple[np.ndarray, np.ndarray, np.ndarray]  # apex origin, e_u, e_v
+    lv_length_cm: float
+    radial_ratio: float
+    long_ratio: float
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.maximum(np.linalg.norm(vector, axis=-1, keepdims=True), 1e-9)
+
+
+def _outward(curve: np.ndarray, side: float) -> np.ndarray:
+    """Unit normals of an apex→base curve in (u, v), pointing away from the cavity.
+
+    ``side`` is +1 for a curve on the cavity's right (larger v), -1 on its left.
+    """
+    tangent = np.gradient(curve, axis=0)
+    normal = np.stack([-side * tangent[:, 1], side * tangent[:, 0]], axis=1)
+    return _unit(normal)
+
+
+def thick_polyline(points: np.ndarray, width: np.ndarray | float) -> np.ndarray:
+    """Polygon of a polyline drawn ``width`` wide (width may vary per point)."""
+    tangent = _unit(np.gradient(points, axis=0))
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    half = 0.5 * np.broadcast_to(np.asarray(width, float), (len(points),))[:, None]
+    return np.concatenate([points + half * normal, (points - half * normal)[::-1]])
+
+
+def _ellipse(centre: np.ndarray, axis_u: float, axis_v: float, n: int = 24) -> np.ndarray:
+    angle = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
+    return centre + np.stack([axis_u * np.cos(angle), axis_v * np.sin(angle)], axis=1)
+
+
+def _hanging_chamber(hinge_left: np.ndarray, hinge_right: np.ndarray, width_ratio: float,
+                     length: float, n: int = 28) -> np.ndarray:
+    """Atrium outline below a valve annulus: from the left hinge round the far end to the right."""
+    mid = 0.5 * (hinge_left + hinge_right)
+    half = 0.5 * np.linalg.norm(hinge_right - hinge_left) * width_ratio
+    phi = np.linspace(0.0, np.pi, n)
+    return np.stack([mid[0] + length * np.sin(phi) ** 0.7, mid[1] - half * np.cos(phi)], axis=1)
+
+
+def _leaflet(hinge: np.ndarray, closed_tip: np.ndarray, open_dir: np.ndarray, length: float,
+             opening: float, thickness: float) -> np.ndarray:
+    closed_dir = _unit(closed_tip - hinge)
+    direction = _unit((1.0 - opening) * closed_dir + opening * _unit(open_dir))
+    normal = np.array([-direction[1], direction[0]])
+    along = np.linspace(0.0, 1.0, 6)[:, None]
+    bow = 0.12 * length * np.sin(np.pi * along) * (0.3 + opening)
+    points = hinge + along * length * direction + bow * normal
+    return thick_polyline(points, thickness * (1.0 - 0.5 * along[:, 0]))
+
+
+def disk_volume_ml(contour: np.ndarray, apex: np.ndarray, annulus: np.ndarray) -> float:
+    """Single-plane method of disks (20 disks) on a contour in cm; mL = cm³."""
+    rows = tracing_from_contour(contour, apex, (annulus[0], annulus[1]), n_chords=20)
+    length = float(np.hypot(*(rows[0, 2:] - rows[0, :2])))
+    diameters = np.hypot(rows[1:, 2] - rows[1:, 0], rows[1:, 3] - rows[1:, 1])
+    return float(np.sum(np.pi / 4.0 * diameters ** 2) * length / len(diameters))
+
+
+class Heart:
+    """The case's heart; :meth:`state` gives its shapes at a time in the clip."""
+
+    def __init__(self, params: CaseParams, beats: list[Beat], rng: np.random.Generator) -> None:
+        self.p = params
+        self.beats = beats
+        s, h = LEVELS, np.asarray(params.shape_harmonics)
+        harmonics = np.sin(np.pi * np.outer(s, np.arange(1, 4)))
+        bullet = (1.0 - (1.0 - s) ** params.apex_bluntness) ** (1.0 / params.apex_bluntness)
+        bullet = bullet * (1.0 - params.base_taper * s ** 3)
+        self.profile_lateral = bullet * (1.0 + harmonics @ h[:3])
+        self.profile_septal = bullet * (1.0 + harmonics @ h[3:]) * params.septal_width_ratio
+        self.kinesis = 1.0 - params.hypokinesis * np.exp(-((s - params.hypokinetic_centre) / 0.2) ** 2)
+        self.wall_profile = params.wall_cm * (0.55 + 0.45 * _smoothstep(s / 0.35))
+        self.breathing_period = rng.uniform(3.0, 6.0)
+        self.breathing_phase = rng.uniform(0.0, 2.0 * np.pi)
+        self.papillary = [(rng.uniform(0.45, 0.7), rng.uniform(0.9, 1.5), rng.uniform(0.35, 0.6),
+                           rng.uniform(0.5, 1.2)) for _ in range(params.n_papillary)]
+        self.trabeculae = [(rng.uniform(0.05, 0.35), rng.choice([-1.0, 1.0]), rng.uniform(0.15, 0.4),
+                            rng.uniform(0.05, 0.5)) for _ in range(params.n_trabeculae)]
+        self.wall_patches = rng.lognormal(0.0, 0.45, size=(2, 5))
+        self.interatrial_gap = rng.uniform(0.3, 0.7)
+        ed = self._lv(1.0, beats[0].ef)
+        self.leaflet_lengths = self._leaflet_lengths(ed)
+
+    # --- the LV in heart coordinates -------------------------------------------------------------
+    def _lv(self, v: float, ef: float) -> dict[str, np.ndarray | float]:
+        p = self.p
+        volume_ratio = 1.0 - ef * (1.0 - v)
+        long_ratio = 1.0 - p.long_shortening * ef * (1.0 - v)
+        radial_ratio = float(np.sqrt(volume_ratio / long_ratio))
+        length = p.lv_length_cm * long_ratio
+        radial = 1.0 - (1.0 - radial_ratio) * self.kinesis
+        u = LEVELS * length
+        lateral = np.stack([u, p.lv_half_width_cm * self.profile_lateral * radial], axis=1)
+        septal = np.stack([u, -p.lv_half_width_cm * self.profile_septal * radial], axis=1)
+        thickening = 1.0 + p.wall_thickening * (ef / 0.6) * (1.0 - v) * self.kinesis
+        wall = self.wall_profile * thickening
+        return {"length": length, "lateral": lateral, "septal": septal, "wall": wall,
+                "long_ratio": long_ratio, "radial_ratio": radial_ratio,
+                "epi_lateral": lateral + wall[:, None] * _outward(lateral, 1.0),
+                "epi_septal": septal + wall[:, None] * _outward(septal, -1.0)}
+
+    def _mitral_closure(self, lv: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hinge_s, hinge_l = lv["septal"][-1], lv["lateral"][-1]
+        tenting = self.p.mitral_tenting_cm
+        coaptation = 0.5 * (hinge_s + hinge_l) - np.array([tenting, 0.0])
+        return hinge_s, hinge_l, coaptation
+
+    def _leaflet_lengths(self, lv: dict) -> tuple[float, float]:
+        hinge_s, hinge_l, coaptation = self._mitral_closure(lv)
+        return (1.08 * float(np.linalg.norm(coaptation - hinge_s)),
+                1.08 * float(np.linalg.norm(coaptation - hinge_l)))
+
+    def pose(self, t: float, v: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p = self.p
+        breath = p.breathing_cm * np.sin(2.0 * np.pi * t / self.breathing_period + self.breathing_phase)
+        origin = np.array([p.lv_apex_x_cm + 0.3 * breath, p.lv_apex_depth_cm + breath])
+        angle = np.deg2rad(p.long_axis_deg + p.rock_deg * (1.0 - v))
+        e_u = np.array([np.sin(angle), np.cos(angle)])
+        e_v = np.array([np.cos(angle), -np.sin(angle)])
+        return origin, e_u, e_v
+
+    def filling(self, t: float) -> tuple[float, float, float]:
+        """``(v, valve opening, beat EF)`` at clip time ``t``."""
+        beat = beat_at(self.beats, t)
+        v, opening = filling_state(beat, t)
+        return v, opening, beat.ef
+
+    def lv_profile(self, t: float) -> dict[str, np.ndarray | float]:
+        v, _, ef = self.filling(t)
+        return self._lv(v, ef)
+
+    def state(self, t: float) -> HeartState:
+        p = self.p
+        v, opening, ef = self.filling(t)
+        lv = self._lv(v, ef)
+        length = lv["length"]
+        lateral, septal = lv["lateral"], lv["septal"]
+        epi_lateral, epi_septal = lv["epi_lateral"], lv["epi_septal"]
+        blood = 10.0 ** (-p.blood_db / 10.0)
+        shapes: list[Shape] = []
+
+        # right ventricle: from its apex on the septum to the tricuspid annulus
+        rv_levels = LEVELS >= p.rv_apex_level
+        rv_septal = epi_septal[rv_levels]
+        s_rv = (LEVELS[rv_levels] - p.rv_apex_level) / (1.0 - p.rv_apex_level)
+        rv_width = p.rv_width_ratio * p.lv_half_width_cm * 2.0 * (1.0 - 0.3 * ef / 0.6 * (1.0 - v))
+        rv_profile = np.sqrt(1.0 - (1.0 - s_rv) ** 2) * (1.0 - 0.2 * s_rv ** 2)
+        rv_free = rv_septal - np.stack([np.zeros_like(s_rv), rv_width * rv_profile], axis=1)
+        rv_free_epi = rv_free + p.rv_wall_cm * _outward(rv_free, -1.0)
+        tricuspid_septal = np.array([length - p.tricuspid_offset_cm,
+                                     np.interp(length - p.tricuspid_offset_cm, rv_septal[:, 0], rv_septal[:, 1])])
+        tricuspid_free = rv_free[-1]
+
+        # atria hang from the annuli; they lengthen as the base descends in systole
+        stretch = p.lv_length_cm - length
+        la = _hanging_chamber(septal[-1], lateral[-1], p.la_width_ratio, p.la_length_cm + stretch)
+        ra = _hanging_chamber(tricuspid_free, tricuspid_septal, 1.05, p.ra_length_cm + 0.8 * stretch)
+        la_wall = la + 0.25 * _outward_closed(la)
+        ra_wall = ra + 0.25 * _outward_closed(ra)
+
+        lateral_outer = epi_lateral[LEVELS >= 0.25] + 0.1 * _outward(epi_lateral[LEVELS >= 0.25], 1.0)
+        below = np.concatenate([la_wall[::-1][: 2 * len(la) // 3], ra_wall[::-1][len(ra) // 3:]])
+        far_path = np.concatenate([lateral_outer, below])
+        deep = np.array([[below[-1, 0] + 30.0, below[-1, 1]], [below[0, 0] + 30.0, below[0, 1]]])
+        shapes.append(Shape(np.concatenate([below, deep]), p.far_tissue_gain))
+        shapes.append(Shape(thick_polyline(far_path, p.pericardium_cm), p.pericardium_gain))
+        rv_pericardium = rv_free_epi[::-1] - 0.1 * _outward(rv_free_epi[::-1], 1.0)
+        shapes.append(Shape(thick_polyline(rv_pericardium, 0.5 * p.pericardium_cm), 0.3 * p.pericardium_gain))
+
+        shapes.append(Shape(la_wall, 0.7))
+        shapes.append(Shape(ra_wall, 0.6))
+        shapes.append(Shape(la, blood, blood=True))
+        shapes.append(Shape(ra, blood, blood=True))
+        if p.interatrial_dropout > 0.5:  # the thin fossa ovalis often drops out
+            gap_centre = 0.5 * (la[len(la) // 6] + ra[-len(ra) // 6 - 1])
+            shapes.append(Shape(_ellipse(gap_centre, 0.6 * self.interatrial_gap + 0.3, 0.4), blood, blood=True))
+
+        shapes.append(Shape(np.concatenate([rv_septal[::-1], rv_free_epi[1:]]), p.rv_gain))
+        shapes.append(Shape(np.concatenate([rv_septal[::-1], rv_free[1:]]), blood, blood=True))
+        shapes.append(Shape(np.concatenate([epi_septal[::-1], epi_lateral[1:]]), 1.0))
+        for side, (endo, epi, gain) in enumerate(((septal, epi_septal, p.septum_gain),
+                                                  (lateral, epi_lateral, p.lateral_gain))):
+            for k, segment in enumerate(np.array_split(np.arange(N_LEVELS), 5)):
+                segment = np.arange(max(segment[0] - 1, 0), segment[-1] + 1)
+                band = np.concatenate([endo[segment], epi[segment][::-1]])
+                shapes.append(Shape(band, gain * self.wall_patches[side, k]))
+        lv_contour = np.concatenate([septal[::-1], lateral[1:]])
+        shapes.append(Shape(lv_contour, blood, blood=True))
+
+        for level, length_pm, width_pm, gain in self.papillary:
+            anchor = np.array([level * length, np.interp(level, LEVELS, lateral[:, 1])])
+            centre = anchor - np.array([0.0, 0.55 * width_pm + 0.1])
+            shapes.append(Shape(_ellipse(centre, 0.5 * length_pm * lv["long_ratio"], 0.5 * width_pm), gain))
+        for level, side, size, gain in self.trabeculae:
+            wall = lateral if side > 0 else septal
+            anchor = np.array([level * length, np.interp(level, LEVELS, wall[:, 1])])
+            shapes.append(Shape(_ellipse(anchor - np.array([0.0, side * 0.3 * size]), size, 0.6 * size, 10), gain))
+
+        hinge_s, hinge_l, coaptation = self._mitral_closure(lv)
+        anterior, posterior = self.leaflet_lengths
+        for hinge, leaflet_length, open_dir in ((hinge_s, anterior, MITRAL_OPEN["anterior"]),
+                                                (hinge_l, posterior, MITRAL_OPEN["posterior"])):
+            shapes.append(Shape(_leaflet(hinge, coaptation, open_dir, leaflet_length, opening, 0.22), p.valve_gain))
+        tricuspid_mid = 0.5 * (tricuspid_septal + tricuspid_free) - np.array([0.2, 0.0])
+        for hinge, open_dir in ((tricuspid_septal, TRICUSPID_OPEN["septal"]), (tricuspid_free, TRICUSPID_OPEN["anterior"])):
+            shapes.append(Shape(_leaflet(hinge, tricuspid_mid, open_dir, 1.08 * float(np.linalg.norm(tricuspid_mid - hinge)),
+                                         opening, 0.18), 0.8 * p.valve_gain))
+        for hinge in (hinge_s, hinge_l):
+            shapes.append(Shape(_ellipse(hinge, 0.2, 0.2, 10), 0.6 * p.valve_gain))
+
+        origin, e_u, e_v = self.pose(t, v)
+
+        def to_probe(points: np.ndarray) -> np.ndarray:
+            return origin + points[:, :1] * e_u + points[:, 1:2] * e_v
+
+        for shape in shapes:
+            shape.points = to_probe(shape.points)
+        contour = to_probe(lv_contour)
+        apex, annulus = contour[N_LEVELS - 1], np.stack([contour[0], contour[-1]])
+        return HeartState(shapes=shapes, lv_contour=contour, apex=apex, annulus=annulus,
+                          volume_ml=disk_volume_ml(contour, apex, annulus), pose=(origin, e_u, e_v),
+                          lv_length_cm=float(length), radial_ratio=lv["radial_ratio"],
+                          long_ratio=lv["long_ratio"])
+
+
+def _outward_closed(outline: np.ndarray) -> np.ndarray:
+    """Normals of an open chamber outline pointing away from its centroid."""
+    tangent = np.gradient(outline, axis=0)
+    normal = _unit(np.stack([-tangent[:, 1], tangent[:, 0]], axis=1))
+    flip = np.sum(normal * (outline - outline.mean(axis=0)), axis=1) < 0
+    normal[flip] *= -1.0
+    return normal

@@ -1,0 +1,211 @@
+"""Simulate one apical four-chamber B-mode cine with its exact ground truth.
+
+    cine = simulate(seed=7, height=112, width=112)
+
+The same seed (and size arguments) gives byte-identical frames and masks: every random draw comes
+from one generator seeded by ``seed``, in a fixed order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from distill.synth.anatomy import LEVELS, N_LEVELS, Heart, HeartState
+from distill.synth.cycle import event_frames, make_beats
+from distill.synth.params import CaseParams, sample_case
+from distill.synth.ultrasound import SHIFT, Probe, densify, log_compress, psf_blur, smooth_field
+
+_DENSIFY_CM = 0.2
+_MATERIAL_DECAY_CM = 1.0
+
+
+@dataclass(frozen=True)
+class SyntheticCine:
+    """Frames, truth and the parameters that made them."""
+
+    frames: np.ndarray  # (T, H, W) uint8
+    masks: np.ndarray  # (T, H, W) bool, LV cavity closed across the mitral annulus
+    fps: float
+    ed_frames: tuple[int, ...]
+    es_frames: tuple[int, ...]
+    ef: float  # percent, mean over the beats the clip overlaps (method of disks on the truth contour)
+    edv_ml: float
+    esv_ml: float
+    volumes_ml: np.ndarray  # (T,) LV volume per frame
+    landmarks: np.ndarray  # (T, 3, 2) pixel (x, y) of the apex, septal and lateral mitral hinge
+    contours: np.ndarray  # (T, N, 2) pixel (x, y) of the LV contour, septal hinge → apex → lateral hinge
+    cm_per_px: float
+    sector: np.ndarray  # (H, W) bool
+    params: CaseParams
+
+    def params_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.params)
+
+
+def _rng(seed: int | np.random.SeedSequence) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+class _Renderer:
+    """Per-case state of the image formation: static fields and the speckle attached to tissue."""
+
+    def __init__(self, params: CaseParams, heart: Heart, rng: np.random.Generator) -> None:
+        p = params
+        oversample = 2 if max(p.height, p.width) <= 256 else 1
+        self.probe = probe = Probe(p, oversample)
+        self.heart = heart
+        n_r, n_b = probe.shape
+        depth_cells = 1.0 / probe.dr  # cells per cm along the beam
+        r = probe.r[:, None]
+
+        background = p.background_gain * np.exp(0.8 * smooth_field(rng, probe.shape, (2.0 * depth_cells, 0.08 / probe.dtheta)))
+        self.background = background.astype(np.float32)
+        self.texture = np.exp(0.35 * smooth_field(rng, probe.shape, (0.4 * depth_cells, 0.03 / probe.dtheta))).astype(np.float32)
+
+        gain_db = -p.attenuation_db * (r - probe.r0) / (probe.depth - probe.r0)
+        for _ in range(3):  # imperfect time-gain compensation
+            centre, width = rng.uniform(probe.r0, probe.depth), rng.uniform(1.5, 4.0)
+            gain_db = gain_db + rng.uniform(-3.0, 3.0) * np.exp(-((r - centre) / width) ** 2)
+        theta = -probe.alpha + probe.dtheta * np.arange(n_b)[None, :]
+        edge = rng.choice([-1.0, 1.0]) * probe.alpha * rng.uniform(0.6, 1.0)
+        shadow = np.exp(-((theta - edge) / rng.uniform(0.08, 0.25)) ** 2) * np.clip((r - rng.uniform(2.0, 6.0)) / 2.0, 0, 1)
+        gain_db = gain_db - p.shadow_db * shadow + 1.5 * smooth_field(rng, (1, n_b), (1.0, 0.05 / probe.dtheta))
+        self.gain = (10.0 ** (gain_db / 10.0)).astype(np.float32) * self.texture
+
+        clutter = np.exp(-(r - probe.r0) / p.clutter_depth_cm) * np.exp(1.0 * smooth_field(rng, probe.shape, (0.5 * depth_cells, 0.1 / probe.dtheta)))
+        spacing = rng.uniform(0.8, 1.8)
+        bands = sum(0.6 ** k * np.exp(-((r - probe.r0 - k * spacing) / 0.15) ** 2) for k in range(1, 4))
+        clutter = p.clutter_gain * clutter + p.reverberation_gain * bands * np.exp(0.5 * smooth_field(rng, (1, n_b), (1.0, 0.1 / probe.dtheta)))
+        self.clutter_amplitude = np.sqrt(clutter * self.gain).astype(np.float32)[..., None]
+        self.clutter_scatterers = rng.standard_normal((n_r, n_b, 2), dtype=np.float32)
+        self.noise_amplitude = np.float32(10.0 ** (p.noise_db / 20.0))
+
+        # scatterers fixed in the tissue: a grid in heart coordinates at the ED configuration
+        self.cell = float(min(probe.dr, 0.08))  # cm per scatterer cell
+        self.material_origin = np.array([-p.lv_apex_depth_cm - 3.0, -p.depth_cm - 2.0])
+        extent = np.array([2.0 * p.depth_cm + 6.0, 2.0 * p.depth_cm + 4.0])
+        grid = np.ceil(extent / self.cell).astype(int)
+        self.material = rng.standard_normal((grid[0], grid[1], 2), dtype=np.float32)
+        self.ed_profile = heart.lv_profile(beats_start(heart))
+        self.keep = np.float32(np.sqrt(1.0 - p.tissue_decorrelation))
+        self.fresh = np.float32(np.sqrt(p.tissue_decorrelation))
+        self.psf_rows = max(p.axial_psf_cm / probe.dr, 0.5)
+        self.psf_cols = max(p.lateral_psf_rad / probe.dtheta, 0.5)
+        self.black_db = 34.0 - p.gain_db - p.dynamic_range_db  # white 34 dB above mean myocardium
+        self.previous: np.ndarray | None = None
+
+    def _material_maps(self, state: HeartState, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Where each beam-grid cell's tissue was at ED, in material grid cells."""
+        origin, e_u, e_v = state.pose
+        dx, dy = self.probe.x - np.float32(origin[0]), self.probe.y - np.float32(origin[1])
+        u = dx * np.float32(e_u[0]) + dy * np.float32(e_u[1])
+        v = dx * np.float32(e_v[0]) + dy * np.float32(e_v[1])
+        lv = self.heart.lv_profile(t)
+        ed = self.ed_profile
+        length, length_ed = float(lv["length"]), float(ed["length"])
+        inside = (u >= 0) & (u <= length)
+        u_m = np.where(inside, u * np.float32(length_ed / length), np.where(u > length, u + np.float32(length_ed - length), u))
+        s = np.clip(u / np.float32(length), 0.0, 1.0)
+        levels = LEVELS
+        right = v >= 0
+        width = np.where(right, np.interp(s, levels, lv["lateral"][:, 1]), -np.interp(s, levels, lv["septal"][:, 1]))
+        width_ed = np.where(right, np.interp(s, levels, ed["lateral"][:, 1]), -np.interp(s, levels, ed["septal"][:, 1]))
+        wall = np.interp(s, levels, lv["wall"])
+        wall_ed = np.interp(s, levels, ed["wall"])
+        a = np.abs(v)
+        moved = np.where(a <= width, a * width_ed / np.maximum(width, 1e-3),
+                         np.where(a <= width + wall, width_ed + (a - width) * wall_ed / wall,
+                                  a + (width_ed + wall_ed - width - wall) * np.exp(-(a - width - wall) / _MATERIAL_DECAY_CM)))
+        v_m = np.where(inside, np.sign(v) * moved, v)
+        map_x = ((v_m - self.material_origin[1]) / self.cell).astype(np.float32)
+        map_y = ((u_m - self.material_origin[0]) / self.cell).astype(np.float32)
+        return map_x, map_y
+
+    def render(self, state: HeartState, t: float, rng: np.random.Generator) -> np.ndarray:
+        probe = self.probe
+        echo = self.background.copy()
+        blood = np.zeros(probe.shape, np.float32)
+        for shape in state.shapes:
+            vertices = probe.to_beam_grid(densify(shape.points, _DENSIFY_CM))
+            cv2.fillPoly(echo, [vertices], float(shape.echogenicity), cv2.LINE_8, SHIFT)
+            cv2.fillPoly(blood, [vertices], 1.0 if shape.blood else 0.0, cv2.LINE_8, SHIFT)
+        blood = cv2.GaussianBlur(blood, (3, 3), 0)
+        amplitude = np.sqrt(echo * self.gain)[..., None]
+        tissue = cv2.remap(self.material, *self._material_maps(state, t), cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)
+        fresh = rng.standard_normal(tissue.shape, dtype=np.float32)
+        blood = blood[..., None]
+        field = amplitude * ((1.0 - blood) * (self.keep * tissue) + (blood + (1.0 - blood) * self.fresh) * fresh)
+        field += self.clutter_amplitude * self.clutter_scatterers + self.noise_amplitude * fresh
+        level = log_compress(psf_blur(field, self.psf_rows, self.psf_cols), self.black_db,
+                             self.heart.p.dynamic_range_db)
+        if self.previous is not None and self.heart.p.persistence > 0:
+            level = (1.0 - self.heart.p.persistence) * level + self.heart.p.persistence * self.previous
+        self.previous = level
+        return level
+
+
+def beats_start(heart: Heart) -> float:
+    """The first ED instant of the schedule (the reference configuration for the speckle)."""
+    return heart.beats[0].start
+
+
+def _lv_mask(probe: Probe, state: HeartState, size: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros(size, np.uint8)
+    polygon = probe.to_pixels(densify(state.lv_contour, _DENSIFY_CM))
+    cv2.fillPoly(mask, [np.round(polygon * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    return mask.astype(bool)
+
+
+def _beat_truth(heart: Heart, duration: float) -> tuple[float, float, float]:
+    """Mean EF (%), EDV and ESV (mL) over the beats the clip overlaps."""
+    edv, esv = [], []
+    for beat in heart.beats:
+        if beat.start + beat.rr < 0 or beat.start > duration:
+            continue
+        edv.append(heart.state(beat.start + 1e-6).volume_ml)
+        esv.append(heart.state(beat.start + beat.es_offset - 1e-6).volume_ml)
+    edv_mean, esv_mean = float(np.mean(edv)), float(np.mean(esv))
+    ef = float(np.mean([(d - s) / d for d, s in zip(edv, esv)]) * 100.0)
+    return ef, edv_mean, esv_mean
+
+
+def simulate(seed: int | np.random.SeedSequence, *, height: int = 112, width: int = 112,
+             n_frames: int | tuple[int, int] = (32, 256), fps: float | None = None) -> SyntheticCine:
+    """Simulate one cine. ``n_frames`` is a count or an inclusive range to draw from."""
+    rng = _rng(seed)
+    params = sample_case(rng, height=height, width=width, n_frames=n_frames, fps=fps)
+    duration = (params.n_frames - 1) / params.fps
+    beats = make_beats(rng, heart_rate_bpm=params.heart_rate_bpm, ef=params.ef, hrv=params.hrv,
+                       ef_variation=params.ef_variation, start_phase=params.start_phase,
+                       duration_s=duration)
+    heart = Heart(params, beats, rng)
+    renderer = _Renderer(params, heart, rng)
+    size = (height, width)
+    frames = np.empty((params.n_frames, height, width), np.uint8)
+    masks = np.empty((params.n_frames, height, width), bool)
+    volumes = np.empty(params.n_frames, np.float32)
+    landmarks = np.empty((params.n_frames, 3, 2), np.float32)
+    contours = np.empty((params.n_frames, 2 * N_LEVELS - 1, 2), np.float32)
+    probe = renderer.probe
+    sector = probe.sector_pixels(size)
+    for index in range(params.n_frames):
+        t = index / params.fps
+        state = heart.state(t)
+        level = renderer.render(state, t, rng)
+        image = probe.scan_convert(np.power(level, params.gamma, dtype=np.float32), size)
+        frames[index] = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        masks[index] = _lv_mask(probe, state, size) & sector
+        volumes[index] = state.volume_ml
+        landmarks[index] = probe.to_pixels(np.concatenate([state.apex[None], state.annulus]))
+        contours[index] = probe.to_pixels(state.lv_contour)
+    ed, es = event_frames(beats, params.fps, params.n_frames)
+    ef, edv, esv = _beat_truth(heart, duration)
+    return SyntheticCine(frames=frames, masks=masks, fps=params.fps, ed_frames=tuple(ed),
+                         es_frames=tuple(es), ef=ef, edv_ml=edv, esv_ml=esv, volumes_ml=volumes,
+                         landmarks=landmarks, contours=contours, cm_per_px=probe.cm_per_px, sector=sector, params=params)
