@@ -14,6 +14,8 @@ import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
+import cv2
+
 from distill.progress import Progress
 from distill.synth.simulator import simulate
 from distill.synth.writers import FORMATS, case_name, is_complete, write_case, write_tables
@@ -98,14 +100,15 @@ def make_case(out: Path, index: int, settings: dict[str, object]) -> str:
     return name
 
 
-def _ignore_interrupts() -> None:
+def _init_worker() -> None:
     # Workers finish the case in hand on Ctrl-C; the parent stops handing out new ones.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
 
 
 def _run_pool(out: Path, pending: list[int], settings: dict[str, object], workers: int,
               progress: Progress) -> None:
-    with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         queue = iter(pending)
         running: set[Future[str]] = set()
         try:

@@ -222,8 +222,8 @@ class Heart:
         rv_pericardium = rv_free_epi[::-1] - 0.1 * _outward(rv_free_epi[::-1], 1.0)
         shapes.append(Shape(thick_polyline(rv_pericardium, 0.5 * p.pericardium_cm), 0.3 * p.pericardium_gain))
 
-        shapes.append(Shape(la_wall, 0.7))
-        shapes.append(Shape(ra_wall, 0.6))
+        shapes.append(Shape(la_wall, p.atrial_wall_gain))
+        shapes.append(Shape(ra_wall, 0.8 * p.atrial_wall_gain))
         shapes.append(Shape(la, blood, blood=True))
         shapes.append(Shape(ra, blood, blood=True))
         if p.interatrial_dropout > 0.5:  # the thin fossa ovalis often drops out

@@ -75,6 +75,8 @@ class CaseParams:
     background_gain: float
     far_tissue_gain: float
     interatrial_dropout: float
+    atrial_wall_gain: float
+    edge_blur_cm: float
     # image formation
     axial_psf_cm: float
     lateral_psf_rad: float
@@ -115,7 +117,7 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
     lv_length = rng.uniform(7.0, 9.5) + 1.5 * dilation
     apex_depth, la_length = rng.uniform(1.5, 4.0), rng.uniform(3.5, 6.0)
     # deep enough to show the atria and the pericardium below them, most of the time
-    depth = float(np.clip(apex_depth + lv_length + la_length + rng.uniform(0.0, 4.0), 13.0, 22.0))
+    depth = float(np.clip(apex_depth + lv_length + la_length + rng.uniform(0.0, 3.0), 13.0, 20.0))
     return CaseParams(
         height=height, width=width, n_frames=frames, fps=fps if fps else _pick_fps(rng),
         heart_rate_bpm=float(rng.uniform(40.0, 150.0)), ef=ef, hrv=float(rng.uniform(0.0, 0.06)),
@@ -146,9 +148,10 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
         septum_gain=float(rng.uniform(1.0, 3.0)), lateral_gain=float(rng.uniform(0.15, 1.0)),
         rv_gain=float(rng.uniform(0.5, 1.5)), valve_gain=float(rng.uniform(1.5, 5.0)),
         pericardium_gain=float(rng.uniform(3.0, 10.0)), pericardium_cm=float(rng.uniform(0.3, 0.9)),
-        background_gain=float(rng.uniform(0.03, 0.3)), far_tissue_gain=float(rng.uniform(0.2, 1.0)),
-        interatrial_dropout=float(rng.uniform(0.0, 1.0)),
-        axial_psf_cm=float(rng.uniform(0.03, 0.07)), lateral_psf_rad=float(rng.uniform(0.006, 0.014)),
+        background_gain=float(rng.uniform(0.03, 0.35)), far_tissue_gain=float(rng.uniform(0.2, 1.0)),
+        interatrial_dropout=float(rng.uniform(0.0, 1.0)), atrial_wall_gain=float(rng.uniform(0.15, 0.7)),
+        edge_blur_cm=float(rng.uniform(0.03, 0.2)),
+        axial_psf_cm=float(rng.uniform(0.02, 0.05)), lateral_psf_rad=float(rng.uniform(0.003, 0.008)),
         clutter_gain=float(rng.uniform(0.02, 0.3) + 0.7 * poor * rng.random()),
         clutter_depth_cm=float(rng.uniform(0.7, 2.5) + 1.5 * poor),
         reverberation_gain=float(rng.uniform(0.0, 0.15) + 0.2 * poor),

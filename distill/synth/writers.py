@@ -91,9 +91,14 @@ def write_case(out: Path, name: str, cine: SyntheticCine, fmt: str, *, compressi
     if fmt == "echonet":
         _write_avi(video, cine.frames, cine.fps)
     else:
-        write_ultrasound_cine(video, cine.frames, fps=cine.fps, cm_per_px=(cine.cm_per_px, cine.cm_per_px),
-                              region=_sector_region(cine.sector), compression=compression,
-                              manufacturer="echoviewer simulator", uid_seed=name)
+        write_dicom(video, cine, compression=compression)
+
+
+def write_dicom(path: Path, cine: SyntheticCine, *, compression: str = "jpeg") -> None:
+    """An Ultrasound Multi-frame DICOM with FrameTime and the sector as a calibrated US region."""
+    write_ultrasound_cine(path, cine.frames, fps=cine.fps, cm_per_px=(cine.cm_per_px, cine.cm_per_px),
+                          region=_sector_region(cine.sector), compression=compression,
+                          manufacturer="echoviewer simulator", uid_seed=path.stem)
 
 
 def is_complete(out: Path, name: str, fmt: str) -> bool:
