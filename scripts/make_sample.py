@@ -39,7 +39,7 @@ def main() -> None:
         seed += 1
     cine = simulate(seed, height=SIZE[0], width=SIZE[1], n_frames=FRAMES, fps=FPS)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_dicom(args.out, cine)
+    write_dicom(args.out, cine, quality=80)
     truth = {"seed": seed, "frames": FRAMES, "fps": FPS, "ed_frames": list(cine.ed_frames),
              "es_frames": list(cine.es_frames), "ef_percent": round(cine.ef, 2),
              "edv_ml": round(cine.edv_ml, 2), "esv_ml": round(cine.esv_ml, 2),

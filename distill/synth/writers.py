@@ -94,10 +94,10 @@ def write_case(out: Path, name: str, cine: SyntheticCine, fmt: str, *, compressi
         write_dicom(video, cine, compression=compression)
 
 
-def write_dicom(path: Path, cine: SyntheticCine, *, compression: str = "jpeg") -> None:
+def write_dicom(path: Path, cine: SyntheticCine, *, compression: str = "jpeg", quality: int = 90) -> None:
     """An Ultrasound Multi-frame DICOM with FrameTime and the sector as a calibrated US region."""
     write_ultrasound_cine(path, cine.frames, fps=cine.fps, cm_per_px=(cine.cm_per_px, cine.cm_per_px),
-                          region=_sector_region(cine.sector), compression=compression,
+                          region=_sector_region(cine.sector), compression=compression, quality=quality,
                           manufacturer="echoviewer simulator", uid_seed=path.stem)
 
 
