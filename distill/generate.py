@@ -15,13 +15,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from distill.progress import Progress
 from distill.synth.simulator import simulate
 from distill.synth.writers import FORMATS, case_name, is_complete, write_case, write_tables
 
 MANIFEST = "synth.json"
-DICOM_SIZE = (480, 640)
+# Native frame sizes of common scanners' exports (SonoSite, GE, Philips): each DICOM case draws one.
+DICOM_SIZES = ((480, 640), (434, 636), (600, 800))
 
 
 class UsageError(Exception):
@@ -47,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--format", choices=FORMATS, default="echonet",
                         help="echonet: Videos/*.avi at --size, FileList.csv, VolumeTracings.csv; "
-                             "dicom: ultrasound multi-frame DICOM at 480x640 (default: echonet)")
+                             "dicom: ultrasound multi-frame DICOM at 480x640, 434x636 or 600x800 (default: echonet)")
     parser.add_argument("--size", type=int, default=112, help="EchoNet frame size in pixels (default 112)")
     parser.add_argument("--frames", type=parse_frames, default=(32, 256),
                         help="frames per cine: a count or a range (default 32-256)")
@@ -59,9 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
-    height, width = (args.size, args.size) if args.format == "echonet" else DICOM_SIZE
+    sizes = [[args.size, args.size]] if args.format == "echonet" else [list(size) for size in DICOM_SIZES]
     frames = list(args.frames) if isinstance(args.frames, tuple) else args.frames
-    return {"n": args.n, "seed": args.seed, "format": args.format, "height": height, "width": width,
+    return {"n": args.n, "seed": args.seed, "format": args.format, "sizes": sizes,
             "frames": frames, "compression": args.compression, "simulator": 1}
 
 
@@ -92,8 +94,9 @@ def _prepare(out: Path, settings: dict[str, object], resume: bool) -> None:
 
 def make_case(out: Path, index: int, settings: dict[str, object]) -> str:
     """Simulate and write case ``index``; returns its name."""
-    frames = settings["frames"]
-    cine = simulate([int(settings["seed"]), index], height=int(settings["height"]), width=int(settings["width"]),
+    frames, sizes, seed = settings["frames"], settings["sizes"], int(settings["seed"])
+    height, width = sizes[int(np.random.default_rng([seed, index, 1]).integers(len(sizes)))]
+    cine = simulate([seed, index], height=int(height), width=int(width),
                     n_frames=tuple(frames) if isinstance(frames, list) else int(frames))
     name = case_name(index)
     write_case(out, name, cine, str(settings["format"]), compression=str(settings["compression"]))
