@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -111,7 +112,10 @@ def _init_worker() -> None:
 
 def _run_pool(out: Path, pending: list[int], settings: dict[str, object], workers: int,
               progress: Progress) -> None:
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    # Fresh interpreters: a forked child of a process that already ran OpenCV's thread pool can
+    # deadlock in cv2.setNumThreads.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
         queue = iter(pending)
         running: set[Future[str]] = set()
         try:

@@ -51,13 +51,12 @@ HIST_KEYS = tuple(f"hist_{i}" for i in range(_HIST_BINS))
 
 
 def _square_crop(sector: np.ndarray) -> tuple[int, int, int]:
-    """(top, left, side) of the square the models see: top at the sector's top, centred on its apex."""
+    """(top, left, side) of the square the models see: the sector's height, centred on its apex."""
     ys, xs = np.nonzero(sector)
     top = int(ys.min())
     apex = xs[ys == top]
     centre = (apex.min() + apex.max() + 1) / 2
-    half = max(centre - xs.min(), xs.max() + 1 - centre)
-    side = int(round(max(2 * half, ys.max() + 1 - top)))
+    side = int(ys.max() + 1 - top)
     return top, int(round(centre - side / 2)), side
 
 
@@ -78,9 +77,10 @@ def _crop_resize(stack: np.ndarray, crop: tuple[int, int, int], interpolation: i
 def model_view(cine: Cine) -> tuple[np.ndarray, np.ndarray]:
     """The cine as the models see it, as EchoNet prepares it: uint8 (T, 112, 112) frames and sector.
 
-    The square's top is the sector's top; it is centred on the apex (the middle of the sector's top
-    row, the axis of a fan even when one side of it is too dark to be detected) and is as wide as
-    needed to hold the whole sector, and at least as tall; black pads what lies outside the image.
+    The square spans the sector's height and is centred on the apex (the middle of the sector's top
+    row, the axis of a fan even when one side of it is too dark to be detected), so a fan wider than
+    it is deep loses its lateral corners, as in EchoNet's videos; black pads what lies outside the
+    image.
     Frames shrink with area averaging, the sector mask with nearest neighbour. A cine already
     112×112 (an EchoNet AVI) is its own model view.
     """

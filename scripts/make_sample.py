@@ -5,7 +5,7 @@ The cine is a simulated apical four-chamber view (``distill.synth``): the first 
 written as a JPEG Baseline Ultrasound Multi-frame DICOM (480×640, 60 frames at 30 fps, calibrated
 Sequence of Ultrasound Regions). ``sample_a4c.truth.json`` holds its ED/ES frames, EF and volumes.
 
-    python scripts/make_sample.py [--seed 0] [--out resources/samples/sample_a4c.dcm]
+    python scripts/make_sample.py [--seed 565] [--out resources/samples/sample_a4c.dcm]
 """
 
 from __future__ import annotations
@@ -22,14 +22,17 @@ FRAMES, FPS, SIZE = 60, 30.0, (480, 640)
 
 def acceptable(cine: SyntheticCine) -> bool:
     p = cine.params
-    clear = p.shadow_db < 4 and p.attenuation_db < 6 and p.lateral_gain > 0.4 and abs(p.tilt_deg) < 1.5
+    brightness = float(cine.frames[:, cine.sector].mean())
+    clear = (p.shadow_db < 4 and p.attenuation_db < 6 and p.lateral_gain > 0.4 and abs(p.tilt_deg) < 1.5
+             and 30 <= brightness <= 60 and p.blood_db > 30)
     return (clear and p.quality == "good" and 60 <= p.heart_rate_bpm <= 85 and 52 <= cine.ef <= 68
             and len(cine.ed_frames) >= 2 and len(cine.es_frames) >= 2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0, help="first seed tried")
+    parser.add_argument("--seed", type=int, default=565,
+                        help="first seed tried (default 565: searching from 0 lands there, in about 2 min)")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parents[1] / "resources/samples/sample_a4c.dcm")
     args = parser.parse_args()

@@ -105,11 +105,21 @@ def filling_state(beat: Beat, t: float) -> tuple[float, float]:
 
 
 def event_frames(beats: list[Beat], fps: float, n_frames: int) -> tuple[list[int], list[int]]:
-    """Frame indices of every ED and ES instant that falls inside the clip."""
+    """Frame indices of every ED (largest LV) and ES (smallest LV) of the beats inside the clip.
+
+    Each event is the frame with the extreme volume among those from one frame before its instant
+    to the end of the isovolumic plateau that follows it (the earliest on a tie), so the truth
+    agrees with the largest/smallest-LV definition that a clip without ECG allows.
+    """
     ed, es = [], []
     for beat in beats:
-        for instant, out in ((beat.start, ed), (beat.start + beat.es_offset, es)):
-            index = int(round(instant * fps))
-            if 0 <= index < n_frames and -0.5 <= instant * fps <= n_frames - 0.5:
-                out.append(index)
+        for instant, plateau, out, sign in ((beat.start, beat.ivc, ed, 1.0),
+                                            (beat.start + beat.es_offset, beat.ivr, es, -1.0)):
+            first = max(int(np.ceil((instant - 1.0 / fps) * fps - 1e-9)), 0)
+            last = min(int(np.floor((instant + plateau) * fps + 1e-9)), n_frames - 1)
+            if first > last or not -0.5 <= instant * fps <= n_frames - 0.5:
+                continue
+            candidates = range(first, last + 1)
+            volumes = [sign * filling_state(beat_at(beats, index / fps), index / fps)[0] for index in candidates]
+            out.append(candidates[int(np.argmax(np.round(volumes, 9)))])
     return sorted(set(ed)), sorted(set(es))

@@ -77,6 +77,10 @@ class CaseParams:
     interatrial_dropout: float
     atrial_wall_gain: float
     edge_blur_cm: float
+    texture_sd: float  # log-SD of the slow tissue brightness variation
+    chest_wall_cm: float
+    chest_wall_gain: float
+    display_blur_cm: float  # scanner smoothing after scan conversion
     # image formation
     axial_psf_cm: float
     lateral_psf_rad: float
@@ -95,8 +99,9 @@ class CaseParams:
 
 
 def _pick_fps(rng: np.random.Generator) -> float:
-    """EchoNet-Dynamic is mostly 50 fps; the rest spread over 20-100 fps."""
-    return 50.0 if rng.random() < 0.4 else float(round(rng.uniform(20.0, 100.0), 1))
+    """EchoNet-Dynamic is mostly 50 fps; the rest spread over 20-100 fps (whole numbers, as AVI
+    containers written by OpenCV store the rate)."""
+    return 50.0 if rng.random() < 0.4 else float(rng.integers(20, 101))
 
 
 def sample_case(rng: np.random.Generator, *, height: int, width: int,
@@ -130,17 +135,17 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
         long_axis_deg=float(rng.uniform(-4.0, 22.0)), rock_deg=float(rng.uniform(-4.0, 4.0)),
         breathing_cm=float(rng.uniform(0.0, 0.4)),
         lv_length_cm=float(lv_length),
-        lv_half_width_cm=float(rng.uniform(1.9, 2.6) + 0.7 * dilation),
+        lv_half_width_cm=float(rng.uniform(2.3, 3.0) + 0.6 * dilation),
         septal_width_ratio=float(rng.uniform(0.75, 1.0)), apex_bluntness=float(rng.uniform(1.7, 2.8)),
         base_taper=float(rng.uniform(0.08, 0.3)),
         shape_harmonics=tuple(float(x) for x in rng.normal(0.0, 0.03, 6)),
         long_shortening=float(rng.uniform(0.22, 0.38)),
         hypokinetic_centre=float(rng.uniform(0.0, 1.0)),
         hypokinesis=float(rng.uniform(0.0, 0.8) * dilation),
-        wall_cm=float(rng.uniform(0.7, 1.3)), wall_thickening=float(rng.uniform(0.3, 0.7)),
+        wall_cm=float(rng.uniform(0.6, 1.1)), wall_thickening=float(rng.uniform(0.2, 0.5)),
         n_papillary=int(rng.integers(0, 3)), n_trabeculae=int(rng.integers(0, 5)),
         rv_width_ratio=float(rng.uniform(0.45, 0.8)), rv_apex_level=float(rng.uniform(0.15, 0.4)),
-        rv_wall_cm=float(rng.uniform(0.3, 0.6)), la_length_cm=float(la_length),
+        rv_wall_cm=float(rng.uniform(0.25, 0.5)), la_length_cm=float(la_length),
         la_width_ratio=float(rng.uniform(1.0, 1.4)), ra_length_cm=float(rng.uniform(3.0, 5.0)),
         tricuspid_offset_cm=float(rng.uniform(0.3, 1.0)),
         mitral_tenting_cm=float(rng.uniform(0.1, 0.4) + 0.4 * dilation),
@@ -148,10 +153,12 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
         septum_gain=float(rng.uniform(1.0, 3.0)), lateral_gain=float(rng.uniform(0.15, 1.0)),
         rv_gain=float(rng.uniform(0.5, 1.5)), valve_gain=float(rng.uniform(1.5, 5.0)),
         pericardium_gain=float(rng.uniform(3.0, 10.0)), pericardium_cm=float(rng.uniform(0.3, 0.9)),
-        background_gain=float(rng.uniform(0.03, 0.35)), far_tissue_gain=float(rng.uniform(0.2, 1.0)),
+        background_gain=float(rng.uniform(0.02, 0.25)), far_tissue_gain=float(rng.uniform(0.2, 1.0)),
         interatrial_dropout=float(rng.uniform(0.0, 1.0)), atrial_wall_gain=float(rng.uniform(0.15, 0.7)),
-        edge_blur_cm=float(rng.uniform(0.03, 0.2)),
-        axial_psf_cm=float(rng.uniform(0.02, 0.05)), lateral_psf_rad=float(rng.uniform(0.003, 0.008)),
+        edge_blur_cm=float(rng.uniform(0.05, 0.3)),
+        texture_sd=float(rng.uniform(0.25, 0.7)), chest_wall_cm=float(rng.uniform(0.8, 2.5)),
+        chest_wall_gain=float(rng.uniform(0.15, 1.0)),
+        axial_psf_cm=float(rng.uniform(0.02, 0.05)), lateral_psf_rad=float(rng.uniform(0.01, 0.022)),
         clutter_gain=float(rng.uniform(0.02, 0.3) + 0.7 * poor * rng.random()),
         clutter_depth_cm=float(rng.uniform(0.7, 2.5) + 1.5 * poor),
         reverberation_gain=float(rng.uniform(0.0, 0.15) + 0.2 * poor),
@@ -161,4 +168,5 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
         dynamic_range_db=float(rng.uniform(40.0, 60.0)), gain_db=float(rng.uniform(-4.0, 6.0)),
         gamma=float(rng.uniform(0.9, 1.6)), persistence=float(rng.uniform(0.0, 0.5)),
         tissue_decorrelation=float(rng.uniform(0.01, 0.08)), quality=quality,
+        display_blur_cm=float(rng.uniform(0.0, 0.1)),
     )

@@ -65,8 +65,10 @@ class _Renderer:
         r = probe.r[:, None]
 
         background = p.background_gain * np.exp(0.8 * smooth_field(rng, probe.shape, (2.0 * depth_cells, 0.08 / probe.dtheta)))
-        self.background = background.astype(np.float32)
-        self.texture = np.exp(0.35 * smooth_field(rng, probe.shape, (0.4 * depth_cells, 0.03 / probe.dtheta))).astype(np.float32)
+        chest = np.clip((p.chest_wall_cm - (r - probe.r0)) / 0.5 + 0.5, 0.0, 1.0)  # soft edge
+        layers = np.exp(0.6 * smooth_field(rng, probe.shape, (0.15 * depth_cells, 0.3 / probe.dtheta)))
+        self.background = (background * (1.0 - chest) + p.chest_wall_gain * layers * chest).astype(np.float32)
+        self.texture = np.exp(p.texture_sd * smooth_field(rng, probe.shape, (0.4 * depth_cells, 0.03 / probe.dtheta))).astype(np.float32)
 
         gain_db = -p.attenuation_db * (r - probe.r0) / (probe.depth - probe.r0)
         for _ in range(3):  # imperfect time-gain compensation
@@ -99,7 +101,7 @@ class _Renderer:
         self.edge_rows = max(p.edge_blur_cm / probe.dr, 0.3)
         self.edge_cols = max(p.edge_blur_cm / (0.5 * probe.depth * probe.dtheta), 0.3)
         self.psf_cols = max(p.lateral_psf_rad / probe.dtheta, 0.5)
-        self.black_db = 34.0 - p.gain_db - p.dynamic_range_db  # white 34 dB above mean myocardium
+        self.black_db = 36.0 - p.gain_db - p.dynamic_range_db  # white 36 dB above mean myocardium
         self.previous: np.ndarray | None = None
 
     def _material_maps(self, state: HeartState, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -202,12 +204,16 @@ def simulate(seed: int | np.random.SeedSequence, *, height: int = 112, width: in
     contours = np.empty((params.n_frames, 2 * N_LEVELS - 1, 2), np.float32)
     probe = renderer.probe
     sector = probe.sector_pixels(size)
+    blur_px = params.display_blur_cm / probe.cm_per_px
     for index in range(params.n_frames):
         t = index / params.fps
         state = heart.state(t)
         level = renderer.render(state, t, rng)
         image = probe.scan_convert(np.power(level, params.gamma, dtype=np.float32), size)
+        if blur_px > 0.2:
+            image = cv2.GaussianBlur(image, (0, 0), blur_px)
         frames[index] = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        frames[index][~sector] = 0  # edge pixels less than half inside the fan stay black
         masks[index] = _lv_mask(probe, state, size) & sector
         volumes[index] = state.volume_ml
         landmarks[index] = probe.to_pixels(np.concatenate([state.apex[None], state.annulus]))
