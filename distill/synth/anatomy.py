@@ -46,9 +46,6 @@ class HeartState:
     annulus: np.ndarray  # (2, 2): septal, lateral hinge points
     volume_ml: float
     pose: tuple[np.ndarray, np.ndarray, np.ndarray]  # apex origin, e_u, e_v
-    lv_length_cm: float
-    radial_ratio: float
-    long_ratio: float
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -184,84 +181,102 @@ class Heart:
         v, _, ef = self.filling(t)
         return self._lv(v, ef)
 
-    def state(self, t: float) -> HeartState:
+    def _right_ventricle(self, lv: dict, v: float, ef: float) -> dict[str, np.ndarray]:
+        """From its apex on the septum to the tricuspid annulus; the free wall moves in systole."""
         p = self.p
-        v, opening, ef = self.filling(t)
-        lv = self._lv(v, ef)
-        length = lv["length"]
-        lateral, septal = lv["lateral"], lv["septal"]
-        epi_lateral, epi_septal = lv["epi_lateral"], lv["epi_septal"]
-        blood = 10.0 ** (-p.blood_db / 10.0)
-        shapes: list[Shape] = []
+        levels = LEVELS >= p.rv_apex_level
+        septal = lv["epi_septal"][levels]
+        s_rv = (LEVELS[levels] - p.rv_apex_level) / (1.0 - p.rv_apex_level)
+        width = p.rv_width_ratio * p.lv_half_width_cm * 2.0 * (1.0 - 0.3 * ef / 0.6 * (1.0 - v))
+        profile = np.sqrt(1.0 - (1.0 - s_rv) ** 2) * (1.0 - 0.2 * s_rv ** 2)
+        free = septal - np.stack([np.zeros_like(s_rv), width * profile], axis=1)
+        hinge_level = lv["length"] - p.tricuspid_offset_cm
+        return {"septal": septal, "free": free, "free_epi": free + p.rv_wall_cm * _outward(free, -1.0),
+                "hinge_septal": np.array([hinge_level, np.interp(hinge_level, septal[:, 0], septal[:, 1])]),
+                "hinge_free": free[-1]}
 
-        # right ventricle: from its apex on the septum to the tricuspid annulus
-        rv_levels = LEVELS >= p.rv_apex_level
-        rv_septal = epi_septal[rv_levels]
-        s_rv = (LEVELS[rv_levels] - p.rv_apex_level) / (1.0 - p.rv_apex_level)
-        rv_width = p.rv_width_ratio * p.lv_half_width_cm * 2.0 * (1.0 - 0.3 * ef / 0.6 * (1.0 - v))
-        rv_profile = np.sqrt(1.0 - (1.0 - s_rv) ** 2) * (1.0 - 0.2 * s_rv ** 2)
-        rv_free = rv_septal - np.stack([np.zeros_like(s_rv), rv_width * rv_profile], axis=1)
-        rv_free_epi = rv_free + p.rv_wall_cm * _outward(rv_free, -1.0)
-        tricuspid_septal = np.array([length - p.tricuspid_offset_cm,
-                                     np.interp(length - p.tricuspid_offset_cm, rv_septal[:, 0], rv_septal[:, 1])])
-        tricuspid_free = rv_free[-1]
+    def _atria(self, lv: dict, rv: dict) -> tuple[np.ndarray, np.ndarray]:
+        """LA and RA outlines hanging from the annuli; they lengthen as the base descends."""
+        p = self.p
+        stretch = p.lv_length_cm - lv["length"]
+        la = _hanging_chamber(lv["septal"][-1], lv["lateral"][-1], p.la_width_ratio, p.la_length_cm + stretch)
+        ra = _hanging_chamber(rv["hinge_free"], rv["hinge_septal"], 1.05, p.ra_length_cm + 0.8 * stretch)
+        return la, ra
 
-        # atria hang from the annuli; they lengthen as the base descends in systole
-        stretch = p.lv_length_cm - length
-        la = _hanging_chamber(septal[-1], lateral[-1], p.la_width_ratio, p.la_length_cm + stretch)
-        ra = _hanging_chamber(tricuspid_free, tricuspid_septal, 1.05, p.ra_length_cm + 0.8 * stretch)
-        la_wall = la + 0.25 * _outward_closed(la)
-        ra_wall = ra + 0.25 * _outward_closed(ra)
-
-        lateral_outer = epi_lateral[LEVELS >= 0.25] + 0.1 * _outward(epi_lateral[LEVELS >= 0.25], 1.0)
-        below = np.concatenate([la_wall[::-1][: 2 * len(la) // 3], ra_wall[::-1][len(ra) // 3:]])
-        far_path = np.concatenate([lateral_outer, below])
+    def _surroundings(self, lv: dict, rv: dict, la_wall: np.ndarray, ra_wall: np.ndarray) -> list[Shape]:
+        """Tissue beyond the atria and the pericardium: bright in the far field, faint over the RV."""
+        p = self.p
+        lateral = lv["epi_lateral"][LEVELS >= 0.25]
+        lateral_outer = lateral + 0.1 * _outward(lateral, 1.0)
+        below = np.concatenate([la_wall[::-1][: 2 * len(la_wall) // 3], ra_wall[::-1][len(ra_wall) // 3:]])
         deep = np.array([[below[-1, 0] + 30.0, below[-1, 1]], [below[0, 0] + 30.0, below[0, 1]]])
-        shapes.append(Shape(np.concatenate([below, deep]), p.far_tissue_gain))
-        shapes.append(Shape(thick_polyline(far_path, p.pericardium_cm), p.pericardium_gain))
-        rv_pericardium = rv_free_epi[::-1] - 0.1 * _outward(rv_free_epi[::-1], 1.0)
-        shapes.append(Shape(thick_polyline(rv_pericardium, 0.5 * p.pericardium_cm), 0.3 * p.pericardium_gain))
+        rv_outer = rv["free_epi"][::-1] - 0.1 * _outward(rv["free_epi"][::-1], 1.0)
+        return [Shape(np.concatenate([below, deep]), p.far_tissue_gain),
+                Shape(thick_polyline(np.concatenate([lateral_outer, below]), p.pericardium_cm), p.pericardium_gain),
+                Shape(thick_polyline(rv_outer, 0.5 * p.pericardium_cm), 0.3 * p.pericardium_gain)]
 
-        shapes.append(Shape(la_wall, p.atrial_wall_gain))
-        shapes.append(Shape(ra_wall, 0.8 * p.atrial_wall_gain))
-        shapes.append(Shape(la, blood, blood=True))
-        shapes.append(Shape(ra, blood, blood=True))
+    def _chambers(self, lv: dict, rv: dict, la: np.ndarray, ra: np.ndarray,
+                  la_wall: np.ndarray, ra_wall: np.ndarray, blood: float) -> list[Shape]:
+        """Atrial walls and blood, the RV, the LV myocardium (septum and lateral wall in patches)
+        and the LV blood pool, in drawing order."""
+        p = self.p
+        shapes = [Shape(la_wall, p.atrial_wall_gain), Shape(ra_wall, 0.8 * p.atrial_wall_gain),
+                  Shape(la, blood, blood=True), Shape(ra, blood, blood=True)]
         if p.interatrial_dropout > 0.5:  # the thin fossa ovalis often drops out
             gap_centre = 0.5 * (la[len(la) // 6] + ra[-len(ra) // 6 - 1])
             shapes.append(Shape(_ellipse(gap_centre, 0.6 * self.interatrial_gap + 0.3, 0.4), blood, blood=True))
-
-        shapes.append(Shape(np.concatenate([rv_septal[::-1], rv_free_epi[1:]]), p.rv_gain))
-        shapes.append(Shape(np.concatenate([rv_septal[::-1], rv_free[1:]]), blood, blood=True))
-        shapes.append(Shape(np.concatenate([epi_septal[::-1], epi_lateral[1:]]), 1.0))
-        for side, (endo, epi, gain) in enumerate(((septal, epi_septal, p.septum_gain),
-                                                  (lateral, epi_lateral, p.lateral_gain))):
+        shapes += [Shape(np.concatenate([rv["septal"][::-1], rv["free_epi"][1:]]), p.rv_gain),
+                   Shape(np.concatenate([rv["septal"][::-1], rv["free"][1:]]), blood, blood=True),
+                   Shape(np.concatenate([lv["epi_septal"][::-1], lv["epi_lateral"][1:]]), 1.0)]
+        walls = ((lv["septal"], lv["epi_septal"], p.septum_gain), (lv["lateral"], lv["epi_lateral"], p.lateral_gain))
+        for side, (endo, epi, gain) in enumerate(walls):
             for k, segment in enumerate(np.array_split(np.arange(N_LEVELS), 5)):
                 segment = np.arange(max(segment[0] - 1, 0), segment[-1] + 1)
                 band = np.concatenate([endo[segment], epi[segment][::-1]])
                 shapes.append(Shape(band, gain * self.wall_patches[side, k]))
-        lv_contour = np.concatenate([septal[::-1], lateral[1:]])
-        shapes.append(Shape(lv_contour, blood, blood=True))
+        shapes.append(Shape(np.concatenate([lv["septal"][::-1], lv["lateral"][1:]]), blood, blood=True))
+        return shapes
 
+    def _cavity_contents(self, lv: dict) -> list[Shape]:
+        """Papillary muscles on the lateral wall and apical trabeculae (inside the traced cavity)."""
+        shapes, length, lateral = [], lv["length"], lv["lateral"]
         for level, length_pm, width_pm, gain in self.papillary:
             anchor = np.array([level * length, np.interp(level, LEVELS, lateral[:, 1])])
             centre = anchor - np.array([0.0, 0.55 * width_pm + 0.1])
             shapes.append(Shape(_ellipse(centre, 0.5 * length_pm * lv["long_ratio"], 0.5 * width_pm), gain))
         for level, side, size, gain in self.trabeculae:
-            wall = lateral if side > 0 else septal
+            wall = lateral if side > 0 else lv["septal"]
             anchor = np.array([level * length, np.interp(level, LEVELS, wall[:, 1])])
             shapes.append(Shape(_ellipse(anchor - np.array([0.0, side * 0.3 * size]), size, 0.6 * size, 10), gain))
+        return shapes
 
+    def _valves(self, lv: dict, rv: dict, opening: float) -> list[Shape]:
+        """Mitral and tricuspid leaflets at ``opening`` and the bright mitral annulus."""
+        p = self.p
+        shapes = []
         hinge_s, hinge_l, coaptation = self._mitral_closure(lv)
         anterior, posterior = self.leaflet_lengths
-        for hinge, leaflet_length, open_dir in ((hinge_s, anterior, MITRAL_OPEN["anterior"]),
-                                                (hinge_l, posterior, MITRAL_OPEN["posterior"])):
-            shapes.append(Shape(_leaflet(hinge, coaptation, open_dir, leaflet_length, opening, 0.22), p.valve_gain))
-        tricuspid_mid = 0.5 * (tricuspid_septal + tricuspid_free) - np.array([0.2, 0.0])
-        for hinge, open_dir in ((tricuspid_septal, TRICUSPID_OPEN["septal"]), (tricuspid_free, TRICUSPID_OPEN["anterior"])):
-            shapes.append(Shape(_leaflet(hinge, tricuspid_mid, open_dir, 1.08 * float(np.linalg.norm(tricuspid_mid - hinge)),
-                                         opening, 0.18), 0.8 * p.valve_gain))
-        for hinge in (hinge_s, hinge_l):
-            shapes.append(Shape(_ellipse(hinge, 0.2, 0.2, 10), 0.6 * p.valve_gain))
+        for hinge, length, open_dir in ((hinge_s, anterior, MITRAL_OPEN["anterior"]),
+                                        (hinge_l, posterior, MITRAL_OPEN["posterior"])):
+            shapes.append(Shape(_leaflet(hinge, coaptation, open_dir, length, opening, 0.22), p.valve_gain))
+        tricuspid_mid = 0.5 * (rv["hinge_septal"] + rv["hinge_free"]) - np.array([0.2, 0.0])
+        for hinge, open_dir in ((rv["hinge_septal"], TRICUSPID_OPEN["septal"]),
+                                (rv["hinge_free"], TRICUSPID_OPEN["anterior"])):
+            length = 1.08 * float(np.linalg.norm(tricuspid_mid - hinge))
+            shapes.append(Shape(_leaflet(hinge, tricuspid_mid, open_dir, length, opening, 0.18), 0.8 * p.valve_gain))
+        shapes += [Shape(_ellipse(hinge, 0.2, 0.2, 10), 0.6 * p.valve_gain) for hinge in (hinge_s, hinge_l)]
+        return shapes
+
+    def state(self, t: float) -> HeartState:
+        v, opening, ef = self.filling(t)
+        lv = self._lv(v, ef)
+        rv = self._right_ventricle(lv, v, ef)
+        la, ra = self._atria(lv, rv)
+        la_wall, ra_wall = la + 0.25 * _outward_closed(la), ra + 0.25 * _outward_closed(ra)
+        blood = 10.0 ** (-self.p.blood_db / 10.0)
+        shapes = (self._surroundings(lv, rv, la_wall, ra_wall)
+                  + self._chambers(lv, rv, la, ra, la_wall, ra_wall, blood)
+                  + self._cavity_contents(lv) + self._valves(lv, rv, opening))
 
         origin, e_u, e_v = self.pose(t, v)
 
@@ -270,12 +285,10 @@ class Heart:
 
         for shape in shapes:
             shape.points = to_probe(shape.points)
-        contour = to_probe(lv_contour)
+        contour = to_probe(np.concatenate([lv["septal"][::-1], lv["lateral"][1:]]))
         apex, annulus = contour[N_LEVELS - 1], np.stack([contour[0], contour[-1]])
         return HeartState(shapes=shapes, lv_contour=contour, apex=apex, annulus=annulus,
-                          volume_ml=disk_volume_ml(contour, apex, annulus), pose=(origin, e_u, e_v),
-                          lv_length_cm=float(length), radial_ratio=lv["radial_ratio"],
-                          long_ratio=lv["long_ratio"])
+                          volume_ml=disk_volume_ml(contour, apex, annulus), pose=(origin, e_u, e_v))
 
 
 def _outward_closed(outline: np.ndarray) -> np.ndarray:

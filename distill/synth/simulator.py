@@ -48,8 +48,40 @@ class SyntheticCine:
         return dataclasses.asdict(self.params)
 
 
-def _rng(seed: int | np.random.SeedSequence) -> np.random.Generator:
-    return np.random.default_rng(seed)
+def _background(p: CaseParams, probe: Probe, rng: np.random.Generator) -> np.ndarray:
+    """Echogenicity outside the heart: dim textured tissue under a layered chest wall."""
+    depth_cells, r = 1.0 / probe.dr, probe.r[:, None]
+    tissue = p.background_gain * np.exp(0.8 * smooth_field(rng, probe.shape, (2.0 * depth_cells, 0.08 / probe.dtheta)))
+    chest = np.clip((p.chest_wall_cm - (r - probe.r0)) / 0.5 + 0.5, 0.0, 1.0)  # soft lower edge
+    layers = np.exp(0.6 * smooth_field(rng, probe.shape, (0.15 * depth_cells, 0.3 / probe.dtheta)))
+    return (tissue * (1.0 - chest) + p.chest_wall_gain * layers * chest).astype(np.float32)
+
+
+def _gain(p: CaseParams, probe: Probe, rng: np.random.Generator, texture: np.ndarray) -> np.ndarray:
+    """Net power gain per beam-grid cell: attenuation, imperfect TGC, a rib shadow, beam ripple."""
+    r = probe.r[:, None]
+    gain_db = -p.attenuation_db * (r - probe.r0) / (probe.depth - probe.r0)
+    for _ in range(3):  # imperfect time-gain compensation
+        centre, width = rng.uniform(probe.r0, probe.depth), rng.uniform(1.5, 4.0)
+        gain_db = gain_db + rng.uniform(-3.0, 3.0) * np.exp(-((r - centre) / width) ** 2)
+    theta = -probe.alpha + probe.dtheta * np.arange(probe.shape[1])[None, :]
+    edge = rng.choice([-1.0, 1.0]) * probe.alpha * rng.uniform(0.6, 1.0)
+    shadow = (np.exp(-((theta - edge) / rng.uniform(0.08, 0.25)) ** 2)
+              * np.clip((r - rng.uniform(2.0, 6.0)) / 2.0, 0, 1))
+    ripple = smooth_field(rng, (1, probe.shape[1]), (1.0, 0.05 / probe.dtheta))
+    gain_db = gain_db - p.shadow_db * shadow + 1.5 * ripple
+    return (10.0 ** (gain_db / 10.0)).astype(np.float32) * texture
+
+
+def _clutter(p: CaseParams, probe: Probe, rng: np.random.Generator) -> np.ndarray:
+    """Stationary near-field clutter and reverberation bands (echo power, before gain)."""
+    depth_cells, r = 1.0 / probe.dr, probe.r[:, None]
+    patches = np.exp(1.0 * smooth_field(rng, probe.shape, (0.5 * depth_cells, 0.1 / probe.dtheta)))
+    haze = np.exp(-(r - probe.r0) / p.clutter_depth_cm) * patches
+    spacing = rng.uniform(0.8, 1.8)
+    bands = sum(0.6 ** k * np.exp(-((r - probe.r0 - k * spacing) / 0.15) ** 2) for k in range(1, 4))
+    beams = np.exp(0.5 * smooth_field(rng, (1, probe.shape[1]), (1.0, 0.1 / probe.dtheta)))
+    return p.clutter_gain * haze + p.reverberation_gain * bands * beams
 
 
 class _Renderer:
@@ -57,50 +89,29 @@ class _Renderer:
 
     def __init__(self, params: CaseParams, heart: Heart, rng: np.random.Generator) -> None:
         p = params
-        oversample = 2
-        self.probe = probe = Probe(p, oversample)
+        self.probe = probe = Probe(p, oversample=2)
         self.heart = heart
-        n_r, n_b = probe.shape
-        depth_cells = 1.0 / probe.dr  # cells per cm along the beam
-        r = probe.r[:, None]
-
-        background = p.background_gain * np.exp(0.8 * smooth_field(rng, probe.shape, (2.0 * depth_cells, 0.08 / probe.dtheta)))
-        chest = np.clip((p.chest_wall_cm - (r - probe.r0)) / 0.5 + 0.5, 0.0, 1.0)  # soft edge
-        layers = np.exp(0.6 * smooth_field(rng, probe.shape, (0.15 * depth_cells, 0.3 / probe.dtheta)))
-        self.background = (background * (1.0 - chest) + p.chest_wall_gain * layers * chest).astype(np.float32)
-        self.texture = np.exp(p.texture_sd * smooth_field(rng, probe.shape, (0.4 * depth_cells, 0.03 / probe.dtheta))).astype(np.float32)
-
-        gain_db = -p.attenuation_db * (r - probe.r0) / (probe.depth - probe.r0)
-        for _ in range(3):  # imperfect time-gain compensation
-            centre, width = rng.uniform(probe.r0, probe.depth), rng.uniform(1.5, 4.0)
-            gain_db = gain_db + rng.uniform(-3.0, 3.0) * np.exp(-((r - centre) / width) ** 2)
-        theta = -probe.alpha + probe.dtheta * np.arange(n_b)[None, :]
-        edge = rng.choice([-1.0, 1.0]) * probe.alpha * rng.uniform(0.6, 1.0)
-        shadow = np.exp(-((theta - edge) / rng.uniform(0.08, 0.25)) ** 2) * np.clip((r - rng.uniform(2.0, 6.0)) / 2.0, 0, 1)
-        gain_db = gain_db - p.shadow_db * shadow + 1.5 * smooth_field(rng, (1, n_b), (1.0, 0.05 / probe.dtheta))
-        self.gain = (10.0 ** (gain_db / 10.0)).astype(np.float32) * self.texture
-
-        clutter = np.exp(-(r - probe.r0) / p.clutter_depth_cm) * np.exp(1.0 * smooth_field(rng, probe.shape, (0.5 * depth_cells, 0.1 / probe.dtheta)))
-        spacing = rng.uniform(0.8, 1.8)
-        bands = sum(0.6 ** k * np.exp(-((r - probe.r0 - k * spacing) / 0.15) ** 2) for k in range(1, 4))
-        clutter = p.clutter_gain * clutter + p.reverberation_gain * bands * np.exp(0.5 * smooth_field(rng, (1, n_b), (1.0, 0.1 / probe.dtheta)))
-        self.clutter_amplitude = np.sqrt(clutter * self.gain).astype(np.float32)[..., None]
-        self.clutter_scatterers = rng.standard_normal((n_r, n_b, 2), dtype=np.float32)
+        depth_cells = 1.0 / probe.dr
+        self.background = _background(p, probe, rng)
+        texture = np.exp(p.texture_sd * smooth_field(rng, probe.shape, (0.4 * depth_cells, 0.03 / probe.dtheta)))
+        self.gain = _gain(p, probe, rng, texture.astype(np.float32))
+        self.clutter_amplitude = np.sqrt(_clutter(p, probe, rng) * self.gain).astype(np.float32)[..., None]
+        self.clutter_scatterers = rng.standard_normal((*probe.shape, 2), dtype=np.float32)
         self.noise_amplitude = np.float32(10.0 ** (p.noise_db / 20.0))
 
-        # scatterers fixed in the tissue: a grid in heart coordinates at the ED configuration
+        # scatterers fixed in the tissue: a grid in heart coordinates at the first ED
         self.cell = float(min(probe.dr, 0.08))  # cm per scatterer cell
         self.material_origin = np.array([-p.lv_apex_depth_cm - 3.0, -p.depth_cm - 2.0])
         extent = np.array([2.0 * p.depth_cm + 6.0, 2.0 * p.depth_cm + 4.0])
         grid = np.ceil(extent / self.cell).astype(int)
         self.material = rng.standard_normal((grid[0], grid[1], 2), dtype=np.float32)
-        self.ed_profile = heart.lv_profile(beats_start(heart))
+        self.ed_profile = heart.lv_profile(heart.beats[0].start)
         self.keep = np.float32(np.sqrt(1.0 - p.tissue_decorrelation))
         self.fresh = np.float32(np.sqrt(p.tissue_decorrelation))
         self.psf_rows = max(p.axial_psf_cm / probe.dr, 0.5)
+        self.psf_cols = max(p.lateral_psf_rad / probe.dtheta, 0.5)
         self.edge_rows = max(p.edge_blur_cm / probe.dr, 0.3)
         self.edge_cols = max(p.edge_blur_cm / (0.5 * probe.depth * probe.dtheta), 0.3)
-        self.psf_cols = max(p.lateral_psf_rad / probe.dtheta, 0.5)
         self.black_db = 36.0 - p.gain_db - p.dynamic_range_db  # white 36 dB above mean myocardium
         self.previous: np.ndarray | None = None
 
@@ -160,11 +171,6 @@ class _Renderer:
         return level
 
 
-def beats_start(heart: Heart) -> float:
-    """The first ED instant of the schedule (the reference configuration for the speckle)."""
-    return heart.beats[0].start
-
-
 def _lv_mask(probe: Probe, state: HeartState, size: tuple[int, int]) -> np.ndarray:
     mask = np.zeros(size, np.uint8)
     polygon = probe.to_pixels(densify(state.lv_contour, _DENSIFY_CM))
@@ -188,7 +194,7 @@ def _beat_truth(heart: Heart, duration: float) -> tuple[float, float, float]:
 def simulate(seed: int | np.random.SeedSequence, *, height: int = 112, width: int = 112,
              n_frames: int | tuple[int, int] = (32, 256), fps: float | None = None) -> SyntheticCine:
     """Simulate one cine. ``n_frames`` is a count or an inclusive range to draw from."""
-    rng = _rng(seed)
+    rng = np.random.default_rng(seed)
     params = sample_case(rng, height=height, width=width, n_frames=n_frames, fps=fps)
     duration = (params.n_frames - 1) / params.fps
     beats = make_beats(rng, heart_rate_bpm=params.heart_rate_bpm, ef=params.ef, hrv=params.hrv,
