@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from distill import generate
+from echoviewer.io.errors import CineLoadError
 
 
 def _realism(args: argparse.Namespace) -> int:
@@ -40,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (generate.UsageError, ValueError, FileNotFoundError) as exc:
+    except (generate.UsageError, ValueError, CineLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a missing folder, no permission, a full disk
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -297,3 +297,18 @@ def test_bad_arguments_give_one_error_line_and_exit_2(tmp_path, capsys, argv) ->
     assert main(["generate", "--out", str(out), "--progress", "none", *argv]) == 2
     error_line(capsys)
     assert not out.exists()
+
+
+def test_an_unwritable_output_path_gives_one_error_line(tmp_path, capsys) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["generate", "--out", str(blocker / "inside"), "--n", "1", "--progress", "none"]) == 2
+    assert "a_file" in error_line(capsys)
+
+
+def test_realism_reports_an_unreadable_real_cine_in_one_line(tmp_path, capsys) -> None:
+    assert generate(tmp_path / "set", n=1) == 0
+    not_a_cine = tmp_path / "notes.txt"
+    not_a_cine.write_text("hello")
+    assert main(["realism", str(not_a_cine), str(tmp_path / "set")]) == 2
+    assert "notes.txt" in error_line(capsys)
