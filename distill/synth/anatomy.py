@@ -25,8 +25,10 @@ from distill.synth.params import CaseParams
 N_LEVELS = 40
 # Levels along the LV from apex (0) to base (1), denser at both ends where the contour bends.
 LEVELS = 0.5 - 0.5 * np.cos(np.pi * np.linspace(0.0, 1.0, N_LEVELS))
-MITRAL_OPEN = {"anterior": np.array([-1.0, -0.2]), "posterior": np.array([-1.0, 0.35])}
-TRICUSPID_OPEN = {"septal": np.array([-1.0, 0.2]), "anterior": np.array([-1.0, -0.35])}
+# Open leaflets point to the apex, slightly into the cavity, leaving the orifice between them.
+MITRAL_OPEN = {"anterior": np.array([-1.0, 0.1]), "posterior": np.array([-1.0, -0.15])}
+ATRIAL_WALL_CM = 0.25
+TRICUSPID_OPEN = {"septal": np.array([-1.0, -0.1]), "anterior": np.array([-1.0, 0.15])}
 
 
 @dataclass
@@ -217,17 +219,19 @@ class Heart:
 
     def _chambers(self, lv: dict, rv: dict, la: np.ndarray, ra: np.ndarray,
                   la_wall: np.ndarray, ra_wall: np.ndarray, blood: float) -> list[Shape]:
-        """Atrial walls and blood, the RV, the LV myocardium (septum and lateral wall in patches)
-        and the LV blood pool, in drawing order."""
+        """Atrial walls and blood, the RV, the LV myocardium (septum and lateral wall in patches,
+        meeting at the apex) and the LV blood pool, in drawing order."""
         p = self.p
-        shapes = [Shape(la_wall, p.atrial_wall_gain), Shape(ra_wall, 0.8 * p.atrial_wall_gain),
+        # walls as open bands: nothing closes the atrium across its valve
+        shapes = [Shape(thick_polyline(0.5 * (la + la_wall), ATRIAL_WALL_CM), p.atrial_wall_gain),
+                  Shape(thick_polyline(0.5 * (ra + ra_wall), ATRIAL_WALL_CM), 0.8 * p.atrial_wall_gain),
                   Shape(la, blood, blood=True), Shape(ra, blood, blood=True)]
         if p.interatrial_dropout > 0.5:  # the thin fossa ovalis often drops out
             gap_centre = 0.5 * (la[len(la) // 6] + ra[-len(ra) // 6 - 1])
             shapes.append(Shape(_ellipse(gap_centre, 0.6 * self.interatrial_gap + 0.3, 0.4), blood, blood=True))
-        shapes += [Shape(np.concatenate([rv["septal"][::-1], rv["free_epi"][1:]]), p.rv_gain),
-                   Shape(np.concatenate([rv["septal"][::-1], rv["free"][1:]]), blood, blood=True),
-                   Shape(np.concatenate([lv["epi_septal"][::-1], lv["epi_lateral"][1:]]), 1.0)]
+        # walls as bands from apex to base, so no myocardium closes a ventricle across its valve
+        shapes += [Shape(np.concatenate([rv["free"], rv["free_epi"][::-1]]), p.rv_gain),
+                   Shape(np.concatenate([rv["septal"][::-1], rv["free"][1:]]), blood, blood=True)]
         walls = ((lv["septal"], lv["epi_septal"], p.septum_gain), (lv["lateral"], lv["epi_lateral"], p.lateral_gain))
         for side, (endo, epi, gain) in enumerate(walls):
             for k, segment in enumerate(np.array_split(np.arange(N_LEVELS), 5)):
@@ -272,7 +276,8 @@ class Heart:
         lv = self._lv(v, ef)
         rv = self._right_ventricle(lv, v, ef)
         la, ra = self._atria(lv, rv)
-        la_wall, ra_wall = la + 0.25 * _outward_closed(la), ra + 0.25 * _outward_closed(ra)
+        la_wall = la + ATRIAL_WALL_CM * _outward_closed(la)
+        ra_wall = ra + ATRIAL_WALL_CM * _outward_closed(ra)
         blood = 10.0 ** (-self.p.blood_db / 10.0)
         shapes = (self._surroundings(lv, rv, la_wall, ra_wall)
                   + self._chambers(lv, rv, la, ra, la_wall, ra_wall, blood)
