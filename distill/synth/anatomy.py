@@ -161,7 +161,8 @@ class Heart:
 
     def _leaflet_lengths(self, lv: dict) -> tuple[float, float]:
         hinge_s, hinge_l, coaptation = self._mitral_closure(lv)
-        return (1.08 * float(np.linalg.norm(coaptation - hinge_s)),
+        # the anterior leaflet is the longer one; both reach past the coaptation point
+        return (1.3 * float(np.linalg.norm(coaptation - hinge_s)),
                 1.08 * float(np.linalg.norm(coaptation - hinge_l)))
 
     def pose(self, t: float, v: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -244,6 +245,12 @@ class Heart:
     def _cavity_contents(self, lv: dict) -> list[Shape]:
         """Papillary muscles on the lateral wall and apical trabeculae (inside the traced cavity)."""
         shapes, length, lateral = [], lv["length"], lv["lateral"]
+        # haze filling the apical third: slow flow and near-field clutter inside the traced cavity
+        centre = np.array([0.16 * length, 0.5 * (np.interp(0.16, LEVELS, lateral[:, 1])
+                                                 + np.interp(0.16, LEVELS, lv["septal"][:, 1]))])
+        half_width = 0.5 * (np.interp(0.2, LEVELS, lateral[:, 1]) - np.interp(0.2, LEVELS, lv["septal"][:, 1]))
+        haze = 10.0 ** (self.p.apical_haze_db / 10.0)
+        shapes.append(Shape(_ellipse(centre, 0.2 * length, 0.9 * half_width), haze, blood=True))
         for level, length_pm, width_pm, gain in self.papillary:
             anchor = np.array([level * length, np.interp(level, LEVELS, lateral[:, 1])])
             centre = anchor - np.array([0.0, 0.55 * width_pm + 0.1])

@@ -81,6 +81,7 @@ class CaseParams:
     chest_wall_cm: float
     chest_wall_gain: float
     display_blur_cm: float  # scanner smoothing after scan conversion
+    apical_haze_db: float  # slow-flow haze and clutter in the apical third of the LV, re myocardium
     # image formation
     axial_psf_cm: float
     lateral_psf_rad: float
@@ -122,12 +123,12 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
     lv_length = rng.uniform(7.0, 9.5) + 1.5 * dilation
     apex_depth, la_length = rng.uniform(1.5, 4.0), rng.uniform(3.5, 6.0)
     # deep enough to show the atria and the pericardium below them, most of the time
-    depth = float(np.clip(apex_depth + lv_length + la_length + rng.uniform(0.0, 3.0), 13.0, 20.0))
+    depth = float(np.clip(apex_depth + lv_length + la_length + rng.uniform(0.0, 5.0), 13.0, 22.0))
     return CaseParams(
         height=height, width=width, n_frames=frames, fps=fps if fps else _pick_fps(rng),
         heart_rate_bpm=float(rng.uniform(40.0, 150.0)), ef=ef, hrv=float(rng.uniform(0.0, 0.06)),
         ef_variation=float(rng.uniform(0.0, 0.04)), start_phase=float(rng.random()),
-        depth_cm=float(depth), half_angle_deg=float(rng.uniform(33.0, 45.0)),
+        depth_cm=float(depth), half_angle_deg=float(rng.uniform(33.0, 50.0)),
         footprint_cm=float(rng.uniform(0.0, 0.8)), sector_radius_px=float(radius),
         apex_x_px=float(apex_x), apex_y_px=float(apex_y), tilt_deg=float(rng.uniform(-3.0, 3.0)),
         lv_apex_x_cm=float(rng.uniform(-0.6, 1.2)),
@@ -143,14 +144,14 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
         hypokinetic_centre=float(rng.uniform(0.0, 1.0)),
         hypokinesis=float(rng.uniform(0.0, 0.8) * dilation),
         wall_cm=float(rng.uniform(0.6, 1.1)), wall_thickening=float(rng.uniform(0.2, 0.5)),
-        n_papillary=int(rng.integers(0, 3)), n_trabeculae=int(rng.integers(0, 5)),
+        n_papillary=int(rng.integers(0, 3)), n_trabeculae=int(rng.integers(0, 9)),
         rv_width_ratio=float(rng.uniform(0.45, 0.8)), rv_apex_level=float(rng.uniform(0.15, 0.4)),
         rv_wall_cm=float(rng.uniform(0.25, 0.5)), la_length_cm=float(la_length),
         la_width_ratio=float(rng.uniform(1.0, 1.4)), ra_length_cm=float(rng.uniform(3.0, 5.0)),
         tricuspid_offset_cm=float(rng.uniform(0.3, 1.0)),
         mitral_tenting_cm=float(rng.uniform(0.1, 0.4) + 0.4 * dilation),
-        blood_db=float(rng.uniform(25.0, 45.0) - 12.0 * poor),
-        septum_gain=float(rng.uniform(1.0, 3.0)), lateral_gain=float(rng.uniform(0.15, 1.0)),
+        blood_db=float(rng.uniform(28.0, 48.0) - 12.0 * poor),
+        septum_gain=float(rng.uniform(1.0, 3.0)), lateral_gain=float(rng.uniform(0.1, 0.8)),
         rv_gain=float(rng.uniform(0.5, 1.5)), valve_gain=float(rng.uniform(1.5, 5.0)),
         pericardium_gain=float(rng.uniform(3.0, 10.0)), pericardium_cm=float(rng.uniform(0.3, 0.9)),
         background_gain=float(rng.uniform(0.02, 0.25)), far_tissue_gain=float(rng.uniform(0.2, 1.0)),
@@ -159,8 +160,8 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
         texture_sd=float(rng.uniform(0.25, 0.7)), chest_wall_cm=float(rng.uniform(0.8, 2.5)),
         chest_wall_gain=float(rng.uniform(0.15, 1.0)),
         axial_psf_cm=float(rng.uniform(0.02, 0.05)), lateral_psf_rad=float(rng.uniform(0.01, 0.022)),
-        clutter_gain=float(rng.uniform(0.02, 0.3) + 0.7 * poor * rng.random()),
-        clutter_depth_cm=float(rng.uniform(0.7, 2.5) + 1.5 * poor),
+        clutter_gain=float(rng.uniform(0.02, 0.35) + 0.7 * poor * rng.random()),
+        clutter_depth_cm=float(rng.uniform(1.0, 4.0) + 1.5 * poor),
         reverberation_gain=float(rng.uniform(0.0, 0.15) + 0.2 * poor),
         attenuation_db=float(rng.uniform(0.0, 12.0)),
         shadow_db=float(rng.uniform(0.0, 8.0) + 10.0 * poor * rng.random()),
@@ -168,5 +169,6 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
         dynamic_range_db=float(rng.uniform(40.0, 60.0)), gain_db=float(rng.uniform(-4.0, 6.0)),
         gamma=float(rng.uniform(0.9, 1.6)), persistence=float(rng.uniform(0.0, 0.5)),
         tissue_decorrelation=float(rng.uniform(0.01, 0.08)), quality=quality,
-        display_blur_cm=float(rng.uniform(0.0, 0.1)),
+        display_blur_cm=float(rng.uniform(0.0, 0.15)),
+        apical_haze_db=float(rng.uniform(-35.0, -12.0) + 6.0 * poor),
     )
