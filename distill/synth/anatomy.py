@@ -275,7 +275,8 @@ class Heart:
                                 (rv["hinge_free"], TRICUSPID_OPEN["anterior"])):
             length = 1.08 * float(np.linalg.norm(tricuspid_mid - hinge))
             shapes.append(Shape(_leaflet(hinge, tricuspid_mid, open_dir, length, opening, 0.18), 0.8 * p.valve_gain))
-        shapes += [Shape(_ellipse(hinge, 0.2, 0.2, 10), 0.6 * p.valve_gain) for hinge in (hinge_s, hinge_l)]
+        # the fibrous mitral annulus: bright knots at the hinges, where the trace closes the cavity
+        shapes += [Shape(_ellipse(hinge, 0.3, 0.3, 12), p.valve_gain) for hinge in (hinge_s, hinge_l)]
         return shapes
 
     def state(self, t: float) -> HeartState:

@@ -123,7 +123,7 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
     lv_length = rng.uniform(7.0, 9.5) + 1.5 * dilation
     apex_depth, la_length = rng.uniform(1.5, 4.0), rng.uniform(3.5, 6.0)
     # deep enough to show the atria and the pericardium below them, most of the time
-    depth = float(np.clip(apex_depth + lv_length + la_length + rng.uniform(0.0, 5.0), 13.0, 22.0))
+    depth = float(np.clip(apex_depth + lv_length + la_length + rng.uniform(0.0, 3.0), 13.0, 20.0))
     return CaseParams(
         height=height, width=width, n_frames=frames, fps=fps if fps else _pick_fps(rng),
         heart_rate_bpm=float(rng.uniform(40.0, 150.0)), ef=ef, hrv=float(rng.uniform(0.0, 0.06)),
