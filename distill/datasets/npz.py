@@ -16,14 +16,15 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a hidden temporary sibling of ``path`` to write; it replaces ``path`` only on success.
 
-    The temporary (``.<name>.<pid>.partial``) is removed on any exception, KeyboardInterrupt
-    included, so readers never see a half-written file.
+    The temporary (``.<name>.<pid>.partial<suffix>``; a suffix for writers that choose the format
+    from it) is removed on any exception, KeyboardInterrupt included, so readers never see a
+    half-written file.
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial{suffix}")
     try:
         yield temporary
         os.replace(temporary, path)

@@ -10,14 +10,13 @@ run produce the same tables as an uninterrupted one.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from distill.datasets.echonet import hash_split, write_filelist, write_volume_tracings
-from distill.datasets.npz import save_npz
+from distill.datasets.npz import atomic_output, save_npz
 from distill.datasets.tracings import tracing_from_contour
 from distill.synth.simulator import SyntheticCine
 from echoviewer.io.dicom_writer import write_ultrasound_cine
@@ -64,8 +63,7 @@ def _truth_arrays(cine: SyntheticCine) -> dict[str, np.ndarray]:
 
 def _write_avi(path: Path, frames: np.ndarray, fps: float) -> None:
     # OpenCV picks the container from the suffix, so the temporary keeps ".avi".
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.partial.avi")
-    try:
+    with atomic_output(path, suffix=".avi") as temporary:
         writer = cv2.VideoWriter(str(temporary), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"),
                                  fps, (frames.shape[2], frames.shape[1]), True)
         if not writer.isOpened():
@@ -74,9 +72,6 @@ def _write_avi(path: Path, frames: np.ndarray, fps: float) -> None:
         for frame in frames:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
         writer.release()
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _sector_region(sector: np.ndarray) -> ImagingRegion:
