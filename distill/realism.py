@@ -235,8 +235,9 @@ def cine_statistics(frames: np.ndarray, sector: np.ndarray, fps: float,
 def _synthetic_paths(synth_dir: Path, max_cines: int, seed: int) -> list[Path]:
     if not synth_dir.is_dir():
         raise ValueError(f"{synth_dir}: no such folder of synthetic cines")
-    paths = sorted((synth_dir / "Videos").glob("*.avi")) or sorted(
-        p for p in synth_dir.rglob("*") if p.suffix.lower() in (".avi", ".dcm") and p.is_file())
+    visible = [p for p in synth_dir.rglob("*") if not p.name.startswith(".") and p.is_file()]  # hidden: unfinished
+    paths = sorted(p for p in visible if p.parent == synth_dir / "Videos" and p.suffix.lower() == ".avi") or sorted(
+        p for p in visible if p.suffix.lower() in (".avi", ".dcm"))
     if not paths:
         raise ValueError(f"{synth_dir}: no synthetic cines (Videos/*.avi, *.avi or *.dcm) in it")
     if len(paths) > max_cines:

@@ -348,3 +348,11 @@ def test_unusable_folders_give_one_line_errors(tmp_path) -> None:
     (tmp_path / "FileList.csv").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ValueError, match="FileList.csv"):
         EchoNetFolder(tmp_path)
+
+
+def test_an_unfinished_hidden_video_is_not_a_record(tmp_path) -> None:
+    videos = tmp_path / "Videos"
+    videos.mkdir()
+    for name in ("a.avi", ".a.avi.123.partial.avi"):
+        write_avi(videos / name, 3)
+    assert [record.name for record in EchoNetFolder(tmp_path).records] == ["a"]

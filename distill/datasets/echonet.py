@@ -128,8 +128,8 @@ def _find_root(root: Path) -> tuple[Path, str]:
 def _videos_in(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
-    return {path.stem: path for path in sorted(folder.iterdir())
-            if path.suffix.lower() == ".avi" and path.is_file()}
+    return {path.stem: path for path in sorted(folder.iterdir())  # hidden: an unfinished write
+            if path.suffix.lower() == ".avi" and not path.name.startswith(".") and path.is_file()}
 
 
 class EchoNetFolder:
