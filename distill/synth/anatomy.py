@@ -48,6 +48,7 @@ class HeartState:
     annulus: np.ndarray  # (2, 2): septal, lateral hinge points
     volume_ml: float
     pose: tuple[np.ndarray, np.ndarray, np.ndarray]  # apex origin, e_u, e_v
+    lv: dict  # the LV in heart coordinates (``Heart._lv``): the speckle follows its deformation
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -301,7 +302,7 @@ class Heart:
         contour = to_probe(np.concatenate([lv["septal"][::-1], lv["lateral"][1:]]))
         apex, annulus = contour[N_LEVELS - 1], np.stack([contour[0], contour[-1]])
         return HeartState(shapes=shapes, lv_contour=contour, apex=apex, annulus=annulus,
-                          volume_ml=disk_volume_ml(contour, apex, annulus), pose=(origin, e_u, e_v))
+                          volume_ml=disk_volume_ml(contour, apex, annulus), pose=(origin, e_u, e_v), lv=lv)
 
 
 def _outward_closed(outline: np.ndarray) -> np.ndarray:

@@ -84,6 +84,17 @@ def _clutter(p: CaseParams, probe: Probe, rng: np.random.Generator) -> np.ndarra
     return p.clutter_gain * haze + p.reverberation_gain * bands * beams
 
 
+def _profile_tables(lv: dict) -> tuple[np.ndarray, np.ndarray, float]:
+    """An LV's half-widths (lateral, septal) and wall thickness at 256 even levels, and its length.
+
+    Looked up by index per beam-grid cell: np.interp per cell is slower.
+    """
+    even = np.linspace(0.0, 1.0, _TABLE)
+    widths = np.stack([np.interp(even, LEVELS, lv["lateral"][:, 1]), -np.interp(even, LEVELS, lv["septal"][:, 1])])
+    return (widths.astype(np.float32), np.interp(even, LEVELS, lv["wall"]).astype(np.float32),
+            float(lv["length"]))
+
+
 class _Renderer:
     """Per-case state of the image formation: static fields and the speckle attached to tissue."""
 
@@ -105,7 +116,7 @@ class _Renderer:
         extent = np.array([2.0 * p.depth_cm + 6.0, 2.0 * p.depth_cm + 4.0])
         grid = np.ceil(extent / self.cell).astype(int)
         self.material = rng.standard_normal((grid[0], grid[1], 2), dtype=np.float32)
-        self.ed_profile = heart.lv_profile(heart.beats[0].start)
+        self.ed_tables = _profile_tables(heart.lv_profile(heart.beats[0].start))
         self.keep = np.float32(np.sqrt(1.0 - p.tissue_decorrelation))
         self.fresh = np.float32(np.sqrt(p.tissue_decorrelation))
         self.psf_rows = max(p.axial_psf_cm / probe.dr, 0.5)
@@ -115,27 +126,19 @@ class _Renderer:
         self.black_db = 36.0 - p.gain_db - p.dynamic_range_db  # white 36 dB above mean myocardium
         self.previous: np.ndarray | None = None
 
-    def _material_maps(self, state: HeartState, t: float) -> tuple[np.ndarray, np.ndarray]:
+    def _material_maps(self, state: HeartState) -> tuple[np.ndarray, np.ndarray]:
         """Where each beam-grid cell's tissue was at ED, in material grid cells."""
         origin, e_u, e_v = state.pose
         dx, dy = self.probe.x - np.float32(origin[0]), self.probe.y - np.float32(origin[1])
         u = dx * np.float32(e_u[0]) + dy * np.float32(e_u[1])
         v = dx * np.float32(e_v[0]) + dy * np.float32(e_v[1])
-        lv = self.heart.lv_profile(t)
-        ed = self.ed_profile
-        length, length_ed = float(lv["length"]), float(ed["length"])
+        (widths, walls, length), (widths_ed, walls_ed, length_ed) = _profile_tables(state.lv), self.ed_tables
         inside = (u >= 0) & (u <= length)
         u_m = np.where(inside, u * np.float32(length_ed / length), np.where(u > length, u + np.float32(length_ed - length), u))
-        # profiles sampled at 256 even levels, looked up by index (np.interp per cell is slower)
-        even = np.linspace(0.0, 1.0, _TABLE)
         level = (np.clip(u / np.float32(length), 0.0, 1.0) * (_TABLE - 1) + 0.5).astype(np.intp)
         side = (v < 0).astype(np.intp)
-        table = np.stack([np.stack([np.interp(even, LEVELS, profile["lateral"][:, 1]),
-                                    -np.interp(even, LEVELS, profile["septal"][:, 1])])
-                          for profile in (lv, ed)]).astype(np.float32)
-        walls = np.stack([np.interp(even, LEVELS, profile["wall"]) for profile in (lv, ed)]).astype(np.float32)
-        width, width_ed = table[0][side, level], table[1][side, level]
-        wall, wall_ed = walls[0][level], walls[1][level]
+        width, width_ed = widths[side, level], widths_ed[side, level]
+        wall, wall_ed = walls[level], walls_ed[level]
         a = np.abs(v)
         moved = np.where(a <= width, a * width_ed / np.maximum(width, 1e-3),
                          np.where(a <= width + wall, width_ed + (a - width) * wall_ed / wall,
@@ -145,7 +148,7 @@ class _Renderer:
         map_y = ((u_m - self.material_origin[0]) / self.cell).astype(np.float32)
         return map_x, map_y
 
-    def render(self, state: HeartState, t: float, rng: np.random.Generator) -> np.ndarray:
+    def render(self, state: HeartState, rng: np.random.Generator) -> np.ndarray:
         probe = self.probe
         echo = self.background.copy()
         blood = np.zeros(probe.shape, np.float32)
@@ -157,7 +160,7 @@ class _Renderer:
         echo = cv2.GaussianBlur(echo, (0, 0), sigmaX=self.edge_cols, sigmaY=self.edge_rows)
         blood = cv2.GaussianBlur(blood, (3, 3), 0)
         amplitude = np.sqrt(echo * self.gain)[..., None]
-        tissue = cv2.remap(self.material, *self._material_maps(state, t), cv2.INTER_LINEAR,
+        tissue = cv2.remap(self.material, *self._material_maps(state), cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REFLECT)
         fresh = rng.standard_normal(tissue.shape, dtype=np.float32)
         blood = blood[..., None]
@@ -214,7 +217,7 @@ def simulate(seed: int | np.random.SeedSequence, *, height: int = 112, width: in
     for index in range(params.n_frames):
         t = index / params.fps
         state = heart.state(t)
-        level = renderer.render(state, t, rng)
+        level = renderer.render(state, rng)
         image = probe.scan_convert(np.power(level, params.gamma, dtype=np.float32), size)
         if blur_px > 0.2:
             image = cv2.GaussianBlur(image, (0, 0), blur_px)
