@@ -1,7 +1,8 @@
 """``python -m distill COMMAND``: the distillation toolkit's command line.
 
 Commands: ``generate`` (synthetic A4C cines with truth), ``realism`` (real vs synthetic image
-statistics). Errors in what the user asked for print one line and exit 2; Ctrl-C exits 130.
+statistics), ``targets`` (a teacher's soft masks), ``train``, ``evaluate``, ``export`` and
+``reproduce-bundled``. Errors in what the user asked for print one line and exit 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from distill import generate
+from distill import evaluate, export, generate, targets, train
 from echoviewer.io.errors import CineLoadError
 
 
@@ -34,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     real.add_argument("--max-cines", type=int, default=40, help="synthetic cines sampled (default 40)")
     real.add_argument("--seed", type=int, default=0, help="seed of that sample")
     real.set_defaults(handler=_realism)
+    for module, name, help_text in ((targets, "targets", "run a teacher over a dataset: soft masks per video"),
+                                    (train, "train", "train a student (or the teacher) on soft targets"),
+                                    (evaluate, "evaluate", "score a student against a teacher, no labels needed"),
+                                    (export, "export", "write a trained network as ONNX with its model card")):
+        sub = commands.add_parser(name, help=help_text, description=module.__doc__.splitlines()[0])
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
     return parser
 
 

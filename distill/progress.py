@@ -20,23 +20,26 @@ class Progress:
         self._start_done = done
         self._bar = tqdm(total=total, initial=done, unit=unit, desc=stage, file=sys.stderr,
                          dynamic_ncols=True) if mode == "bar" else None
-        self._emit()
+        self._emit({})
 
-    def _emit(self) -> None:
+    def _emit(self, fields: dict) -> None:
         if self.mode != "json":
             return
         elapsed = time.monotonic() - self._start
         finished = self.done - self._start_done
         eta = elapsed / finished * (self.total - self.done) if finished else None
         print(json.dumps({"stage": self.stage, "done": self.done, "total": self.total,
-                          "elapsed_s": round(elapsed, 2), "eta_s": None if eta is None else round(eta, 2)}),
-              flush=True)
+                          "elapsed_s": round(elapsed, 2), "eta_s": None if eta is None else round(eta, 2),
+                          **fields}), flush=True)
 
-    def advance(self, steps: int = 1) -> None:
+    def advance(self, steps: int = 1, **fields: object) -> None:
+        """Count ``steps`` more; ``fields`` (losses, epoch, ...) go into the JSON line and the bar."""
         self.done += steps
         if self._bar is not None:
+            if fields:
+                self._bar.set_postfix(fields, refresh=False)
             self._bar.update(steps)
-        self._emit()
+        self._emit(fields)
 
     def close(self) -> None:
         if self._bar is not None:

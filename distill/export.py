@@ -1,0 +1,159 @@
+"""``python -m distill export``: a trained checkpoint → ONNX (opset 17) + model card.
+
+The exported model takes grey model-view frames as raw 0–255 floats, ``frames`` (N, 1, 112, 112),
+and returns ``logits`` (N, 1, 112, 112). N is the time axis of one clip for a temporal U-Net
+(``temporal: "clip"``) and any batch of frames for a per-frame network (``"frame"``); the paper's
+ConvLSTM is exported as one recurrent step (``"recurrent"``: ``frame`` and ``state_in_*`` in,
+``logits`` and ``state_out_*`` out).
+
+Before anything is written, onnxruntime's logits are compared with torch's on real frames (the first
+test video of ``--data``, or the bundled sample cine); a difference of 1e-4 or more aborts the
+export. The model card (architecture, parameters, teacher, data, seed, metrics, date, the check)
+is stored in the ONNX metadata (``model_card``) and, with the ONNX file's sha256, in a JSON file of
+the same name beside it; the JSON is also the sidecar that ``OnnxSegmenter`` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from distill.datasets.echonet import EchoNetFolder
+from distill.datasets.npz import atomic_output
+from distill.models import load_model, parameter_count
+from distill.students.convlstm import ConvLSTMStep, ConvLSTMStudent
+from distill.teachers.onnx_model import OnnxSegmenter
+from distill.teachers.torch_model import clip_logits
+from echoviewer.analysis.phases import MASK_THRESHOLD, TIMING_THRESHOLD
+from echoviewer.io import load_cine
+from echoviewer.resources import SAMPLE_CINE
+
+OPSET = 17
+TOLERANCE = 1e-4
+SIZE = 112
+CHECK_FRAMES = 32
+
+
+class ExportError(RuntimeError):
+    """The exported model does not reproduce torch's output."""
+
+
+class _ClipModel(nn.Module):
+    """(N, 1, H, W) frames of one clip → (N, 1, H, W) logits, for a (B, T, 1, H, W) network."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.model(frames[None])[0]
+
+
+def _export_graph(model: nn.Module, path: Path) -> str:
+    """Write the ONNX graph of ``model`` to ``path``; returns the temporal kind."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        if isinstance(model, ConvLSTMStudent):
+            step = ConvLSTMStep(model).eval()
+            state = model.init_state(1, SIZE, SIZE)
+            names = [f"state_in_{i}" for i in range(len(state))]
+            torch.onnx.export(step, (torch.zeros(1, 1, SIZE, SIZE), *state), str(path), dynamo=False,
+                              opset_version=OPSET, input_names=["frame", *names],
+                              output_names=["logits", *[n.replace("_in_", "_out_") for n in names]])
+            return "recurrent"
+        torch.onnx.export(_ClipModel(model).eval(), (torch.zeros(8, 1, SIZE, SIZE),), str(path), dynamo=False,
+                          opset_version=OPSET, input_names=["frames"], output_names=["logits"],
+                          dynamic_axes={"frames": {0: "frames"}, "logits": {0: "frames"}})
+    return model.temporal
+
+
+def check_frames(data: Path | None) -> tuple[np.ndarray, str]:
+    """Real frames to compare torch and onnxruntime on: a test video of ``data``, else the sample."""
+    if data is not None:
+        folder = EchoNetFolder(data)
+        record = (folder.split("TEST") or folder.records)[0]
+        frames, _ = folder.read_video(record)
+        source = f"{record.path.name} of {folder.root}"
+    else:
+        from distill.realism import model_view
+
+        frames, _ = model_view(load_cine(SAMPLE_CINE))
+        source = SAMPLE_CINE.name
+    return frames[:CHECK_FRAMES], source
+
+
+def model_card(model: nn.Module, checkpoint: dict, temporal: str, *, name: str, metrics: dict | None) -> dict:
+    train = json.loads(checkpoint.get("train", "{}"))
+    targets = train.get("targets")
+    teacher: object = targets
+    if targets and targets != "truth" and (Path(targets) / "targets.json").is_file():
+        teacher = json.loads((Path(targets) / "targets.json").read_text(encoding="utf-8")).get("teacher")
+    return {"name": name, "architecture": model.config(), "parameters": parameter_count(model),
+            "input": {"name": "frame" if temporal == "recurrent" else "frames", "layout": "NCHW", "channels": 1,
+                      "height": SIZE, "width": SIZE, "mean": [0.0], "std": [1.0],
+                      "frames": "grey 0-255; the sector cropped to a square centred on its apex, resized to 112"},
+            "output": {"name": "logits", "activation": "sigmoid", "channel": 0,
+                       "mask_threshold_uint8": MASK_THRESHOLD, "timing_threshold_uint8": TIMING_THRESHOLD},
+            "temporal": temporal, "teacher": teacher, "data": train.get("data"), "seed": train.get("seed"),
+            "training": train, "epochs_trained": checkpoint.get("epoch"), "val_loss": checkpoint.get("val_loss"),
+            "metrics": metrics or {}, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "opset": OPSET}
+
+
+def export(checkpoint_path: Path, out: Path, *, name: str, data: Path | None = None,
+           metrics: dict | None = None) -> dict:
+    """Export, check and write ``out`` (.onnx) and its card (.json); returns the card."""
+    model, checkpoint = load_model(checkpoint_path)
+    frames, source = check_frames(data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    card_path = out.with_suffix(".json")
+    with atomic_output(out, suffix=".onnx") as onnx_tmp, atomic_output(card_path, suffix=".json") as card_tmp:
+        temporal = _export_graph(model, onnx_tmp)
+        card = model_card(model, checkpoint, temporal, name=name, metrics=metrics)
+        card_tmp.write_text(json.dumps(card), encoding="utf-8")  # the sidecar for the check below
+        reference = clip_logits(model, frames)
+        got = OnnxSegmenter(onnx_tmp, sidecar=card_tmp)
+        logits = got.raw_outputs(frames)[:, 0]
+        difference = float(np.max(np.abs(logits - reference)))
+        if not difference < TOLERANCE:
+            raise ExportError(f"onnxruntime differs from torch by {difference:.2e} (limit {TOLERANCE:g}) on "
+                              f"{source}; the model was not written")
+        card["check"] = {"max_abs_logit_difference": difference, "frames": len(frames), "source": source,
+                         "onnxruntime": __import__("onnxruntime").__version__, "torch": torch.__version__}
+        graph = onnx.load(str(onnx_tmp))
+        del graph.metadata_props[:]
+        graph.metadata_props.add(key="model_card", value=json.dumps(card, sort_keys=True))
+        onnx.save(graph, str(onnx_tmp))
+        card["sha256"] = hashlib.sha256(onnx_tmp.read_bytes()).hexdigest()
+        card_tmp.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    return card
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt of a 'distill train' run")
+    parser.add_argument("--out", type=Path, required=True, help="ONNX file to write (the card goes beside it)")
+    parser.add_argument("--name", default=None, help="model name in the card (default: the file name)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset whose first TEST video checks the export (default: the bundled sample)")
+    parser.add_argument("--metrics", type=Path, default=None, help="evaluation.json to copy into the card")
+
+
+def run(args: argparse.Namespace) -> int:
+    metrics = None
+    if args.metrics is not None:
+        report = json.loads(args.metrics.read_text(encoding="utf-8"))
+        metrics = {"summary": report["summary"], "speed": report["speed"], "data": report["data"],
+                   "videos": report["videos_scored"], "teacher": report["teacher"]}
+    card = export(args.checkpoint, args.out, name=args.name or args.out.stem, data=args.data, metrics=metrics)
+    print(f"{args.out}: {card['parameters']:,} parameters, {card['temporal']}, onnxruntime vs torch max |Δlogit| "
+          f"{card['check']['max_abs_logit_difference']:.1e}, sha256 {card['sha256'][:16]}…")
+    return 0

@@ -1,0 +1,91 @@
+"""Build networks by name and read/write this project's checkpoints, never unpickling code.
+
+Names: ``fast`` (the default student), ``teacher`` (the bundled teacher's network),
+``convlstm`` or ``convlstm:KxN`` (the paper's student with K blocks of N layers; default 3x3).
+
+A checkpoint is a dict of plain data that ``torch.load(..., weights_only=True)`` reads:
+``{"format": FORMAT, "config": {...}, "state_dict": {...}, ...}``; the config rebuilds the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from distill.datasets.npz import atomic_output
+from distill.students.convlstm import ConvLSTMStudent
+from distill.teachers.errors import TeacherLoadError
+from distill.unet import ARCHITECTURES, TemporalUNet
+
+FORMAT = "echoviewer-distill-checkpoint/1"
+_CONVLSTM = re.compile(r"convlstm(?::(\d)x(\d))?")
+
+
+class CheckpointError(TeacherLoadError):
+    """A file that is not a usable checkpoint; the message names the file and the expected form."""
+
+
+def build(name: str) -> nn.Module:
+    """A freshly initialised network from its name (see the module docstring)."""
+    if name in ARCHITECTURES:
+        return TemporalUNet(name)
+    if match := _CONVLSTM.fullmatch(name):
+        blocks, layers = (int(match[1]), int(match[2])) if match[1] else (3, 3)
+        return ConvLSTMStudent(blocks=blocks, layers=layers)
+    raise ValueError(f"unknown network {name!r}; expected one of {', '.join(sorted(ARCHITECTURES))}, "
+                     "convlstm or convlstm:KxN (e.g. convlstm:2x2)")
+
+
+def from_config(config: dict) -> nn.Module:
+    """Rebuild a network from ``model.config()``."""
+    kind = config.get("name")
+    if kind == "unet":
+        return TemporalUNet.from_config(config)
+    if kind == "convlstm":
+        return ConvLSTMStudent.from_config(config)
+    raise ValueError(f"unknown network config {config!r}")
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, **extra: object) -> None:
+    """Write the model (and plain-data extras) atomically: a kill never leaves a half file."""
+    module = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    payload = {"format": FORMAT, "config": module.config(), "state_dict": module.state_dict(), **extra}
+    with atomic_output(path) as temporary:
+        torch.save(payload, temporary)
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict:
+    """The checkpoint's dict, read with ``weights_only=True``; CheckpointError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign or damaged files
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint of plain tensors ({reason}); expected "
+                              "a file written by 'python -m distill train'") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a distill checkpoint (no '{FORMAT}' format tag); expected a "
+                              "file written by 'python -m distill train'")
+    return payload
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict]:
+    """The network stored in a checkpoint, in eval mode, and the checkpoint's dict."""
+    payload = read_checkpoint(path)
+    try:
+        model = from_config(payload["config"])
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160]
+        raise CheckpointError(f"{path}: weights do not fit the network it names ({reason})") from None
+    return model.eval(), payload

@@ -1,0 +1,1 @@
+"""Student networks: the paper's ConvLSTM and a fast temporal U-Net."""

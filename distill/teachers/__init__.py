@@ -1,0 +1,1 @@
+"""Teachers: frames in, soft LV masks out (EchoNet DeepLabV3 checkpoint, ONNX, bundled, truth)."""
