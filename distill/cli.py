@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from distill import evaluate, export, generate, targets, train
+from distill import bundled, evaluate, export, generate, targets, train
 from echoviewer.io.errors import CineLoadError
 
 
@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     for module, name, help_text in ((targets, "targets", "run a teacher over a dataset: soft masks per video"),
                                     (train, "train", "train a student (or the teacher) on soft targets"),
                                     (evaluate, "evaluate", "score a student against a teacher, no labels needed"),
-                                    (export, "export", "write a trained network as ONNX with its model card")):
+                                    (export, "export", "write a trained network as ONNX with its model card"),
+                                    (bundled, "reproduce-bundled", "rebuild resources/models from a seed")):
         sub = commands.add_parser(name, help=help_text, description=module.__doc__.splitlines()[0])
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)

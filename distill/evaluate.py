@@ -95,7 +95,10 @@ class _Scores:
 
 def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float, truth) -> dict:
     s_curve, t_curve = area_curve(student_soft), area_curve(teacher_soft)
-    t_ed, t_es = find_events(t_curve, fps)
+    # The teacher's picks: its curve's peaks, placed by the same block rule the student is scored
+    # with, so a model scored against itself gets aFD 0 even on flat-topped peaks.
+    t_ed, t_es = (np.array([block_rule(t_curve, int(p), kind) for p in peaks], int)
+                  for peaks, kind in zip(find_events(t_curve, fps), ("ed", "es")))
     s_mask, t_mask = student_soft > MASK_THRESHOLD, teacher_soft > MASK_THRESHOLD
     row = {"frames": len(student_soft), "dice_vs_teacher": dice(s_mask, t_mask),
            "afd_ed_vs_teacher": afd(s_curve, t_ed, "ed"), "afd_es_vs_teacher": afd(s_curve, t_es, "es"),

@@ -22,6 +22,7 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import torch
@@ -88,7 +89,10 @@ def check_frames(data: Path | None) -> tuple[np.ndarray, str]:
 
         frames, _ = model_view(load_cine(SAMPLE_CINE))
         source = SAMPLE_CINE.name
-    return frames[:CHECK_FRAMES], source
+    frames = frames[:CHECK_FRAMES]
+    if frames.shape[1:] != (SIZE, SIZE):  # the exported model's input size (e.g. a 'generate --size 64' set)
+        frames = np.stack([cv2.resize(f, (SIZE, SIZE), interpolation=cv2.INTER_AREA) for f in frames])
+    return frames, source
 
 
 def model_card(model: nn.Module, checkpoint: dict, temporal: str, *, name: str, metrics: dict | None) -> dict:

@@ -15,7 +15,7 @@ takes effect within a step; the work of the unfinished epoch is dropped.
 
 Under ``torchrun --nproc_per_node N`` each process trains on its share of every batch
 (DistributedDataParallel; gloo on CPU, NCCL on GPU) and rank 0 writes the files. At the end the
-ranks compare checksums of their weights and record them in ``history.json``.
+ranks compare checksums of their weights and record them in ``summary.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import signal
 import sys
@@ -62,6 +63,7 @@ class TrainConfig:
     batch: int = 8  # clips per step (all processes together)
     clip: int = 16  # frames per clip
     lr: float = 1e-3
+    schedule: str = "constant"  # or "cosine": lr decays to 0 over `epochs` (the paper: constant)
     dice: float = 0.0  # weight of the soft Dice term added to BCE
     augment: float = 0.0  # domain-randomisation strength (0 = none, 1 = strong)
     seed: int = 0
@@ -141,10 +143,8 @@ class _Run:
         if self.rank == 0:
             if self.out.exists() and any(self.out.iterdir()):
                 raise ValueError(f"{self.out} is not empty; choose a new --out folder or pass --resume")
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.json").write_text(
-                json.dumps({"config": asdict(self.config), "identity": self.config.identity()}, indent=1) + "\n",
-                encoding="utf-8")
+            self.out.mkdir(parents=True, exist_ok=True)  # config.json comes with the first last.pt, so a
+            # start that fails before (missing targets, Ctrl-C in epoch 1) leaves the folder empty for a retry
         if self.world > 1:
             dist.barrier()
 
@@ -158,6 +158,10 @@ class _Run:
         torch.set_rng_state(checkpoint["torch_global_rng"])
 
     def _save_last(self) -> None:
+        if not (self.out / "config.json").is_file():
+            (self.out / "config.json").write_text(
+                json.dumps({"config": asdict(self.config), "identity": self.config.identity()}, indent=1) + "\n",
+                encoding="utf-8")
         save_checkpoint(self.out / "last.pt", self.model, optimizer=self.optimizer.state_dict(), epoch=self.epoch,
                         best=self.best, best_epoch=self.best_epoch, history=json.dumps(self.history),
                         numpy_rng=json.dumps(self.rng.bit_generator.state), torch_rng=self.generator.get_state(),
@@ -171,6 +175,14 @@ class _Run:
         if self.per_frame:  # independent frames decorrelate a per-frame network's batch
             indices = np.stack([self.rng.integers(0, len(c.frames), length) for c in clips])
         return stack_windows(clips, starts, length, frame_indices=indices)
+
+    def _set_learning_rate(self) -> None:
+        """The epoch's rate; a function of the epoch alone, so a resumed run follows the same curve."""
+        lr = self.config.lr
+        if self.config.schedule == "cosine":
+            lr *= 0.5 * (1 + math.cos(math.pi * self.epoch / self.config.epochs))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         x, y = augment(x, y, self.config.augment, self.generator)
@@ -203,6 +215,7 @@ class _Run:
         start_time = time.monotonic()
         while self.epoch < cfg.epochs and self.epoch - self.best_epoch <= cfg.patience:
             epoch_start = time.monotonic()
+            self._set_learning_rate()
             order = self.rng.permutation(len(train))
             starts = window_starts(train, cfg.clip, self.rng)
             losses = []
@@ -214,6 +227,9 @@ class _Run:
                 losses.append(self._step(*self._batch([train[i] for i in chosen], starts[chosen])))
                 on_progress({"epoch": self.epoch + 1, "epochs": cfg.epochs, "step": step + 1, "steps": steps,
                              "loss": round(float(np.mean(losses)), 5)})
+            if self.world > 1:  # each rank's last forward updated its BatchNorm statistics on its own share
+                for buffer in self.model.buffers():
+                    dist.broadcast(buffer, 0)
             val_loss = self.validate(val)
             self.epoch += 1
             if val_loss < self.best:
@@ -253,6 +269,8 @@ def train(config: TrainConfig, *, resume: bool = False, on_progress: ProgressCal
     """Train as ``config`` says; returns the summary (also written to ``summary.json``)."""
     if config.batch < 1 or config.clip < 1 or config.epochs < 1:
         raise ValueError("batch, clip and epochs must be at least 1")
+    if config.schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be constant or cosine, not {config.schedule!r}")
     run = _Run(config, resume)
     if config.batch % run.world:
         raise ValueError(f"--batch {config.batch} must be a multiple of the {run.world} processes")
@@ -305,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
         stop["requested"] = True
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    rank = _distributed()[0]
+    rank, world = _distributed()
     on_progress, close = _progress_printer(args.progress if rank == 0 else "none")
     try:
         summary = train(config, resume=args.resume, on_progress=on_progress, cancelled=lambda: stop["requested"],
@@ -324,4 +342,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"stage": "train", "event": "done", **summary}) if args.progress == "json" else
               f"done: {summary['epochs']} epochs, best val loss {summary['best_val_loss']:.4f} at epoch "
               f"{summary['best_epoch']} -> {Path(config.out) / 'best.pt'}")
+    if world > 1:  # every file is written: leave now. torch's gloo can abort the interpreter's shutdown
+        # ("terminate called without an active exception"; torch 2.13, busy CPU), failing a finished run
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0

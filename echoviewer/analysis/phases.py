@@ -50,8 +50,9 @@ def block_rule(area: np.ndarray, reference: int, kind: str) -> int:
     The curve is z-scored (negated for ED so both events are minima); frames strictly below the
     median (or, if none, at most the median) form blocks of consecutive frames; the block whose
     nearer end is closest to the reference wins (ties: the earliest), and its lowest frame is the
-    estimate. Only the ends count, so a block holding the reference can lose to a neighbour whose
-    edge is closer: the paper's rule, kept as it is for comparable aFD.
+    estimate. Only the ends count, so from a reference between two blocks the one with the nearer
+    edge wins even when the other holds a lower frame nearer to the reference (a block holding the
+    reference always wins): the paper's rule, kept as it is for comparable aFD.
     """
     if kind not in ("ed", "es"):
         raise ValueError(f"kind must be 'ed' or 'es', not {kind!r}")

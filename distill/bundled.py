@@ -1,0 +1,84 @@
+"""``python -m distill reproduce-bundled``: rebuild ``resources/models/`` from nothing but a seed.
+
+The recipe is the paper's, with this project's own teacher: a teacher learns the simulator's
+truth under strong domain randomisation; it labels synthetic cines; the student learns from those
+labels alone; both are scored on held-out simulated cines and exported with their model cards.
+Every step is one ``python -m distill`` command, printed before it runs, and every step resumes:
+rerunning after an interruption skips finished steps and continues the unfinished one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from echoviewer.resources import MODELS
+
+SEED = 2025
+TRAIN_CINES, TEST_CINES = 600, 200
+TRAIN_FRAMES, TEST_FRAMES = "32-64", "48-128"
+TEACHER = {"model": "teacher", "epochs": 30, "patience": 6, "batch": 8, "clip": 8, "augment": 1.0, "dice": 0.5,
+           "schedule": "cosine"}
+STUDENT = {"model": "fast", "epochs": 40, "patience": 8, "batch": 8, "clip": 16, "augment": 0.5, "dice": 0.5,
+           "schedule": "cosine"}
+
+
+def _options(settings: dict) -> list[str]:
+    return [item for key, value in settings.items() for item in (f"--{key}", str(value))]
+
+
+def _step(argv: list[str], done: bool) -> None:
+    """Run one ``python -m distill`` command unless its output is already complete."""
+    from distill.cli import main
+
+    shown = "python -m distill " + " ".join(argv)
+    print(("skip (done): " if done else "run: ") + shown, file=sys.stderr, flush=True)
+    if not done and (code := main(argv)) != 0:
+        raise SystemExit(code)
+
+
+def reproduce(work: Path, out: Path, *, seed: int = SEED, progress: str = "bar") -> None:
+    train_data, test_data = work / "synth-train", work / "synth-test"
+    teacher_run, student_run, targets = work / "teacher-run", work / "student-run", work / "targets"
+    common = ["--progress", progress]
+    for data, n, frames, data_seed in ((train_data, TRAIN_CINES, TRAIN_FRAMES, seed),
+                                       (test_data, TEST_CINES, TEST_FRAMES, seed + 1)):
+        _step(["generate", "--out", str(data), "--n", str(n), "--seed", str(data_seed), "--frames", frames,
+               "--workers", "2", *common, *(["--resume"] if data.exists() else [])],
+              (data / "FileList.csv").is_file())
+    for run_dir, settings, target in ((teacher_run, TEACHER, "truth"), (student_run, STUDENT, str(targets))):
+        if run_dir is student_run:
+            _step(["targets", "--teacher", str(work / "teacher.onnx"), "--data", str(train_data), "--out",
+                   str(targets), *common], False)  # resumes by itself: finished videos are skipped
+        _step(["train", "--data", str(train_data), "--targets", target, "--out", str(run_dir), "--seed", str(seed),
+               *_options(settings), *common, *(["--resume"] if (run_dir / "last.pt").is_file() else [])],
+              (run_dir / "summary.json").is_file())
+        if run_dir is teacher_run:
+            _step(["export", "--checkpoint", str(teacher_run / "best.pt"), "--out", str(work / "teacher.onnx"),
+                   "--name", "echoviewer bundled teacher", "--data", str(test_data)], False)
+    evaluation = work / "evaluation"
+    _step(["evaluate", "--student", str(student_run / "best.pt"), "--teacher", str(work / "teacher.onnx"),
+           "--data", str(test_data), "--split", "all", "--out", str(evaluation), *common], False)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, checkpoint in (("teacher", teacher_run / "best.pt"), ("student", student_run / "best.pt")):
+        _step(["export", "--checkpoint", str(checkpoint), "--out", str(out / f"{name}.onnx"), "--name",
+               f"echoviewer bundled {name}", "--data", str(test_data), "--metrics",
+               str(evaluation / "evaluation.json")], False)
+    shutil.copyfile(evaluation / "evaluation.md", out / "evaluation.md")
+    print(json.dumps(json.loads((evaluation / "evaluation.json").read_text())["summary"], indent=1))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work", type=Path, default=Path("build/bundled"),
+                        help="working folder for data, runs and targets (default build/bundled; resumable)")
+    parser.add_argument("--out", type=Path, default=MODELS, help=f"where the models go (default {MODELS})")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    reproduce(args.work, args.out, seed=args.seed, progress=args.progress)
+    return 0

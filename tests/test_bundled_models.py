@@ -1,0 +1,82 @@
+"""The bundled models in resources/models/: their cards, and what a user sees on real and simulated echo."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from distill.realism import model_view
+from distill.teachers.onnx_model import OnnxSegmenter
+from echoviewer.analysis.phases import MASK_THRESHOLD, area_curve, find_events
+from echoviewer.io import load_cine
+from echoviewer.resources import SAMPLE_CINE, STUDENT_MODEL, TEACHER_MODEL
+
+MODELS = {"student": STUDENT_MODEL, "teacher": TEACHER_MODEL}
+ECHONET_TEACHER_PARAMETERS = 39_633_729
+
+
+@pytest.fixture(scope="module")
+def student() -> OnnxSegmenter:
+    return OnnxSegmenter(STUDENT_MODEL, threads=1)
+
+
+@pytest.fixture(scope="module")
+def real_view(pydicom_data) -> np.ndarray:
+    """The real SonoSite A4C cine (120 frames, about 65 bpm at 30 fps) as the models see it."""
+    frames, _ = model_view(load_cine(pydicom_data / "color3d_jpeg_baseline.dcm"))
+    return frames
+
+
+@pytest.mark.parametrize("role", sorted(MODELS))
+def test_model_card_matches_the_file(role: str) -> None:
+    path = MODELS[role]
+    card = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    graph = onnx.load(str(path))
+    assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    embedded = json.loads({p.key: p.value for p in graph.metadata_props}["model_card"])
+    assert {k: v for k, v in card.items() if k != "sha256"} == embedded
+    assert card["check"]["max_abs_logit_difference"] < 1e-4
+    assert card["seed"] is not None and card["training"]["model"] == card["architecture"]["arch"]
+    assert card["metrics"]["summary"]["dice_vs_truth"] > 0.85
+
+
+def test_student_is_at_most_one_percent_of_the_echonet_teacher() -> None:
+    card = json.loads(STUDENT_MODEL.with_suffix(".json").read_text(encoding="utf-8"))
+    assert card["parameters"] <= ECHONET_TEACHER_PARAMETERS // 100
+    assert card["teacher"]["name"].startswith("echoviewer bundled teacher")
+
+
+def test_student_finds_every_beat_of_the_simulated_sample(student: OnnxSegmenter) -> None:
+    truth = json.loads(SAMPLE_CINE.with_suffix(".truth.json").read_text(encoding="utf-8"))
+    frames, _ = model_view(load_cine(SAMPLE_CINE))
+    soft = student.soft_masks(frames)
+    ed, es = find_events(area_curve(soft), truth["fps"])
+    for found, expected in ((ed, truth["ed_frames"]), (es, truth["es_frames"])):
+        assert len(found) == len(expected)
+        assert np.max(np.abs(np.asarray(found) - expected)) <= 2
+
+
+def test_student_draws_the_lv_on_every_frame_of_a_real_cine(student: OnnxSegmenter, real_view: np.ndarray) -> None:
+    masks = student.soft_masks(real_view) > MASK_THRESHOLD
+    areas = masks.reshape(len(masks), -1).sum(1)
+    assert areas.min() > 300  # px of 112²: never an empty or vanishing LV
+    # The A4C LV: the upper right of the sector view, below the apex at the top centre.
+    centres = np.array([np.argwhere(mask).mean(axis=0) for mask in masks])
+    centre_y, centre_x = centres.mean(axis=0)
+    assert 56 < centre_x < 95 and 25 < centre_y < 75, (centre_x, centre_y)
+
+
+def test_real_area_curve_rises_and_falls_once_per_heartbeat(student: OnnxSegmenter, real_view: np.ndarray) -> None:
+    area = area_curve(student.soft_masks(real_view), MASK_THRESHOLD)
+    centred = area - area.mean()
+    autocorrelation = np.correlate(centred, centred, "full")[len(area) - 1:]
+    lag = 15 + int(np.argmax(autocorrelation[15:45]))  # beats of 40-120 bpm at 30 fps
+    assert 24 <= lag <= 31, lag  # the heart beats about every 27.5 frames (65 bpm)
+    ed, es = find_events(area, 30.0)
+    assert 4 <= len(ed) <= 5 and 4 <= len(es) <= 5, (ed, es)
+    assert np.all(np.diff(ed) >= 20) and np.all(np.diff(es) >= 20)
