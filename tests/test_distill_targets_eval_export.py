@@ -18,7 +18,7 @@ from distill.datasets import EchoNetFolder, load_npz
 from distill.export import OPSET
 from distill.teachers.onnx_model import OnnxSegmenter
 from distill.teachers.torch_model import TorchSegmenter
-from echoviewer.analysis.phases import area_curve, block_rule, find_events
+from echoviewer.analysis.phases import block_rule, find_events
 from tests.helpers import TINY_CINES, one_error_line, tiny_dataset, tiny_run, torch_on_one_thread
 
 assert torch_on_one_thread  # an autouse fixture, imported to take effect here
