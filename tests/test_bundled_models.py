@@ -64,11 +64,14 @@ def test_student_finds_every_beat_of_the_simulated_sample(student: OnnxSegmenter
 def test_student_draws_the_lv_on_every_frame_of_a_real_cine(student: OnnxSegmenter, real_view: np.ndarray) -> None:
     masks = student.soft_masks(real_view) > MASK_THRESHOLD
     areas = masks.reshape(len(masks), -1).sum(1)
-    assert areas.min() > 300  # px of 112²: never an empty or vanishing LV
-    # The A4C LV: the upper right of the sector view, below the apex at the top centre.
-    centres = np.array([np.argwhere(mask).mean(axis=0) for mask in masks])
-    centre_y, centre_x = centres.mean(axis=0)
-    assert 56 < centre_x < 95 and 25 < centre_y < 75, (centre_x, centre_y)
+    assert areas.min() > 300 and areas.max() < 2500  # px of 112²: never empty, never the whole heart
+    # Where the LV cavity of this cine lies in the 112² model view (read off the frames by eye):
+    # below the apex, between the septum (x ≈ 40) and the lateral wall (x ≈ 75), apex to mitral
+    # annulus at y ≈ 20-80. Nearly all of every mask must fall in that box.
+    box = np.zeros(masks.shape[1:], bool)
+    box[15:86, 34:82] = True
+    inside = (masks & box).reshape(len(masks), -1).sum(1) / areas
+    assert inside.min() > 0.9, inside.min()
 
 
 def test_real_area_curve_rises_and_falls_once_per_heartbeat(student: OnnxSegmenter, real_view: np.ndarray) -> None:
