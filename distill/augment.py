@@ -28,7 +28,10 @@ def _affine(x: torch.Tensor, y: torch.Tensor, strength: float, g: torch.Generato
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     theta = theta.repeat_interleave(t, dim=0)
     grid = F.affine_grid(theta, (b * t, c, h, w), align_corners=False)
-    warp = lambda v: F.grid_sample(v.reshape(b * t, c, h, w), grid, align_corners=False).reshape(b, t, c, h, w)
+
+    def warp(v: torch.Tensor) -> torch.Tensor:
+        return F.grid_sample(v.reshape(b * t, c, h, w), grid, align_corners=False).reshape(b, t, c, h, w)
+
     return warp(x), warp(y)
 
 
@@ -53,7 +56,10 @@ def augment(x: torch.Tensor, y: torch.Tensor, strength: float, generator: torch.
     g = generator
     b = x.shape[0]
     x, y = _affine(x, y, strength, g)
-    per_clip = lambda low, high: _uniform((b, 1, 1, 1, 1), low, high, g)
+
+    def per_clip(low: float, high: float) -> torch.Tensor:
+        return _uniform((b, 1, 1, 1, 1), low, high, g)
+
     x = _blur(x, (_uniform((b,), -0.6, 1.2, g) * strength).clamp_min(0))
     unit = (x / 255.0).clamp(0, 1)
     unit = unit ** torch.exp(per_clip(-1, 1) * 0.45 * strength)

@@ -43,24 +43,28 @@ def _step(argv: list[str], done: bool) -> None:
 def reproduce(work: Path, out: Path, *, seed: int = SEED, progress: str = "bar") -> None:
     train_data, test_data = work / "synth-train", work / "synth-test"
     teacher_run, student_run, targets = work / "teacher-run", work / "student-run", work / "targets"
+    teacher_onnx, evaluation = work / "teacher.onnx", work / "evaluation"
     common = ["--progress", progress]
+
+    def resume_if(exists: bool) -> list[str]:
+        return ["--resume"] if exists else []
+
     for data, n, frames, data_seed in ((train_data, TRAIN_CINES, TRAIN_FRAMES, seed),
                                        (test_data, TEST_CINES, TEST_FRAMES, seed + 1)):
         _step(["generate", "--out", str(data), "--n", str(n), "--seed", str(data_seed), "--frames", frames,
-               "--workers", "2", *common, *(["--resume"] if data.exists() else [])],
-              (data / "FileList.csv").is_file())
-    for run_dir, settings, target in ((teacher_run, TEACHER, "truth"), (student_run, STUDENT, str(targets))):
-        if run_dir is student_run:
-            _step(["targets", "--teacher", str(work / "teacher.onnx"), "--data", str(train_data), "--out",
-                   str(targets), *common], False)  # resumes by itself: finished videos are skipped
-        _step(["train", "--data", str(train_data), "--targets", target, "--out", str(run_dir), "--seed", str(seed),
-               *_options(settings), *common, *(["--resume"] if (run_dir / "last.pt").is_file() else [])],
-              (run_dir / "summary.json").is_file())
-        if run_dir is teacher_run:
-            _step(["export", "--checkpoint", str(teacher_run / "best.pt"), "--out", str(work / "teacher.onnx"),
-                   "--name", "echoviewer bundled teacher", "--data", str(test_data)], False)
-    evaluation = work / "evaluation"
-    _step(["evaluate", "--student", str(student_run / "best.pt"), "--teacher", str(work / "teacher.onnx"),
+               "--workers", "2", *common, *resume_if(data.exists())], (data / "FileList.csv").is_file())
+    _step(["train", "--data", str(train_data), "--targets", "truth", "--out", str(teacher_run), "--seed", str(seed),
+           *_options(TEACHER), *common, *resume_if((teacher_run / "last.pt").is_file())],
+          (teacher_run / "summary.json").is_file())
+    _step(["export", "--checkpoint", str(teacher_run / "best.pt"), "--out", str(teacher_onnx),
+           "--name", "echoviewer bundled teacher", "--data", str(test_data)], teacher_onnx.is_file())
+    # Finished videos are skipped, so this step resumes by itself.
+    _step(["targets", "--teacher", str(teacher_onnx), "--data", str(train_data), "--out", str(targets), *common],
+          False)
+    _step(["train", "--data", str(train_data), "--targets", str(targets), "--out", str(student_run), "--seed",
+           str(seed), *_options(STUDENT), *common, *resume_if((student_run / "last.pt").is_file())],
+          (student_run / "summary.json").is_file())
+    _step(["evaluate", "--student", str(student_run / "best.pt"), "--teacher", str(teacher_onnx),
            "--data", str(test_data), "--split", "all", "--out", str(evaluation), *common], False)
     out.mkdir(parents=True, exist_ok=True)
     for name, checkpoint in (("teacher", teacher_run / "best.pt"), ("student", student_run / "best.pt")):

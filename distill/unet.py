@@ -9,7 +9,9 @@ exported model needs no preprocessing beyond the 112×112 model view.
   the cost of the widest layers. A temporal block, a residual (k, 1, 1) convolution over time at
   the bottleneck, lets each frame see its neighbours, which steadies the area curve; it is not
   causal, so the model is run over a whole clip at once.
-* The **bundled teacher** (``teacher``) is wider, works at full resolution and is per-frame.
+* The **bundled teacher** (``teacher``) is per-frame, twice as wide and one level deeper
+  (2.5 M parameters against 0.11 M): capacity to learn the simulator's truth under strong
+  domain randomisation, at a cost a 2-core CPU can train in about 20 minutes.
 """
 
 from __future__ import annotations
@@ -24,10 +26,7 @@ GREY_MEAN, GREY_STD = 32.0, 50.0
 
 ARCHITECTURES = {
     "fast": {"widths": (12, 16, 32, 64), "stem_stride": 2, "temporal_kernel": 5},
-    "fast2": {"widths": (16, 24, 48, 96), "stem_stride": 2, "temporal_kernel": 5},
-    "fast3": {"widths": (16, 32, 64, 128), "stem_stride": 2, "temporal_kernel": 5},
     "teacher": {"widths": (32, 64, 128, 192, 256), "stem_stride": 2, "temporal_kernel": 0},
-    "teacher2": {"widths": (24, 48, 96, 192), "stem_stride": 1, "temporal_kernel": 0},
 }
 
 

@@ -7,7 +7,10 @@ Frames are the model view, grey uint8 (T, H, W) in clip order. ``probabilities``
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
+from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +31,8 @@ class Segmenter(ABC):
 
     name: str = "segmenter"
     parameters: int | None = None
+    kind: str = "segmenter"
+    path: Path | None = None  # the model file, if any
 
     @abstractmethod
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
@@ -38,5 +43,13 @@ class Segmenter(ABC):
         """uint8 (T, H, W) soft masks; the truth teacher needs the folder and record."""
         return to_uint8(self.probabilities(frames))
 
+    @cached_property
+    def sha256(self) -> str | None:
+        """The model file's sha256: which weights made a set of targets or a score."""
+        return None if self.path is None else hashlib.sha256(self.path.read_bytes()).hexdigest()
+
     def describe(self) -> dict:
-        return {"name": self.name, "parameters": self.parameters}
+        described = {"name": self.name, "kind": self.kind, "parameters": self.parameters}
+        if self.path is not None:
+            described.update(path=str(self.path), sha256=self.sha256)
+        return described

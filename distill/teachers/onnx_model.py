@@ -75,6 +75,8 @@ def _read_sidecar(path: Path) -> dict:
 class OnnxSegmenter(Segmenter):
     """An ONNX model run with onnxruntime on the CPU (threads: onnxruntime's default)."""
 
+    kind = "onnx"
+
     def __init__(self, path: str | os.PathLike[str], sidecar: str | os.PathLike[str] | None = None,
                  threads: int = 0) -> None:
         self.path = Path(path)
@@ -165,5 +167,3 @@ class OnnxSegmenter(Segmenter):
             probabilities = np.stack([cv2.resize(p, size, interpolation=cv2.INTER_LINEAR) for p in probabilities])
         return probabilities.astype(np.float32)
 
-    def describe(self) -> dict:
-        return {**super().describe(), "kind": "onnx", "path": str(self.path)}

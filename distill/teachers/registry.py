@@ -26,6 +26,8 @@ BUNDLED = {"teacher": TEACHER_MODEL, "student": STUDENT_MODEL}
 class EchoNetTeacher(Segmenter):
     """EchoNet-Dynamic's DeepLabV3-ResNet50 (``deeplabv3_resnet50_random.pt``), the paper's teacher."""
 
+    kind = "echonet-deeplabv3"
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         from distill.teachers.deeplab import load_echonet_deeplab
 
@@ -39,8 +41,6 @@ class EchoNetTeacher(Segmenter):
 
         return sigmoid(echonet_logits(self.model, frames))
 
-    def describe(self) -> dict:
-        return {**super().describe(), "kind": "echonet-deeplabv3", "path": str(self.path)}
 
 
 def load_segmenter(spec: str | os.PathLike[str]) -> Segmenter:

@@ -26,6 +26,8 @@ def clip_logits(model: nn.Module, frames: np.ndarray) -> np.ndarray:
 
 
 class TorchSegmenter(Segmenter):
+    kind = "checkpoint"
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.model, checkpoint = load_model(self.path)
@@ -37,4 +39,4 @@ class TorchSegmenter(Segmenter):
         return sigmoid(clip_logits(self.model, frames))
 
     def describe(self) -> dict:
-        return {**super().describe(), "kind": "checkpoint", "path": str(self.path), "config": self.config}
+        return {**super().describe(), "config": self.config}

@@ -12,6 +12,7 @@ class TruthTeacher(Segmenter):
     """Soft masks that are the exact truth masks (0 or 255). Only our simulator's folders have them."""
 
     name = "truth"
+    kind = "truth"
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
         raise ValueError("the truth teacher needs a dataset folder made by 'python -m distill generate'")
