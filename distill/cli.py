@@ -8,49 +8,45 @@ statistics), ``targets`` (a teacher's soft masks), ``train``, ``evaluate``, ``ex
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from pathlib import Path
 
-from distill import bundled, evaluate, export, generate, targets, train
+from distill.generate import UsageError
 from echoviewer.io.errors import CineLoadError
 
+# name → (module, help). A command's module is imported only when that command runs, so that
+# `generate` and its spawned workers (which re-import this module) never load torch.
+COMMANDS = {
+    "generate": ("distill.generate", "simulate a seeded synthetic A4C dataset with ground truth"),
+    "realism": ("distill.realism_cli", "compare image statistics of a real cine and a synthetic set"),
+    "targets": ("distill.targets", "run a teacher over a dataset: soft masks per video"),
+    "train": ("distill.train", "train a student (or the teacher) on soft targets"),
+    "evaluate": ("distill.evaluate", "score a student against a teacher, no labels needed"),
+    "export": ("distill.export", "write a trained network as ONNX with its model card"),
+    "reproduce-bundled": ("distill.bundled", "rebuild resources/models from a seed"),
+}
 
-def _realism(args: argparse.Namespace) -> int:
-    from distill.realism import realism_report
 
-    print(realism_report(args.real, args.synth_dir, max_cines=args.max_cines, seed=args.seed))
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s options are added (its module imported), if it names one."""
     parser = argparse.ArgumentParser(prog="python -m distill", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    gen = commands.add_parser("generate", help="simulate a seeded synthetic A4C dataset with ground truth",
-                              description=generate.__doc__.splitlines()[0])
-    generate.add_arguments(gen)
-    gen.set_defaults(handler=generate.run)
-    real = commands.add_parser("realism", help="compare image statistics of a real cine and a synthetic set")
-    real.add_argument("real", type=Path, help="a real echo cine (DICOM, AVI, ...)")
-    real.add_argument("synth_dir", type=Path, help="a folder made by 'generate'")
-    real.add_argument("--max-cines", type=int, default=40, help="synthetic cines sampled (default 40)")
-    real.add_argument("--seed", type=int, default=0, help="seed of that sample")
-    real.set_defaults(handler=_realism)
-    for module, name, help_text in ((targets, "targets", "run a teacher over a dataset: soft masks per video"),
-                                    (train, "train", "train a student (or the teacher) on soft targets"),
-                                    (evaluate, "evaluate", "score a student against a teacher, no labels needed"),
-                                    (export, "export", "write a trained network as ONNX with its model card"),
-                                    (bundled, "reproduce-bundled", "rebuild resources/models from a seed")):
-        sub = commands.add_parser(name, help=help_text, description=module.__doc__.splitlines()[0])
-        module.add_arguments(sub)
-        sub.set_defaults(handler=module.run)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            sub.description = module.__doc__.splitlines()[0]
+            module.add_arguments(sub)
+            sub.set_defaults(handler=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(next((a for a in argv if not a.startswith("-")), None)).parse_args(argv)
     try:
         return args.handler(args)
-    except (generate.UsageError, ValueError, CineLoadError) as exc:
+    except (UsageError, ValueError, CineLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a missing folder, no permission, a full disk

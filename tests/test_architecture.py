@@ -41,3 +41,13 @@ def test_distill_imports_without_qt() -> None:
     result = subprocess.run([sys.executable, "-c", "import sys, distill; print('PySide6' in sys.modules)"],
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.stdout.strip() == "False"
+
+
+def test_distill_commands_without_models_never_import_torch() -> None:
+    """generate's spawned workers re-import the command line: torch there would cost every worker
+    seconds and hundreds of MB."""
+    code = ("import sys\nfrom distill.cli import build_parser\nbuild_parser('realism')\n"
+            "build_parser('generate').parse_args(['generate', '--out', 'x', '--n', '1'])\n"
+            "print(sorted(m for m in ('torch', 'onnxruntime', 'PySide6') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.stdout.strip() == "[]", result.stderr
