@@ -123,8 +123,11 @@ def ctrl_c_child(argv: list[str], ready: Callable[[], bool], *, group: bool = Fa
                  timeout: float = 120) -> tuple[int, str]:
     """Start ``python -m distill ARGV``, wait until ``ready()`` (or its end), press Ctrl-C (SIGINT to the
     child, or to its whole process group, workers included, with ``group``); its exit code and stderr."""
+    # A shell runs background jobs with SIGINT ignored, and children inherit that: give the child
+    # the default disposition a terminal's foreground command has, or Ctrl-C would not reach it.
     child = subprocess.Popen([sys.executable, "-m", "distill", *argv], cwd=ROOT, env=SUBPROCESS_ENV,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + timeout
         while not ready() and child.poll() is None and time.monotonic() < deadline:

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from distill.datasets.echonet import SPLITS
 from distill.generate import DICOM_SIZES
 from distill.synth.simulator import simulate
 from echoviewer.io import load_cine
+from tests.helpers import ctrl_c_child
 
 ROOT = Path(__file__).resolve().parents[1]
 FILELIST_HEADER = "FileName,EF,ESV,EDV,FrameHeight,FrameWidth,FPS,NumberOfFrames,Split"
@@ -211,18 +209,8 @@ def test_ctrl_c_leaves_complete_cases_only_and_resume_finishes(tmp_path, workers
     argv = ["generate", "--out", str(out), "--n", str(n), "--frames", str(frames), "--seed", "3",
             "--workers", str(workers), "--progress", "none"]
     # a terminal's Ctrl-C reaches the whole process group, workers included
-    child = subprocess.Popen([sys.executable, "-m", "distill", *argv], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not videos(out) and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.killpg(child.pid, signal.SIGINT)
-        _, err = child.communicate(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-    assert child.returncode == 130, err
+    returncode, err = ctrl_c_child(argv, lambda: bool(videos(out)), group=True, timeout=60)
+    assert returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
     assert not partials(out)
     finished = videos(out)
