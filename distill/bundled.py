@@ -2,8 +2,8 @@
 
 The recipe is the paper's, with this project's own teacher: a teacher learns the simulator's
 truth under strong domain randomisation; it labels synthetic cines; the student learns from those
-labels alone; both are scored on held-out simulated cines and exported with their model cards.
-Every step is one ``python -m distill`` command, printed before it runs, and every step resumes:
+labels alone; both are scored on held-out simulated cines in onnxruntime and exported with
+their model cards. Every step is one ``python -m distill`` command, printed before it runs, and every step resumes:
 rerunning after an interruption skips finished steps and continues the unfinished one.
 """
 
@@ -43,7 +43,7 @@ def _step(argv: list[str], done: bool) -> None:
 def reproduce(work: Path, out: Path, *, seed: int = SEED, progress: str = "bar") -> None:
     train_data, test_data = work / "synth-train", work / "synth-test"
     teacher_run, student_run, targets = work / "teacher-run", work / "student-run", work / "targets"
-    teacher_onnx, evaluation = work / "teacher.onnx", work / "evaluation"
+    teacher_onnx, student_onnx, evaluation = work / "teacher.onnx", work / "student.onnx", work / "evaluation"
     common = ["--progress", progress]
 
     def resume_if(exists: bool) -> list[str]:
@@ -64,7 +64,10 @@ def reproduce(work: Path, out: Path, *, seed: int = SEED, progress: str = "bar")
     _step(["train", "--data", str(train_data), "--targets", str(targets), "--out", str(student_run), "--seed",
            str(seed), *_options(STUDENT), *common, *resume_if((student_run / "last.pt").is_file())],
           (student_run / "summary.json").is_file())
-    _step(["evaluate", "--student", str(student_run / "best.pt"), "--teacher", str(teacher_onnx),
+    _step(["export", "--checkpoint", str(student_run / "best.pt"), "--out", str(student_onnx),
+           "--name", "echoviewer bundled student", "--data", str(test_data)], student_onnx.is_file())
+    # Both models are scored as the viewer runs them: in onnxruntime.
+    _step(["evaluate", "--student", str(student_onnx), "--teacher", str(teacher_onnx),
            "--data", str(test_data), "--split", "all", "--out", str(evaluation), *common], False)
     out.mkdir(parents=True, exist_ok=True)
     for name, checkpoint in (("teacher", teacher_run / "best.pt"), ("student", student_run / "best.pt")):
