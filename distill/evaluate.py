@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.datasets.echonet import EchoNetFolder, VideoRecord
+from distill.datasets.echonet import EchoNetFolder, TruthMasks, VideoRecord
 from distill.datasets.npz import atomic_output
 from distill.progress import Progress
 from distill.teachers.base import Segmenter
@@ -93,7 +93,7 @@ class _Scores:
         return float(np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1])
 
 
-def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float, truth) -> dict:
+def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float, truth: TruthMasks | None) -> dict:
     s_curve, t_curve = area_curve(student_soft), area_curve(teacher_soft)
     # The teacher's picks: its curve's peaks, placed by the same block rule the student is scored
     # with, so a model scored against itself gets aFD 0 even on flat-topped peaks.
