@@ -16,7 +16,6 @@ from distill.datasets.echonet import EchoNetFolder
 from distill.progress import Progress
 from distill.targets import read_target
 from distill.teachers.truth import TruthTeacher
-from echoviewer.io.errors import CineLoadError
 
 
 @dataclass(frozen=True)
@@ -35,18 +34,14 @@ def load_clips(folder: EchoNetFolder, split: str, targets: str | Path, *, progre
     truth = TruthTeacher() if str(targets) == "truth" else None
     clips, bar = [], Progress(f"load {split.lower()}", total=len(records), mode=progress, unit="video")
     try:
-        for record in records:
-            try:
-                frames, _ = folder.read_video(record)
-            except CineLoadError:
-                continue  # reported when the targets were made
+        # Unreadable videos were reported when the targets were made.
+        for record, frames, _ in folder.read_videos(records, {}, bar.advance):
             if truth is not None:
                 target = truth.soft_masks(frames, folder, record)
             elif (target := read_target(Path(targets), record.name, frames.shape)) is None:
                 raise ValueError(f"{Path(targets) / (record.name + '.npz')}: missing or invalid target for "
                                  f"{record.name}; run 'python -m distill targets' on {folder.root} first")
             clips.append(Clip(record.name, frames, target))
-            bar.advance()
     finally:
         bar.close()
     if not clips:

@@ -33,7 +33,6 @@ from distill.progress import Progress
 from distill.teachers.base import Segmenter
 from distill.teachers.registry import load_segmenter
 from echoviewer.analysis.phases import MASK_THRESHOLD, area_curve, block_rule, find_events
-from echoviewer.io.errors import CineLoadError
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -123,17 +122,10 @@ def evaluate(student: Segmenter, teacher: Segmenter, folder: EchoNetFolder, reco
     student_time, teacher_time = _Timer(), _Timer()
     bar = Progress("evaluate", total=len(records), mode=progress, unit="video")
     try:
-        for record in records:
-            try:
-                frames, fps = folder.read_video(record)
-            except CineLoadError as exc:
-                failed[record.name] = str(exc)
-            else:
-                truth = folder.truth(record.name)
-                s_soft = student_time.run(student, frames, folder, record)
-                t_soft = teacher_time.run(teacher, frames, folder, record)
-                scores.rows.append({"name": record.name, **_score_video(s_soft, t_soft, fps, truth)})
-            bar.advance()
+        for record, frames, fps in folder.read_videos(records, failed, bar.advance):
+            s_soft = student_time.run(student, frames, folder, record)
+            t_soft = teacher_time.run(teacher, frames, folder, record)
+            scores.rows.append({"name": record.name, **_score_video(s_soft, t_soft, fps, folder.truth(record.name))})
     finally:
         bar.close()
     if not scores.rows:
@@ -202,7 +194,7 @@ def write_report(report: dict, out: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     folder = EchoNetFolder(args.data)
-    records = folder.records if args.split.lower() == "all" else folder.split(args.split)
+    records = folder.split(args.split)
     if args.max_videos > 0:
         records = records[:args.max_videos]
     if not records:

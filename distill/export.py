@@ -31,8 +31,8 @@ from torch import nn
 from distill.datasets.echonet import EchoNetFolder
 from distill.datasets.npz import atomic_output
 from distill.models import load_model, parameter_count
-from distill.students.convlstm import ConvLSTMStep, ConvLSTMStudent
-from distill.teachers.onnx_model import OnnxSegmenter
+from distill.students.convlstm import ConvLSTMStudent, export_step_onnx
+from distill.teachers.onnx_model import OnnxSegmenter, sidecar_path
 from distill.teachers.torch_model import clip_logits
 from echoviewer.analysis.phases import MASK_THRESHOLD, TIMING_THRESHOLD
 from echoviewer.io import load_cine
@@ -64,12 +64,7 @@ def _export_graph(model: nn.Module, path: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         if isinstance(model, ConvLSTMStudent):
-            step = ConvLSTMStep(model).eval()
-            state = model.init_state(1, SIZE, SIZE)
-            names = [f"state_in_{i}" for i in range(len(state))]
-            torch.onnx.export(step, (torch.zeros(1, 1, SIZE, SIZE), *state), str(path), dynamo=False,
-                              opset_version=OPSET, input_names=["frame", *names],
-                              output_names=["logits", *[n.replace("_in_", "_out_") for n in names]])
+            export_step_onnx(model, path, SIZE, SIZE)
             return "recurrent"
         torch.onnx.export(_ClipModel(model).eval(), (torch.zeros(8, 1, SIZE, SIZE),), str(path), dynamo=False,
                           opset_version=OPSET, input_names=["frames"], output_names=["logits"],
@@ -119,7 +114,7 @@ def export(checkpoint_path: Path, out: Path, *, name: str, data: Path | None = N
     model, checkpoint = load_model(checkpoint_path)
     frames, source = check_frames(data)
     out.parent.mkdir(parents=True, exist_ok=True)
-    card_path = out.with_suffix(".json")
+    card_path = sidecar_path(out)
     with atomic_output(out, suffix=".onnx") as onnx_tmp, atomic_output(card_path, suffix=".json") as card_tmp:
         temporal = _export_graph(model, onnx_tmp)
         card = model_card(model, checkpoint, temporal, name=name, metrics=metrics)

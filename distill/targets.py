@@ -20,7 +20,6 @@ from distill.datasets.npz import load_npz, save_npz
 from distill.progress import Progress
 from distill.teachers.base import Segmenter
 from distill.teachers.registry import load_segmenter
-from echoviewer.io.errors import CineLoadError
 
 MANIFEST = "targets.json"
 KEY = "soft"
@@ -62,21 +61,16 @@ def produce_targets(teacher: Segmenter, folder: EchoNetFolder, records: list[Vid
     bar = Progress("targets", total=len(records), mode=progress, unit="video")
     written, skipped, failed = 0, 0, {}
     try:
-        for record in records:
-            try:
-                frames, _ = folder.read_video(record)
-            except CineLoadError as exc:
-                failed[record.name] = str(exc)
-                print(f"skipped {record.name}: {exc}", file=sys.stderr)
+        for record, frames, _ in folder.read_videos(records, failed, bar.advance):
+            if read_target(out, record.name, frames.shape) is not None:
+                skipped += 1
             else:
-                if read_target(out, record.name, frames.shape) is not None:
-                    skipped += 1
-                else:
-                    save_npz(target_path(out, record.name), {KEY: teacher.soft_masks(frames, folder, record)})
-                    written += 1
-            bar.advance()
+                save_npz(target_path(out, record.name), {KEY: teacher.soft_masks(frames, folder, record)})
+                written += 1
     finally:
         bar.close()
+    for name, reason in failed.items():
+        print(f"skipped {name}: {reason}", file=sys.stderr)
     return {"written": written, "skipped": skipped, "failed": failed}
 
 
@@ -91,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     folder = EchoNetFolder(args.data)
-    records = folder.records if args.split.lower() == "all" else folder.split(args.split)
+    records = folder.split(args.split)
     if not records:
         raise ValueError(f"{folder.root}: no videos in split {args.split!r}")
     teacher = load_segmenter(args.teacher)

@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +31,7 @@ import numpy as np
 from distill.datasets.npz import atomic_output, load_npz
 from distill.datasets.tracings import tracing_area
 from echoviewer.io import load_cine
+from echoviewer.io.errors import CineLoadError
 
 FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS",
                     "NumberOfFrames", "Split")
@@ -182,9 +183,9 @@ class EchoNetFolder:
         return f"{self.root / 'FileList.csv'} lists no videos; add rows or remove the file"
 
     def split(self, name: str) -> list[VideoRecord]:
-        """The records of one split (TRAIN, VAL, TEST, ...; any case)."""
+        """The records of one split (TRAIN, VAL, TEST, ...; any case), or every record for ``all``."""
         wanted = name.strip().upper()
-        return [record for record in self.records if record.split == wanted]
+        return [record for record in self.records if wanted in ("ALL", record.split)]
 
     @cached_property
     def _tracings(self) -> dict[str, dict[int, list[list[float]]]]:
@@ -252,6 +253,21 @@ class EchoNetFolder:
         """
         cine = load_cine(record.path)
         return cine.frames, record.fps if record.fps is not None else cine.timing.fps
+
+    def read_videos(self, records: Iterable[VideoRecord], failed: dict[str, str],
+                    after_each: Callable[[], None] | None = None) -> Iterator[tuple[VideoRecord, np.ndarray, float]]:
+        """Each readable video's record, frames and rate, in order. One that cannot be read is put in
+        ``failed`` (name → one-line reason) and skipped; ``after_each`` runs once per record, after
+        the caller has handled it (a progress bar)."""
+        for record in records:
+            try:
+                frames, fps = self.read_video(record)
+            except CineLoadError as exc:
+                failed[record.name] = str(exc)
+            else:
+                yield record, frames, fps
+            if after_each is not None:
+                after_each()
 
 
 def _cell(value: object) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.models import FORMAT, CheckpointError, read_checkpoint
+from distill.models import FORMAT, CheckpointError, parameter_count, read_checkpoint
 from distill.teachers.base import Segmenter, sigmoid
 from distill.teachers.onnx_model import OnnxSegmenter
 from distill.teachers.torch_model import TorchSegmenter
@@ -34,7 +34,7 @@ class EchoNetTeacher(Segmenter):
         self.path = Path(path)
         self.model = load_echonet_deeplab(self.path)
         self.name = f"EchoNet-Dynamic DeepLabV3-ResNet50 ({self.path.name})"
-        self.parameters = sum(p.numel() for p in self.model.parameters())
+        self.parameters = parameter_count(self.model)
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
         from distill.teachers.deeplab import echonet_logits

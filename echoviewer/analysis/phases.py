@@ -17,7 +17,6 @@ import numpy as np
 from scipy.signal import find_peaks
 
 MAX_HEART_RATE_BPM = 220.0
-MIN_HEART_RATE_BPM = 30.0
 TIMING_THRESHOLD = 25  # uint8 soft-mask level for the timing curve (sigmoid ≳ 0.10), as EchoDFKD
 MASK_THRESHOLD = 80  # uint8 soft-mask level for masks, areas and Dice (sigmoid ≳ 0.32), as EchoDFKD
 
@@ -30,7 +29,7 @@ def area_curve(soft_masks: np.ndarray, threshold: int = TIMING_THRESHOLD) -> np.
 def find_events(area: np.ndarray, fps: float, *, prominence: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
     """ED frames (local maxima) and ES frames (local minima) of every beat.
 
-    Peaks closer than one beat at 220 bpm are merged (the higher wins); a peak must stand out by
+    Peaks closer than 60 % of a beat at 220 bpm are merged (the higher wins); a peak must stand out by
     ``prominence`` × (95th − 5th percentile of the curve). Events at the clip's ends are found only
     when the curve turns there, as SciPy never reports an end sample as a peak.
     """
