@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.realism import model_view
+from echoviewer.analysis.preprocess import model_view
 from distill.teachers.onnx_model import OnnxSegmenter
 from echoviewer.io import load_cine
 from echoviewer.resources import SAMPLE_CINE, STUDENT_MODEL, TEACHER_MODEL
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    view, _ = model_view(load_cine(SAMPLE_CINE))
+    view, _, _ = model_view(load_cine(SAMPLE_CINE))
     frames = np.resize(view, (args.frames, *view.shape[1:]))
     print(f"{args.frames} frames of {frames.shape[1]}×{frames.shape[2]}, onnxruntime, {args.threads} threads")
     for path in args.models:

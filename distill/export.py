@@ -80,9 +80,9 @@ def check_frames(data: Path | None) -> tuple[np.ndarray, str]:
         frames, _ = folder.read_video(record)
         source = f"{record.path.name} of {folder.root}"
     else:
-        from distill.realism import model_view
+        from echoviewer.analysis.preprocess import model_view
 
-        frames, _ = model_view(load_cine(SAMPLE_CINE))
+        frames, _, _ = model_view(load_cine(SAMPLE_CINE))
         source = SAMPLE_CINE.name
     frames = frames[:CHECK_FRAMES]
     if frames.shape[1:] != (SIZE, SIZE):  # the exported model's input size (e.g. a 'generate --size 64' set)

@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from echoviewer.analysis.preprocess import MODEL_SIZE, SquareCrop, model_view
 from echoviewer.io import Cine, load_cine
 
-MODEL_SIZE = 112
 _EDGE_PX = 3            # sector erosion, keeps the fan's edge out of every statistic
 _CONTRAST_SIGMA = 2.0   # smoothing of the temporal mean image that picks the dark and bright classes
 _HIGH_PASS_SIGMA = 3.0  # the Gaussian subtracted to leave the speckle
@@ -48,47 +48,6 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("temporal_corr_speckle", "frame-to-frame correlation, speckle", "diff"),
 )
 HIST_KEYS = tuple(f"hist_{i}" for i in range(_HIST_BINS))
-
-
-def _square_crop(sector: np.ndarray) -> tuple[int, int, int]:
-    """(top, left, side) of the square the models see: the sector's height, centred on its apex."""
-    ys, xs = np.nonzero(sector)
-    top = int(ys.min())
-    apex = xs[ys == top]
-    centre = (apex.min() + apex.max() + 1) / 2
-    side = int(ys.max() + 1 - top)
-    return top, int(round(centre - side / 2)), side
-
-
-def _crop_resize(stack: np.ndarray, crop: tuple[int, int, int], interpolation: int) -> np.ndarray:
-    """Cut the square ``crop`` out of every (H, W) slice, black outside the image, and resize to 112."""
-    top, left, side = crop
-    height, width = stack.shape[1:]
-    y0, x0 = max(top, 0), max(left, 0)
-    y1, x1 = min(top + side, height), min(left + side, width)
-    canvas = np.zeros((side, side), stack.dtype)
-    out = np.empty((stack.shape[0], MODEL_SIZE, MODEL_SIZE), stack.dtype)
-    for index, image in enumerate(stack):
-        canvas[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
-        out[index] = cv2.resize(canvas, (MODEL_SIZE, MODEL_SIZE), interpolation=interpolation)
-    return out
-
-
-def model_view(cine: Cine) -> tuple[np.ndarray, np.ndarray]:
-    """The cine as the models see it, as EchoNet prepares it: uint8 (T, 112, 112) frames and sector.
-
-    The square spans the sector's height and is centred on the apex (the middle of the sector's top
-    row, the axis of a fan even when one side of it is too dark to be detected), so a fan wider than
-    it is deep loses its lateral corners, as in EchoNet's videos; black pads what lies outside the
-    image.
-    Frames shrink with area averaging, the sector mask with nearest neighbour. A cine already
-    112×112 (an EchoNet AVI) is its own model view.
-    """
-    if cine.frames.shape[1:] == (MODEL_SIZE, MODEL_SIZE):
-        return cine.frames, cine.sector_mask
-    crop = _square_crop(cine.sector_mask)
-    return (_crop_resize(cine.frames, crop, cv2.INTER_AREA),
-            _crop_resize(cine.sector_mask[None].astype(np.uint8), crop, cv2.INTER_NEAREST)[0] > 0)
 
 
 def _disc(radius: int) -> np.ndarray:
@@ -258,13 +217,13 @@ def _truth_masks(cine: Cine, mask_path: Path) -> np.ndarray | None:
     if masks.shape[1:] == (MODEL_SIZE, MODEL_SIZE):
         return masks
     if masks.shape[1:] == cine.frames.shape[1:]:
-        return _crop_resize(masks, _square_crop(cine.sector_mask), cv2.INTER_NEAREST)
+        return SquareCrop.of_sector(cine.sector_mask).to_model(masks, interpolation=cv2.INTER_NEAREST)
     return np.stack([cv2.resize(m, (MODEL_SIZE, MODEL_SIZE), interpolation=cv2.INTER_NEAREST)
                      for m in masks])
 
 
 def _statistics(cine: Cine, lv_masks: np.ndarray | None = None) -> dict[str, float]:
-    frames, sector = model_view(cine)
+    frames, sector, _ = model_view(cine)
     return cine_statistics(frames, sector, cine.timing.fps, lv_masks)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from distill.realism import model_view
+from echoviewer.analysis.preprocess import model_view
 from distill.teachers.onnx_model import OnnxSegmenter
 from echoviewer.analysis.phases import MASK_THRESHOLD, area_curve, find_events
 from echoviewer.io import load_cine
@@ -27,7 +27,7 @@ def student() -> OnnxSegmenter:
 @pytest.fixture(scope="module")
 def real_view(pydicom_data) -> np.ndarray:
     """The real SonoSite A4C cine (120 frames, about 65 bpm at 30 fps) as the models see it."""
-    frames, _ = model_view(load_cine(pydicom_data / "color3d_jpeg_baseline.dcm"))
+    frames, _, _ = model_view(load_cine(pydicom_data / "color3d_jpeg_baseline.dcm"))
     return frames
 
 
@@ -53,7 +53,7 @@ def test_student_is_at_most_one_percent_of_the_echonet_teacher() -> None:
 
 def test_student_finds_every_beat_of_the_simulated_sample(student: OnnxSegmenter) -> None:
     truth = json.loads(SAMPLE_CINE.with_suffix(".truth.json").read_text(encoding="utf-8"))
-    frames, _ = model_view(load_cine(SAMPLE_CINE))
+    frames, _, _ = model_view(load_cine(SAMPLE_CINE))
     soft = student.soft_masks(frames)
     ed, es = find_events(area_curve(soft), truth["fps"])
     for found, expected in ((ed, truth["ed_frames"]), (es, truth["es_frames"])):

@@ -7,7 +7,6 @@ Frames are the model view, grey uint8 (T, H, W) in clip order. ``probabilities``
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from functools import cached_property
 from pathlib import Path
@@ -15,15 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.datasets.echonet import EchoNetFolder, VideoRecord
-
-
-def to_uint8(probabilities: np.ndarray) -> np.ndarray:
-    """Sigmoid × 255, rounded: the paper's soft-target storage."""
-    return np.rint(np.clip(probabilities, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)  # overflow-free logistic
+from echoviewer.analysis.onnx_model import file_sha256, to_uint8
 
 
 class Segmenter(ABC):
@@ -46,7 +37,7 @@ class Segmenter(ABC):
     @cached_property
     def sha256(self) -> str | None:
         """The model file's sha256: which weights made a set of targets or a score."""
-        return None if self.path is None else hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return None if self.path is None else file_sha256(self.path)
 
     def describe(self) -> dict:
         described = {"name": self.name, "kind": self.kind, "parameters": self.parameters}

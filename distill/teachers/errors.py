@@ -1,13 +1,7 @@
-"""The one error a teacher loader raises."""
+"""The one error a teacher loader raises: a model load error (one line naming the file)."""
 
 from __future__ import annotations
 
+from echoviewer.analysis.errors import ModelLoadError
 
-class TeacherLoadError(ValueError):
-    """A teacher (checkpoint or model file) could not be loaded; the message is one line that names
-    the file and says what was expected."""
-
-    def __init__(self, message: str) -> None:
-        # One printable line: parts of it may be quoted from an untrusted file.
-        text = " ".join(str(message).split())
-        super().__init__("".join(ch if ch.isprintable() else "?" for ch in text))
+TeacherLoadError = ModelLoadError

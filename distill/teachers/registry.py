@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from distill.models import FORMAT, CheckpointError, parameter_count, read_checkpoint
-from distill.teachers.base import Segmenter, sigmoid
+from distill.teachers.base import Segmenter
+from echoviewer.analysis.onnx_model import sigmoid
 from distill.teachers.onnx_model import OnnxSegmenter
 from distill.teachers.torch_model import TorchSegmenter
 from distill.teachers.truth import TruthTeacher

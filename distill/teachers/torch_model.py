@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from distill.models import load_model, parameter_count
-from distill.teachers.base import Segmenter, sigmoid
+from distill.teachers.base import Segmenter
+from echoviewer.analysis.onnx_model import sigmoid
 
 FRAME_CHUNK = 32  # frames per forward pass of a per-frame network (bounded memory)
 
