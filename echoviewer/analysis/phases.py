@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import find_peaks
 
+MIN_HEART_RATE_BPM = 30.0
 MAX_HEART_RATE_BPM = 220.0
 TIMING_THRESHOLD = 25  # uint8 soft-mask level for the timing curve (sigmoid ≳ 0.10), as EchoDFKD
 MASK_THRESHOLD = 80  # uint8 soft-mask level for masks, areas and Dice (sigmoid ≳ 0.32), as EchoDFKD

@@ -7,11 +7,11 @@ from echoviewer.io.errors import (CineLoadError, CorruptDataError, EmptyFileErro
                                   NoPixelDataError, NotAFileError, UnrecognisedFormatError,
                                   UnsupportedImageError, UnsupportedTransferSyntaxError,
                                   VideoOpenError)
-from echoviewer.io.loader import load_cine
+from echoviewer.io.loader import find_cines, load_cine
 
 __all__ = [
     "Calibration", "Cine", "CineMetadata", "ColourFrames", "FrameTiming", "ImagingRegion", "PatientIdentifiers",
     "CineLoadError", "CorruptDataError", "EmptyFileError", "FileMissingError", "NoPixelDataError",
     "NotAFileError", "UnrecognisedFormatError", "UnsupportedImageError",
-    "UnsupportedTransferSyntaxError", "VideoOpenError", "load_cine",
+    "UnsupportedTransferSyntaxError", "VideoOpenError", "find_cines", "load_cine",
 ]

@@ -37,6 +37,23 @@ def sniff(head: bytes, suffix: str) -> str | None:
     return None
 
 
+def find_cines(folder: str | os.PathLike[str]) -> list[Path]:
+    """Every file under ``folder`` (recursively, sorted, hidden ones skipped) that starts like a
+    cine: DICOM (with or without preamble or suffix), video or NumPy."""
+    found = []
+    for path in sorted(Path(folder).rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():
+            continue
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(132)
+        except OSError:
+            continue
+        if sniff(head, path.suffix.lower()) is not None:
+            found.append(path)
+    return found
+
+
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise FileMissingError(f"{path}: no such file; check the path")

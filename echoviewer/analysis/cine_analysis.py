@@ -1,0 +1,161 @@
+"""One cine, one model: the LV area curve, ED/ES of every beat, measurements and quality flags.
+
+ED and ES are the largest and smallest LV area (an A4C clip has no ECG): the peaks and troughs of
+the native area curve, found by :func:`echoviewer.analysis.phases.find_events`. A user's corrected
+picks replace them through :meth:`CineAnalysis.with_events`, which recomputes what depends on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from echoviewer.analysis.measurements import CM_UNITS, PX_UNITS, Beat, measure_beats, summarize
+from echoviewer.analysis.onnx_model import OnnxModel
+from echoviewer.analysis.phases import find_events
+from echoviewer.analysis.quality import (Flag, beat_flags, dice_per_frame, disagreement_flag,
+                                         mask_flags)
+from echoviewer.analysis.segmentation import Segmentation, SegmentationCache, segment
+from echoviewer.io import Calibration, Cine
+
+EVENT_RULE = "ED = largest, ES = smallest LV area in each beat (no ECG in the clip)"
+
+
+@dataclass(frozen=True, eq=False)
+class CineAnalysis:
+    """Everything measured on one cine with one model (plus, optionally, a comparison model)."""
+
+    cine: Cine
+    segmentation: Segmentation
+    area_px: np.ndarray
+    ed_frames: tuple[int, ...]
+    es_frames: tuple[int, ...]
+    beats: tuple[Beat, ...]
+    mask_flags: tuple[Flag, ...]
+    comparison: Segmentation | None = None
+    comparison_dice: np.ndarray | None = None
+    events_edited: bool = False
+    flags: tuple[Flag, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        fixed = list(self.mask_flags)
+        if self.comparison_dice is not None:
+            fixed += [f for f in [disagreement_flag(self.comparison_dice, self.comparison.model.name)] if f]
+        timing, calibration = self.cine.timing, self.cine.calibration
+        if timing.assumed:
+            fixed.append(Flag("frame_rate_assumed", "info",
+                              f"the file gives no frame rate; {timing.fps:g} fps assumed, so heart "
+                              "rate and times are unreliable"))
+        if calibration is None:
+            fixed.append(Flag("uncalibrated", "info",
+                              f"no calibration ({self.cine.calibration_note}): cm values unavailable; "
+                              "areas, lengths and volumes in pixels (square pixels assumed)"))
+        flags = beat_flags(self.beats, self.area_px, timing.fps) + fixed
+        object.__setattr__(self, "flags", tuple(flags))
+
+    @property
+    def area_cm2(self) -> np.ndarray | None:
+        return _cm2(self.area_px, self.cine.calibration)
+
+    @property
+    def area(self) -> np.ndarray:
+        """The area curve in the unit measurements use (cm² when calibrated, else px²)."""
+        return _in_unit(self.area_px, self.cine.calibration)
+
+    @property
+    def units(self) -> dict[str, str]:
+        return CM_UNITS if self.cine.calibration else PX_UNITS
+
+    @property
+    def summary(self) -> dict[str, dict[str, float | int | None]]:
+        return summarize(self.beats)
+
+    def with_events(self, ed_frames: Sequence[int], es_frames: Sequence[int]) -> CineAnalysis:
+        """The same analysis with user-picked ED and ES frames (measurements and flags redone)."""
+        ed, es = _checked(ed_frames, self.area_px), _checked(es_frames, self.area_px)
+        return replace(self, ed_frames=ed, es_frames=es, events_edited=True,
+                       beats=_measure(self.cine, self.segmentation, self.area_px, ed, es))
+
+    def as_dict(self) -> dict:
+        """JSON-ready; no patient identifiers."""
+        cine, calibration = self.cine, self.cine.calibration
+        area_cm2 = self.area_cm2
+        result = {
+            "file": str(cine.path),
+            "frames": cine.n_frames,
+            "frame_times_ms": _rounded(cine.times_ms, 3),
+            "fps": round(cine.timing.fps, 4),
+            "fps_source": cine.timing.source,
+            "calibration": asdict(calibration) if calibration else None,
+            "calibration_note": cine.calibration_note,
+            "model": asdict(self.segmentation.model),
+            "units": self.units,
+            "area_px": _rounded(self.area_px, 1),
+            "area_cm2": None if area_cm2 is None else _rounded(area_cm2, 4),
+            "ed_frames": list(self.ed_frames),
+            "es_frames": list(self.es_frames),
+            "events_rule": EVENT_RULE + (" (picks edited by the user)" if self.events_edited else ""),
+            "beats": [{key: _round(value) for key, value in beat.as_dict().items()} for beat in self.beats],
+            "summary": {name: {key: _round(value) for key, value in stats.items()}
+                        for name, stats in self.summary.items()},
+            "flags": [flag.as_dict() for flag in self.flags],
+        }
+        if self.comparison is not None:
+            result["comparison"] = {"model": asdict(self.comparison.model),
+                                    "dice": _rounded(self.comparison_dice, 4),
+                                    "mean_dice": _round(float(self.comparison_dice.mean()))}
+        return result
+
+
+def _checked(frames: Sequence[int], area: np.ndarray) -> tuple[int, ...]:
+    picked = tuple(sorted({int(f) for f in frames}))
+    if any(not 0 <= f < len(area) for f in picked):
+        raise ValueError(f"frames must lie in 0-{len(area) - 1}; got {list(picked)}")
+    return picked
+
+
+def _round(value: float | int | None, digits: int = 4) -> float | int | None:
+    return round(value, digits) if isinstance(value, float) else value
+
+
+def _rounded(values: np.ndarray, digits: int) -> list[float]:
+    return [round(float(v), digits) for v in values]
+
+
+def _cm2(area_px: np.ndarray, calibration: Calibration | None) -> np.ndarray | None:
+    return None if calibration is None else area_px * (calibration.cm_per_px_x * calibration.cm_per_px_y)
+
+
+def _in_unit(area_px: np.ndarray, calibration: Calibration | None) -> np.ndarray:
+    calibrated = _cm2(area_px, calibration)
+    return area_px if calibrated is None else calibrated
+
+
+def _measure(cine: Cine, segmentation: Segmentation, area_px: np.ndarray,
+             ed: Sequence[int], es: Sequence[int]) -> tuple[Beat, ...]:
+    return tuple(measure_beats(segmentation.native_mask, _in_unit(area_px, cine.calibration),
+                               cine.times_ms, ed, es, cine.calibration))
+
+
+def _dice(a: Segmentation, b: Segmentation) -> np.ndarray:
+    """Per-frame Dice in the model view, or on native pixels when the two models see other sizes."""
+    if a.masks.shape == b.masks.shape and a.crop == b.crop:
+        return dice_per_frame(a.masks, b.masks)
+    return dice_per_frame(a.native_masks(), b.native_masks())
+
+
+def analyze(cine: Cine, model: OnnxModel, *, compare: OnnxModel | None = None,
+            cache: SegmentationCache | None = None) -> CineAnalysis:
+    """Segment ``cine`` with ``model`` (and ``compare``, for the disagreement flag), find every
+    beat's ED and ES, measure and flag. With a ``cache``, a (cine, model) pair is segmented once."""
+    run = cache.segment if cache is not None else segment
+    segmentation = run(cine, model)
+    area_px = segmentation.native_area_px
+    ed, es = (tuple(int(f) for f in frames) for frames in find_events(area_px, cine.timing.fps))
+    comparison = run(cine, compare) if compare is not None else None
+    dice = None if comparison is None else _dice(segmentation, comparison)
+    return CineAnalysis(cine, segmentation, area_px, ed, es,
+                        _measure(cine, segmentation, area_px, ed, es),
+                        tuple(mask_flags(segmentation.masks, segmentation.sector)), comparison, dice)

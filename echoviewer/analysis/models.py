@@ -1,0 +1,42 @@
+"""Which model to run: the bundled student or teacher, or any ONNX file with its JSON card.
+
+Loaded models are kept, keyed by file and modification, so switching between them costs nothing
+after the first time; onnxruntime sessions may be run from several threads at once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from echoviewer.analysis.errors import ModelLoadError
+from echoviewer.analysis.onnx_model import OnnxModel
+from echoviewer.resources import STUDENT_MODEL, TEACHER_MODEL
+
+BUNDLED = {"student": STUDENT_MODEL, "teacher": TEACHER_MODEL}
+DEFAULT_MODEL = "student"
+
+_loaded: dict[tuple[str, int, int, int], OnnxModel] = {}
+_lock = threading.Lock()
+
+
+def model_path(spec: str | os.PathLike[str]) -> Path:
+    """``student``, ``teacher`` or a path to an ``.onnx`` file; raises ModelLoadError if missing."""
+    path = BUNDLED.get(str(spec)) or Path(spec)
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no such model file; give student, teacher or an .onnx file "
+                             "with its .json model card beside it")
+    return path
+
+
+def load_model(spec: str | os.PathLike[str], threads: int = 0) -> OnnxModel:
+    """The loaded model for ``spec`` (see :func:`model_path`), loading it on first use."""
+    path = model_path(spec).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, threads)
+    with _lock:
+        model = _loaded.get(key)
+        if model is None:
+            model = _loaded[key] = OnnxModel(path, threads=threads)
+    return model
