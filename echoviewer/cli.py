@@ -11,7 +11,6 @@ from echoviewer import __version__
 from echoviewer.io import Cine, CineLoadError, load_cine
 from echoviewer.resources import SAMPLE_CINE
 
-_COMMANDS = ("info",)
 _DESCRIPTION = """\
 Clinical-research viewer for echocardiography cines (DICOM, AVI/MP4, NumPy).
 
@@ -19,10 +18,14 @@ Clinical-research viewer for echocardiography cines (DICOM, AVI/MP4, NumPy).
   echoviewer info FILE...   print one JSON line per file: frames, size, fps and its source,
                             duration, calibration (cm per pixel) and its source, imaging region,
                             transfer syntax; see 'echoviewer info --help'
+  echoviewer analyze PATH...  LV masks, area curve, ED/ES of every beat, measurements and
+                            quality flags for cines or folders of cines; see
+                            'echoviewer analyze --help'
 """
 
 
-def _fail(message: str) -> None:
+def report_error(message: str) -> None:
+    """One line on stderr, prefixed with the program's name."""
     print(f"echoviewer: {message}", file=sys.stderr)
 
 
@@ -45,7 +48,7 @@ def _info(argv: Sequence[str]) -> int:
         try:
             cine = load_cine(name)
         except CineLoadError as exc:
-            _fail(str(exc))
+            report_error(str(exc))
             failed += 1
             continue
         print(json.dumps(cine.describe()), flush=True)
@@ -79,7 +82,7 @@ def _open(argv: Sequence[str]) -> int:
     try:
         cine = load_cine(args.file)
     except CineLoadError as exc:
-        _fail(str(exc))
+        report_error(str(exc))
         return 1
     # The viewer window is not built yet: the cine's summary is what opening it shows.
     print(summary_text(cine))
@@ -90,4 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "info":
         return _info(argv[1:])
+    if argv and argv[0] == "analyze":
+        from echoviewer.analyze_cli import analyze_main  # onnxruntime only when analysing
+
+        return analyze_main(argv[1:])
     return _open(argv)

@@ -47,6 +47,10 @@ class Beat:
 
 MEASURES = tuple(name for name in Beat.__dataclass_fields__ if name not in
                  ("ed_frame", "es_frame", "ed_time_ms", "es_time_ms"))
+# Which unit (a key of CM_UNITS / PX_UNITS) each dimensional measure is in; the others name theirs.
+UNIT_KIND = {"ed_area": "area", "es_area": "area", "ed_length": "length", "es_length": "length",
+             "edv_disks": "volume", "esv_disks": "volume", "edv_area_length": "volume",
+             "esv_area_length": "volume"}
 
 
 def pair_beats(ed_frames: Sequence[int], es_frames: Sequence[int]) -> list[tuple[int, int]]:

@@ -18,6 +18,7 @@ from echoviewer.io.video import VIDEO_SUFFIXES, load_video
 
 SUPPORTED = "DICOM, AVI/MP4 video or NumPy .npy/.npz"
 _NAMED_FORMATS = {".npy": "NumPy", ".npz": "NumPy"}
+CINE_SUFFIXES = frozenset({".dcm", ".dicom", *_NAMED_FORMATS, *VIDEO_SUFFIXES})
 _RAW_DICOM_GROUPS = {0x0002, 0x0008}  # a DICOM without preamble starts with these groups
 
 
@@ -38,8 +39,9 @@ def sniff(head: bytes, suffix: str) -> str | None:
 
 
 def find_cines(folder: str | os.PathLike[str]) -> list[Path]:
-    """Every file under ``folder`` (recursively, sorted, hidden ones skipped) that starts like a
-    cine: DICOM (with or without preamble or suffix), video or NumPy."""
+    """Every file under ``folder`` (recursively, sorted, hidden ones skipped) named like a cine
+    (.dcm, .dicom, a video or NumPy suffix; damaged ones included, so they are reported) or,
+    whatever its name, starting like one (PACS exports often have no suffix)."""
     found = []
     for path in sorted(Path(folder).rglob("*")):
         if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():
@@ -49,7 +51,7 @@ def find_cines(folder: str | os.PathLike[str]) -> list[Path]:
                 head = handle.read(132)
         except OSError:
             continue
-        if sniff(head, path.suffix.lower()) is not None:
+        if path.suffix.lower() in CINE_SUFFIXES or sniff(head, path.suffix.lower()) is not None:
             found.append(path)
     return found
 

@@ -1,0 +1,147 @@
+"""``echoviewer analyze``: the analysis of cines or folders of cines, as text, JSON, CSV and masks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from echoviewer.analysis import DEFAULT_MODEL, ModelLoadError, analyze, load_model
+from echoviewer.analysis.measurements import CM_UNITS
+from echoviewer.analysis.report import (FRAME_COLUMNS, MaskWriter, beat_columns, beat_rows,
+                                        beats_csv_path, frame_rows, write_csv, write_json)
+from echoviewer.cli import report_error
+from echoviewer.io import CineLoadError, find_cines, load_cine
+
+_EPILOG = """\
+JSON (--json): {"cines": [...], "failed": [{"file", "error"}], "summary": {"files", "analysed",
+"failed"}}; each cine has file, frames, frame_times_ms, fps, calibration, model (name, file,
+sha256), units, area_px, area_cm2 (null when uncalibrated), ed_frames, es_frames, beats (per-beat
+measurements), summary (mean, sd, n over beats), flags (code, severity, message, frames, beats)
+and, with --compare, comparison (model, per-frame Dice).
+CSV (--csv OUT.csv): one row per frame in OUT.csv, one row per beat (then mean and sd rows) in
+OUT_beats.csv; headers carry units (cm2, cm, mL; px2, px, px3 when uncalibrated).
+Masks (--masks OUT.npz): native boolean (T, H, W) LV masks, key <index>_<file stem>.
+ED/ES are the largest/smallest LV area of each beat (no ECG); volumes are single-plane A4C.
+
+Exit status: 0 when every cine was analysed, 1 when any could not be read (each reason on stderr
+and in the JSON), 2 for a bad command line or model."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="echoviewer analyze", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Segment the LV on every frame, find ED and ES of every beat and measure "
+                    "areas, FAC, long axis, single-plane volumes (method of disks, area-length), "
+                    "EF and heart rate, with quality flags. Prints one line per cine.")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="cine files, or folders searched recursively for cines")
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="MODEL",
+                        help="student (default, fast), teacher, or an .onnx file with its .json card")
+    parser.add_argument("--compare", metavar="MODEL",
+                        help="also run this model and flag frames where the two disagree (Dice < 0.8)")
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write every result as JSON")
+    parser.add_argument("--csv", type=Path, metavar="OUT.csv",
+                        help="write per-frame rows here and per-beat rows to OUT_beats.csv")
+    parser.add_argument("--masks", type=Path, metavar="OUT.npz", help="write native LV masks")
+    return parser
+
+
+def _expand(paths: Sequence[str]) -> tuple[list[Path], list[dict]]:
+    """Files to analyse (folders expanded) and the paths that gave none."""
+    files, failed = [], []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found = find_cines(path)
+            if not found:
+                failed.append({"file": str(path), "error": f"{path}: no cine files in this folder"})
+            files.extend(found)
+        else:
+            files.append(path)
+    return files, failed
+
+
+def _line(result: dict) -> str:
+    """One human-readable line: beats, EF, heart rate, flags."""
+    summary, units = result["summary"], result["units"]
+
+    def stat(name: str, unit: str, digits: int) -> str:
+        mean, sd = summary[name]["mean"], summary[name]["sd"]
+        if mean is None:
+            return "n/a"
+        return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "") + f" {unit}"
+
+    flags = [flag["code"] for flag in result["flags"] if flag["severity"] == "warning"]
+    return (f"{result['file']}: {len(result['beats'])} beat(s); EDA {stat('ed_area', units['area'], 1)}; "
+            f"EF disks {stat('ef_disks_percent', '%', 1)}; HR {stat('heart_rate_bpm', 'bpm', 0)}"
+            + (f"; flags: {', '.join(flags)}" if flags else ""))
+
+
+def _check_outputs(args: argparse.Namespace) -> str | None:
+    outputs = [p for p in (args.json, args.csv, args.masks) if p is not None]
+    if args.csv is not None:
+        outputs.append(beats_csv_path(args.csv))
+    for path in outputs:
+        if not path.parent.is_dir():
+            return f"{path}: its folder does not exist; create it or choose another path"
+    return None
+
+
+def analyze_main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    problem = _check_outputs(args)
+    if problem:
+        report_error(problem)
+        return 2
+    try:
+        model = load_model(args.model)
+        compare = load_model(args.compare) if args.compare else None
+    except ModelLoadError as exc:
+        report_error(str(exc))
+        return 2
+    files, failed = _expand(args.paths)
+    for failure in failed:
+        report_error(failure["error"])
+    results: list[dict] = []
+    masks = MaskWriter(args.masks) if args.masks else None
+    frame_table: list[dict] = []
+    try:
+        for path in tqdm(files, desc="analyze", unit="cine", disable=None if len(files) > 1 else True,
+                         file=sys.stderr):
+            try:
+                analysis = analyze(load_cine(path), model, compare=compare)
+            except (CineLoadError, ModelLoadError) as exc:
+                report_error(str(exc))
+                failed.append({"file": str(path), "error": str(exc)})
+                continue
+            result = analysis.as_dict()
+            if masks is not None:
+                masks.add(analysis)
+            del analysis  # one cine's pixels at a time
+            results.append(result)
+            if args.csv:
+                frame_table.extend(frame_rows(result))
+            tqdm.write(_line(result), file=sys.stdout)
+    except BaseException:
+        if masks is not None:
+            masks.close(keep=False)
+        raise
+    if masks is not None:
+        masks.close()
+    if args.json:
+        write_json(args.json, results, failed)
+    if args.csv:
+        write_csv(args.csv, FRAME_COLUMNS, frame_table)
+        # calibrated and uncalibrated cines in one batch: both sets of unit columns
+        unit_sets = [result["units"] for result in results] or [CM_UNITS]
+        columns = list(dict.fromkeys(column for units in unit_sets for column in beat_columns(units)))
+        write_csv(beats_csv_path(args.csv), columns,
+                  (row for result in results for row in beat_rows(result)))
+    if len(files) > 1 or failed:
+        print(f"{len(results)} of {len(results) + len(failed)} analysed"
+              + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
