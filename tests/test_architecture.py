@@ -51,3 +51,19 @@ def test_distill_commands_without_models_never_import_torch() -> None:
             "print(sorted(m for m in ('torch', 'onnxruntime', 'PySide6') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_the_viewer_package_never_imports_torch_or_distill() -> None:
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "echoviewer").rglob("*.py")
+                 if _imported_modules(p) & {"torch", "distill", "torchvision"}]
+    assert offenders == []
+
+
+def test_analysing_a_cine_runs_on_onnxruntime_without_torch_qt_or_distill() -> None:
+    code = ("import sys; from echoviewer.cli import main; assert main(['analyze', sys.argv[1]]) == 0; "
+            "print(sorted(m for m in ('torch', 'PySide6', 'distill', 'onnxruntime') if m in sys.modules))")
+    sample = ROOT / "resources" / "samples" / "sample_a4c.dcm"
+    result = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "['onnxruntime']"

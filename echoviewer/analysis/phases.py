@@ -14,10 +14,12 @@ Two rules:
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
 
 MIN_HEART_RATE_BPM = 30.0
 MAX_HEART_RATE_BPM = 220.0
+SMOOTHING_HALF_WIDTH_S = 0.03  # events are looked for on the curve smoothed over ±30 ms
 TIMING_THRESHOLD = 25  # uint8 soft-mask level for the timing curve (sigmoid ≳ 0.10), as EchoDFKD
 MASK_THRESHOLD = 80  # uint8 soft-mask level for masks, areas and Dice (sigmoid ≳ 0.32), as EchoDFKD
 
@@ -31,7 +33,9 @@ def find_events(area: np.ndarray, fps: float, *, prominence: float = 0.25) -> tu
     """ED frames (local maxima) and ES frames (local minima) of every beat.
 
     Peaks closer than 60 % of a beat at 220 bpm are merged (the higher wins); a peak must stand out by
-    ``prominence`` × (95th − 5th percentile of the curve). Events at the clip's ends are found only
+    ``prominence`` × (95th − 5th percentile of the curve). Above 33 fps the curve is first smoothed
+    over ±30 ms, so frame-to-frame mask jitter cannot split one event in two, and each event is then
+    moved to the raw curve's extreme within that window. Events at the clip's ends are found only
     when the curve turns there, as SciPy never reports an end sample as a peak.
     """
     area = np.asarray(area, float)
@@ -39,9 +43,15 @@ def find_events(area: np.ndarray, fps: float, *, prominence: float = 0.25) -> tu
     if len(area) < 3 or spread <= 0:
         return np.empty(0, int), np.empty(0, int)
     distance = max(1, int(round(0.6 * fps * 60.0 / MAX_HEART_RATE_BPM)))
-    ed, _ = find_peaks(area, distance=distance, prominence=prominence * spread)
-    es, _ = find_peaks(-area, distance=distance, prominence=prominence * spread)
-    return ed.astype(int), es.astype(int)
+    half = int(fps * SMOOTHING_HALF_WIDTH_S)
+    curve = uniform_filter1d(area, 2 * half + 1, mode="nearest") if half else area
+    events = []
+    for sign in (1.0, -1.0):
+        peaks, _ = find_peaks(sign * curve, distance=distance, prominence=prominence * spread)
+        starts = [max(p - half, 0) for p in peaks]
+        refined = [start + int(np.argmax(sign * area[start:p + half + 1])) for start, p in zip(starts, peaks)]
+        events.append(np.unique(np.asarray(refined, int)))
+    return events[0], events[1]
 
 
 def block_rule(area: np.ndarray, reference: int, kind: str) -> int:
