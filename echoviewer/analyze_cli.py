@@ -137,7 +137,7 @@ def analyze_main(argv: Sequence[str]) -> int:
     if args.csv:
         write_csv(args.csv, FRAME_COLUMNS, frame_table)
         # calibrated and uncalibrated cines in one batch: both sets of unit columns
-        unit_sets = [results[0]["units"]] if results else [CM_UNITS]
+        unit_sets = [result["units"] for result in results] or [CM_UNITS]
         columns = list(dict.fromkeys(column for units in unit_sets for column in beat_columns(units)))
         write_csv(beats_csv_path(args.csv), columns,
                   (row for result in results for row in beat_rows(result)))
