@@ -14,6 +14,7 @@ from echoviewer.analysis.measurements import CM_UNITS
 from echoviewer.analysis.report import (FRAME_COLUMNS, MaskWriter, beat_columns, beat_rows,
                                         beats_csv_path, frame_rows, write_csv, write_json)
 from echoviewer.cli import report_error
+from echoviewer.io.errors import one_line
 from echoviewer.io import CineLoadError, find_cines, load_cine
 
 _EPILOG = """\
@@ -58,7 +59,7 @@ def _expand(paths: Sequence[str]) -> tuple[list[Path], list[dict]]:
         if path.is_dir():
             found = find_cines(path)
             if not found:
-                failed.append({"file": str(path), "error": f"{path}: no cine files in this folder"})
+                failed.append({"file": str(path), "error": one_line(f"{path}: no cine files in this folder")})
             files.extend(found)
         else:
             files.append(path)
@@ -76,7 +77,7 @@ def _line(result: dict) -> str:
         return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "") + f" {unit}"
 
     flags = [flag["code"] for flag in result["flags"] if flag["severity"] == "warning"]
-    return (f"{result['file']}: {len(result['beats'])} beat(s); EDA {stat('ed_area', units['area'], 1)}; "
+    return one_line(f"{result['file']}: {len(result['beats'])} beat(s); EDA {stat('ed_area', units['area'], 1)}; "
             f"EF disks {stat('ef_disks_percent', '%', 1)}; HR {stat('heart_rate_bpm', 'bpm', 0)}"
             + (f"; flags: {', '.join(flags)}" if flags else ""))
 
@@ -86,6 +87,8 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
     if args.csv is not None:
         outputs.append(beats_csv_path(args.csv))
     for path in outputs:
+        if path.is_dir():
+            return f"{path} is a folder; give a file name for the output"
         if not path.parent.is_dir():
             return f"{path}: its folder does not exist; create it or choose another path"
     return None

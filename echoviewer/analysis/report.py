@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import uuid
-import shutil
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,7 +41,7 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
     try:
         with open(temporary, mode, **({"newline": "", "encoding": "utf-8"} if "b" not in mode else {})) as out:
             yield out
-        shutil.copy(temporary, target)
+        os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

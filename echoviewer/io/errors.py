@@ -4,14 +4,18 @@ that says what is wrong and what to do."""
 from __future__ import annotations
 
 
+def one_line(message: object) -> str:
+    """One printable line, always: GUIs show messages in a status bar and the CLI prints them to a
+    terminal, so bytes quoted from a damaged file (or a file name) must not carry control sequences."""
+    text = " ".join(str(message).split())
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 class CineLoadError(Exception):
     """Base class: the file could not be turned into a cine."""
 
     def __init__(self, message: str) -> None:
-        # One printable line, always: GUIs show it in a status bar and the CLI prints it to a
-        # terminal, so bytes quoted from a damaged file must not carry control sequences.
-        text = " ".join(str(message).split())
-        super().__init__("".join(ch if ch.isprintable() else "?" for ch in text))
+        super().__init__(one_line(message))
 
     @property
     def message(self) -> str:
