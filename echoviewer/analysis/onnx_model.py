@@ -150,9 +150,12 @@ class OnnxModel:
         h, w = self.spec["size"]
         if frames.shape[1:] != (h, w):
             frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
-        c = self.spec["channels"]
-        x = np.repeat(frames[:, None].astype(np.float32), c, axis=1)
-        x = (x - self.spec["mean"].reshape(1, -1, 1, 1)) / self.spec["std"].reshape(1, -1, 1, 1)
+        mean, std = self.spec["mean"], self.spec["std"]
+        x = frames[:, None].astype(np.float32)
+        if np.any(mean != 0) or np.any(std != 1):  # the bundled models take raw grey levels
+            x = (x - mean.reshape(1, -1, 1, 1)) / std.reshape(1, -1, 1, 1)
+        if x.shape[1] != self.spec["channels"]:
+            x = np.repeat(x, self.spec["channels"], axis=1)
         return np.ascontiguousarray(x if self.spec["layout"] == "NCHW" else x.transpose(0, 2, 3, 1))
 
     def _as_nchw(self, output: np.ndarray, n: int) -> np.ndarray:
