@@ -29,7 +29,6 @@ class CineAnalysis:
 
     cine: Cine
     segmentation: Segmentation
-    area_px: np.ndarray
     ed_frames: tuple[int, ...]
     es_frames: tuple[int, ...]
     beats: tuple[Beat, ...]
@@ -42,7 +41,8 @@ class CineAnalysis:
     def __post_init__(self) -> None:
         fixed = list(self.mask_flags)
         if self.comparison_dice is not None:
-            fixed += [f for f in [disagreement_flag(self.comparison_dice, self.comparison.model.name)] if f]
+            disagreement = disagreement_flag(self.comparison_dice, self.comparison.model.name)
+            fixed += [disagreement] if disagreement else []
         timing, calibration = self.cine.timing, self.cine.calibration
         if timing.assumed:
             fixed.append(Flag("frame_rate_assumed", "info",
@@ -54,6 +54,11 @@ class CineAnalysis:
                               "areas, lengths and volumes in pixels (square pixels assumed)"))
         flags = beat_flags(self.beats, self.area_px, timing.fps) + fixed
         object.__setattr__(self, "flags", tuple(flags))
+
+    @property
+    def area_px(self) -> np.ndarray:
+        """LV area of every frame in native pixels."""
+        return self.segmentation.native_area_px
 
     @property
     def area_cm2(self) -> np.ndarray | None:
@@ -76,7 +81,7 @@ class CineAnalysis:
         """The same analysis with user-picked ED and ES frames (measurements and flags redone)."""
         ed, es = _checked(ed_frames, self.area_px), _checked(es_frames, self.area_px)
         return replace(self, ed_frames=ed, es_frames=es, events_edited=True,
-                       beats=_measure(self.cine, self.segmentation, self.area_px, ed, es))
+                       beats=_measure(self.cine, self.segmentation, ed, es))
 
     def as_dict(self) -> dict:
         """JSON-ready; no patient identifiers."""
@@ -133,9 +138,9 @@ def _in_unit(area_px: np.ndarray, calibration: Calibration | None) -> np.ndarray
     return area_px if calibrated is None else calibrated
 
 
-def _measure(cine: Cine, segmentation: Segmentation, area_px: np.ndarray,
-             ed: Sequence[int], es: Sequence[int]) -> tuple[Beat, ...]:
-    return tuple(measure_beats(segmentation.native_mask, _in_unit(area_px, cine.calibration),
+def _measure(cine: Cine, segmentation: Segmentation, ed: Sequence[int], es: Sequence[int]) -> tuple[Beat, ...]:
+    area = _in_unit(segmentation.native_area_px, cine.calibration)
+    return tuple(measure_beats(segmentation.native_mask, area,
                                cine.times_ms, ed, es, cine.calibration))
 
 
@@ -152,10 +157,10 @@ def analyze(cine: Cine, model: OnnxModel, *, compare: OnnxModel | None = None,
     beat's ED and ES, measure and flag. With a ``cache``, a (cine, model) pair is segmented once."""
     run = cache.segment if cache is not None else segment
     segmentation = run(cine, model)
-    area_px = segmentation.native_area_px
-    ed, es = (tuple(int(f) for f in frames) for frames in find_events(area_px, cine.timing.fps))
+    events = find_events(segmentation.native_area_px, cine.timing.fps)
+    ed, es = (tuple(int(f) for f in frames) for frames in events)
     comparison = run(cine, compare) if compare is not None else None
     dice = None if comparison is None else _dice(segmentation, comparison)
-    return CineAnalysis(cine, segmentation, area_px, ed, es,
-                        _measure(cine, segmentation, area_px, ed, es),
+    return CineAnalysis(cine, segmentation, ed, es,
+                        _measure(cine, segmentation, ed, es),
                         tuple(mask_flags(segmentation.masks, segmentation.sector)), comparison, dice)
