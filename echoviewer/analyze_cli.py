@@ -35,9 +35,9 @@ and in the JSON), 2 for a bad command line or model."""
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="echoviewer analyze", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Segment the LV on every frame, find ED and ES of every beat and measure "
-                    "areas, FAC, long axis, single-plane volumes (method of disks, area-length), "
-                    "EF and heart rate, with quality flags. Prints one line per cine.")
+        description="Segment the LV on every frame, find ED and ES of every beat and measure areas,\n"
+                    "FAC, long axis, single-plane volumes (method of disks, area-length), EF and\n"
+                    "heart rate, with quality flags. Prints one line per cine.")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="cine files, or folders searched recursively for cines")
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="MODEL",

@@ -65,11 +65,6 @@ class CineAnalysis:
         return _cm2(self.area_px, self.cine.calibration)
 
     @property
-    def area(self) -> np.ndarray:
-        """The area curve in the unit measurements use (cm² when calibrated, else px²)."""
-        return _in_unit(self.area_px, self.cine.calibration)
-
-    @property
     def units(self) -> dict[str, str]:
         return CM_UNITS if self.cine.calibration else PX_UNITS
 

@@ -71,10 +71,6 @@ class SquareCrop:
                                                 interpolation=interpolation)[square_rows, square_cols]
         return out
 
-    def model_scale(self, size: tuple[int, int]) -> tuple[float, float]:
-        """Native pixels per model pixel along x and y."""
-        return self.side / size[1], self.side / size[0]
-
 
 def model_view(cine: Cine, size: tuple[int, int] = (MODEL_SIZE, MODEL_SIZE)
                ) -> tuple[np.ndarray, np.ndarray, SquareCrop]:
