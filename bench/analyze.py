@@ -19,7 +19,6 @@ Usage: ``python bench/analyze.py [FILE] [--runs N] [--threads T] [--deeplab]``; 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import tempfile
 import time
@@ -27,6 +26,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from common import default_file, timings, verdict  # bench/ is on sys.path when a script runs
 from echoviewer.analysis import analyze
 from echoviewer.analysis.onnx_model import OnnxModel, to_uint8
 from echoviewer.analysis.phases import find_events
@@ -39,21 +39,10 @@ STUDENT_GOAL_S = 0.5
 RATIO_GOAL = 20.0
 
 
-def default_file() -> Path:
-    spec = importlib.util.find_spec("data_store")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("pydicom-data is not installed; pass a FILE")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "color3d_jpeg_baseline.dcm"
-
-
 def timed(action: Callable[[], object], runs: int) -> tuple[float, float]:
     """(best, median) wall time in seconds."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+    seconds = timings(action, runs)
+    return min(seconds), statistics.median(seconds)
 
 
 def pipeline(path: Path, model: OnnxModel) -> Callable[[], object]:
@@ -126,16 +115,16 @@ def main() -> None:
         print(f"  student stage {stage}: {seconds * 1000:.1f} ms")
     student, teacher = results["student"][0], results["teacher"][0]
     print(f"student pipeline {student:.3f} s (goal <= {STUDENT_GOAL_S} s): "
-          f"{'PASS' if student <= STUDENT_GOAL_S else 'MISS'}")
+          f"{verdict(student <= STUDENT_GOAL_S)}")
     print(f"bundled teacher / student: {teacher / student:.1f}x (goal >= {RATIO_GOAL:g}x): "
-          f"{'PASS' if teacher / student >= RATIO_GOAL else 'MISS'}")
+          f"{verdict(teacher / student >= RATIO_GOAL)}")
     if args.deeplab:
         with tempfile.TemporaryDirectory() as folder:
             deeplab = OnnxModel(deeplab_onnx(Path(folder)), threads=args.threads)
             best, median = timed(pipeline(path, deeplab), max(1, min(args.runs, 2)))
         print(f"DeepLabV3-ResNet50 pipeline: {best:.3f} s best, {median:.3f} s median; "
               f"/ student: {best / student:.1f}x (goal >= {RATIO_GOAL:g}x): "
-              f"{'PASS' if best / student >= RATIO_GOAL else 'MISS'}")
+              f"{verdict(best / student >= RATIO_GOAL)}")
 
 
 if __name__ == "__main__":

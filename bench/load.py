@@ -19,42 +19,19 @@ Usage: ``python bench/load.py [FILE]``; FILE defaults to ``color3d_jpeg_baseline
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import time
 import tracemalloc
 from pathlib import Path
-from typing import Any, Callable
 
 import pydicom
 
+from common import default_file, timings, verdict  # bench/ is on sys.path when a script runs
 from echoviewer.io import load_cine
 
 SPEEDUP_GOAL = 20.0
 MEMORY_GOAL = 3.0
 LOAD_RUNS = 5
 PYDICOM_RUNS = 3
-
-
-def default_file() -> Path:
-    spec = importlib.util.find_spec("data_store")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("pydicom-data is not installed; pass a FILE or: pip install pydicom-data")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "color3d_jpeg_baseline.dcm"
-
-
-def timings(function: Callable[[], Any], runs: int) -> list[float]:
-    """Wall-clock seconds of each of ``runs`` calls."""
-    seconds = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
-def verdict(passed: bool) -> str:
-    return "PASS" if passed else "MISS"
 
 
 def main() -> None:

@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from distill.datasets.echonet import EchoNetFolder, TruthMasks, VideoRecord
-from distill.datasets.npz import atomic_output
 from distill.progress import Progress
 from distill.teachers.base import Segmenter
 from distill.teachers.registry import load_segmenter
 from echoviewer.analysis.phases import MASK_THRESHOLD, area_curve, block_rule, find_events
+from echoviewer.io.atomic import atomic_output
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

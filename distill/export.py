@@ -29,13 +29,13 @@ import torch
 from torch import nn
 
 from distill.datasets.echonet import EchoNetFolder
-from distill.datasets.npz import atomic_output
 from distill.models import load_model, parameter_count
 from distill.students.convlstm import ConvLSTMStudent, export_step_onnx
 from distill.teachers.onnx_model import OnnxSegmenter, sidecar_path
 from distill.teachers.torch_model import clip_logits
 from echoviewer.analysis.phases import MASK_THRESHOLD, TIMING_THRESHOLD
 from echoviewer.io import load_cine
+from echoviewer.io.atomic import atomic_output
 from echoviewer.resources import SAMPLE_CINE
 
 OPSET = 17

@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distill.datasets.npz import atomic_output
 from distill.students.convlstm import ConvLSTMStudent
 from distill.teachers.errors import TeacherLoadError
 from distill.unet import ARCHITECTURES, TemporalUNet
+from echoviewer.io.atomic import atomic_output
 
 FORMAT = "echoviewer-distill-checkpoint/1"
 _CONVLSTM = re.compile(r"convlstm(?::(\d)x(\d))?")

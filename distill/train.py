@@ -41,9 +41,9 @@ from tqdm import tqdm
 from distill.augment import augment
 from distill.clips import Clip, load_clips, stack_windows, window_starts
 from distill.datasets.echonet import EchoNetFolder
-from distill.datasets.npz import atomic_output
 from distill.models import build, parameter_count, read_checkpoint, save_checkpoint
 from distill.progress import Progress
+from echoviewer.io.atomic import atomic_output
 
 ProgressCallback = Callable[[dict], None]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from tqdm import tqdm
 
 from echoviewer.analysis import DEFAULT_MODEL, ModelLoadError, analyze, load_model
-from echoviewer.analysis.measurements import CM_UNITS
-from echoviewer.analysis.report import (FRAME_COLUMNS, MaskWriter, beat_columns, beat_rows,
-                                        beats_csv_path, frame_rows, write_csv, write_json)
+from echoviewer.analysis.report import (beats_csv_path, mask_archive, write_beats_csv,
+                                        write_frames_csv, write_json)
 from echoviewer.cli import report_error
 from echoviewer.io.errors import one_line
 from echoviewer.io import CineLoadError, find_cines, load_cine
@@ -110,9 +110,8 @@ def analyze_main(argv: Sequence[str]) -> int:
     for failure in failed:
         report_error(failure["error"])
     results: list[dict] = []
-    masks = MaskWriter(args.masks) if args.masks else None
-    frame_table: list[dict] = []
-    try:
+    with ExitStack() as outputs:
+        masks = outputs.enter_context(mask_archive(args.masks)) if args.masks else None
         for path in tqdm(files, desc="analyze", unit="cine", disable=None if len(files) > 1 else True,
                          file=sys.stderr):
             try:
@@ -121,29 +120,16 @@ def analyze_main(argv: Sequence[str]) -> int:
                 report_error(str(exc))
                 failed.append({"file": str(path), "error": str(exc)})
                 continue
-            result = analysis.as_dict()
+            results.append(analysis.as_dict())
             if masks is not None:
                 masks.add(analysis)
             del analysis  # one cine's pixels at a time
-            results.append(result)
-            if args.csv:
-                frame_table.extend(frame_rows(result))
-            tqdm.write(_line(result), file=sys.stdout)
-    except BaseException:
-        if masks is not None:
-            masks.close(keep=False)
-        raise
-    if masks is not None:
-        masks.close()
+            tqdm.write(_line(results[-1]), file=sys.stdout)
     if args.json:
         write_json(args.json, results, failed)
     if args.csv:
-        write_csv(args.csv, FRAME_COLUMNS, frame_table)
-        # calibrated and uncalibrated cines in one batch: both sets of unit columns
-        unit_sets = [result["units"] for result in results] or [CM_UNITS]
-        columns = list(dict.fromkeys(column for units in unit_sets for column in beat_columns(units)))
-        write_csv(beats_csv_path(args.csv), columns,
-                  (row for result in results for row in beat_rows(result)))
+        write_frames_csv(args.csv, results)
+        write_beats_csv(beats_csv_path(args.csv), results)
     if len(files) > 1 or failed:
         print(f"{len(results)} of {len(results) + len(failed)} analysed"
               + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)

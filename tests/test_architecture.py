@@ -27,14 +27,19 @@ def test_core_modules_never_import_qt() -> None:
     assert offenders == []
 
 
-def test_starting_the_app_imports_neither_torch_nor_qt_nor_distill() -> None:
-    code = ("import sys; from echoviewer.cli import main; main(['info', sys.argv[1]]); "
-            "print(sorted(m for m in ('torch', 'PySide6', 'distill') if m in sys.modules))")
+def _loaded_by_command(argv: list[str], watched: tuple[str, ...]) -> list[str]:
+    """Which of ``watched`` a fresh interpreter has imported after ``echoviewer ARGV SAMPLE`` ran."""
+    code = (f"import sys; from echoviewer.cli import main; assert main({argv!r} + [sys.argv[1]]) == 0; "
+            f"print(sorted(m for m in {watched!r} if m in sys.modules))")
     sample = ROOT / "resources" / "samples" / "sample_a4c.dcm"
     result = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True,
                             text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    return ast.literal_eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_starting_the_app_imports_neither_torch_nor_qt_nor_distill() -> None:
+    assert _loaded_by_command(["info"], ("torch", "PySide6", "distill")) == []
 
 
 def test_distill_imports_without_qt() -> None:
@@ -60,10 +65,4 @@ def test_the_viewer_package_never_imports_torch_or_distill() -> None:
 
 
 def test_analysing_a_cine_runs_on_onnxruntime_without_torch_qt_or_distill() -> None:
-    code = ("import sys; from echoviewer.cli import main; assert main(['analyze', sys.argv[1]]) == 0; "
-            "print(sorted(m for m in ('torch', 'PySide6', 'distill', 'onnxruntime') if m in sys.modules))")
-    sample = ROOT / "resources" / "samples" / "sample_a4c.dcm"
-    result = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True,
-                            text=True, timeout=120, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "['onnxruntime']"
+    assert _loaded_by_command(["analyze"], ("torch", "PySide6", "distill", "onnxruntime")) == ["onnxruntime"]

@@ -3,11 +3,11 @@
 from distill.datasets.echonet import (FILELIST_COLUMNS, TRACING_COLUMNS, EchoNetFolder, TracedFrames,
                                       TruthMasks, VideoRecord, hash_split, write_filelist,
                                       write_volume_tracings)
-from distill.datasets.npz import atomic_output, load_npz, save_npz
+from distill.datasets.npz import load_npz, save_npz
 from distill.datasets.tracings import mask_from_tracing, tracing_area, tracing_from_contour
 
 __all__ = [
     "FILELIST_COLUMNS", "TRACING_COLUMNS", "EchoNetFolder", "TracedFrames", "TruthMasks",
-    "VideoRecord", "atomic_output", "hash_split", "load_npz", "mask_from_tracing", "save_npz",
+    "VideoRecord", "hash_split", "load_npz", "mask_from_tracing", "save_npz",
     "tracing_area", "tracing_from_contour", "write_filelist", "write_volume_tracings",
 ]

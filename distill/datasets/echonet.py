@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.datasets.npz import atomic_output, load_npz
+from distill.datasets.npz import load_npz
 from distill.datasets.tracings import tracing_area
 from echoviewer.io import load_cine
+from echoviewer.io.atomic import atomic_output
 from echoviewer.io.errors import CineLoadError
 
 FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS",

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from echoviewer.io.atomic import atomic_output
 from echoviewer.io.errors import short_reason
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
-
-
-@contextmanager
-def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
-    """Yield a hidden temporary sibling of ``path`` to write; it replaces ``path`` only on success.
-
-    The temporary (``.<name>.<pid>.partial<suffix>``; a suffix for writers that choose the format
-    from it) is removed on any exception, KeyboardInterrupt included, so readers never see a
-    half-written file.
-    """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial{suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], *,

@@ -16,9 +16,10 @@ import cv2
 import numpy as np
 
 from distill.datasets.echonet import hash_split, write_filelist, write_volume_tracings
-from distill.datasets.npz import atomic_output, save_npz
+from distill.datasets.npz import save_npz
 from distill.datasets.tracings import tracing_from_contour
 from distill.synth.simulator import SyntheticCine
+from echoviewer.io.atomic import atomic_output
 from echoviewer.io.dicom_writer import write_ultrasound_cine
 from echoviewer.io.sector import ImagingRegion
 

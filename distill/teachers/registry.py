@@ -15,13 +15,11 @@ import numpy as np
 
 from distill.models import FORMAT, CheckpointError, parameter_count, read_checkpoint
 from distill.teachers.base import Segmenter
-from echoviewer.analysis.onnx_model import sigmoid
 from distill.teachers.onnx_model import OnnxSegmenter
 from distill.teachers.torch_model import TorchSegmenter
 from distill.teachers.truth import TruthTeacher
-from echoviewer.resources import STUDENT_MODEL, TEACHER_MODEL
-
-BUNDLED = {"teacher": TEACHER_MODEL, "student": STUDENT_MODEL}
+from echoviewer.analysis.models import BUNDLED
+from echoviewer.analysis.onnx_model import sigmoid
 
 
 class EchoNetTeacher(Segmenter):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,31 +19,17 @@ from typing import IO, Any
 import numpy as np
 
 from echoviewer.analysis.cine_analysis import CineAnalysis
-from echoviewer.analysis.measurements import MEASURES, UNIT_KIND
+from echoviewer.analysis.measurements import CM_UNITS, MEASURES, UNIT_KIND
+from echoviewer.io.atomic import atomic_output
 
 FRAME_COLUMNS = ("file", "frame", "time_ms", "area_px", "area_cm2", "event", "flags")
 
 
-def _temporary_beside(target: Path) -> Path:
-    """A new empty file in ``target``'s folder with the permissions a new file normally gets
-    (``tempfile`` makes private 0600 files)."""
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
-    temporary.open("x").close()
-    return temporary
-
-
 @contextmanager
-def atomic_file(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
-    """Write ``path`` through a temporary file in the same folder, renamed over it on success."""
-    target = Path(path)
-    temporary = _temporary_beside(target)
-    try:
-        with open(temporary, mode, **({"newline": "", "encoding": "utf-8"} if "b" not in mode else {})) as out:
-            yield out
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+def _text_output(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """A UTF-8 text file (universal newlines off, as csv wants) that appears whole or not at all."""
+    with atomic_output(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as out:
+        yield out
 
 
 def write_json(path: str | os.PathLike[str], cines: Sequence[dict], failed: Sequence[dict]) -> None:
@@ -52,7 +37,7 @@ def write_json(path: str | os.PathLike[str], cines: Sequence[dict], failed: Sequ
     document = {"cines": list(cines), "failed": list(failed),
                 "summary": {"files": len(cines) + len(failed), "analysed": len(cines),
                             "failed": len(failed)}}
-    with atomic_file(path) as out:
+    with _text_output(path) as out:
         json.dump(document, out, indent=1)
 
 
@@ -102,10 +87,23 @@ def _cell(value: Any) -> Any:
 
 
 def write_csv(path: str | os.PathLike[str], columns: Sequence[str], rows: Iterable[dict]) -> None:
-    with atomic_file(path) as out:
+    with _text_output(path) as out:
         writer = csv.DictWriter(out, fieldnames=list(columns), restval="", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_frames_csv(path: str | os.PathLike[str], results: Sequence[dict]) -> None:
+    """One row per frame of every cine."""
+    write_csv(path, FRAME_COLUMNS, (row for result in results for row in frame_rows(result)))
+
+
+def write_beats_csv(path: str | os.PathLike[str], results: Sequence[dict]) -> None:
+    """One row per beat of every cine, then its mean and sd rows; a batch of calibrated and
+    uncalibrated cines gets both sets of unit columns."""
+    unit_sets = [result["units"] for result in results] or [CM_UNITS]
+    columns = list(dict.fromkeys(column for units in unit_sets for column in beat_columns(units)))
+    write_csv(path, columns, (row for result in results for row in beat_rows(result)))
 
 
 def beats_csv_path(frames_csv: str | os.PathLike[str]) -> Path:
@@ -115,29 +113,27 @@ def beats_csv_path(frames_csv: str | os.PathLike[str]) -> Path:
 
 
 class MaskWriter:
-    """Native boolean LV masks, one (T, H, W) array per cine, streamed into a NumPy ``.npz``.
+    """Native boolean LV masks, one (T, H, W) array per cine, added to an open ``.npz`` archive.
 
     Keys are ``<index>_<file stem>`` (index in the batch, three digits); ``np.load`` reads it
     without pickle.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._temporary = _temporary_beside(self.path)
-        self._zip = zipfile.ZipFile(self._temporary, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self._archive = archive
         self._count = 0
 
     def add(self, analysis: CineAnalysis) -> str:
         key = f"{self._count:03d}_{analysis.cine.path.stem}"
-        with self._zip.open(f"{key}.npy", "w", force_zip64=True) as member:
+        with self._archive.open(f"{key}.npy", "w", force_zip64=True) as member:
             np.lib.format.write_array(member, analysis.segmentation.native_masks(), allow_pickle=False)
         self._count += 1
         return key
 
-    def close(self, keep: bool = True) -> None:
-        """Finish the file (or, with ``keep=False``, discard it)."""
-        self._zip.close()
-        if keep:
-            os.replace(self._temporary, self.path)
-        else:
-            self._temporary.unlink(missing_ok=True)
+
+@contextmanager
+def mask_archive(path: str | os.PathLike[str]) -> Iterator[MaskWriter]:
+    """A :class:`MaskWriter` whose ``.npz`` appears at ``path`` only when the block ends normally."""
+    with atomic_output(path) as temporary, \
+            zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        yield MaskWriter(archive)

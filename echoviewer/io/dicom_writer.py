@@ -19,6 +19,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import (ExplicitVRLittleEndian, JPEGBaseline8Bit, PYDICOM_IMPLEMENTATION_UID,
                          UltrasoundMultiFrameImageStorage, generate_uid)
 
+from echoviewer.io.atomic import atomic_output
 from echoviewer.io.sector import ImagingRegion
 
 _JPEG_PARAMS = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422]
@@ -114,10 +115,6 @@ def write_ultrasound_cine(path: str | os.PathLike[str], frames: np.ndarray, *, f
         ds.PixelData = np.ascontiguousarray(frames).tobytes()
         ds["PixelData"].VR = "OB"
 
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_output(path) as temporary:
         ds.save_as(temporary, enforce_file_format=True)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path

@@ -1,0 +1,26 @@
+"""Files that appear whole or not at all."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """Yield a hidden temporary sibling of ``path`` to write; it replaces ``path`` only on success.
+
+    The temporary (``.<name>.<pid>.partial<suffix>``; a suffix for writers that choose the format
+    from it) is removed on any exception, KeyboardInterrupt included, so readers never see a
+    half-written file. It is created by the writer, so it gets the usual permissions.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial{suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
