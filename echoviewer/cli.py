@@ -8,13 +8,15 @@ import sys
 from collections.abc import Sequence
 
 from echoviewer import __version__
-from echoviewer.io import Cine, CineLoadError, load_cine
+from echoviewer.io import CineLoadError, load_cine
 from echoviewer.resources import SAMPLE_CINE
 
 _DESCRIPTION = """\
 Clinical-research viewer for echocardiography cines (DICOM, AVI/MP4, NumPy).
 
-  echoviewer [FILE]         open FILE (the bundled sample cine when omitted)
+  echoviewer [FILE]         open the viewer with FILE (the bundled sample cine when omitted)
+  echoviewer --screenshot OUT.png [FILE]
+                            render the window off-screen once FILE is analysed and save it
   echoviewer info FILE...   print one JSON line per file: frames, size, fps and its source,
                             duration, calibration (cm per pixel) and its source, imaging region,
                             transfer syntax; see 'echoviewer info --help'
@@ -55,38 +57,18 @@ def _info(argv: Sequence[str]) -> int:
     return 1 if failed else 0
 
 
-def summary_text(cine: Cine) -> str:
-    """A short human-readable description of a cine (no patient identifiers)."""
-    info = cine.describe()
-    calibration = cine.calibration
-    lines = [
-        f"{cine.path.name}: {info['sop_class'] or info['format']}, {info['transfer_syntax'] or ''}".rstrip(", "),
-        f"  {cine.n_frames} frames, {cine.width}×{cine.height} px, {'colour' if info['colour'] else 'grey'}",
-        f"  {cine.timing.fps:.2f} fps ({cine.timing.source}), "
-        f"{cine.timing.duration_s:.2f} s",
-        (f"  calibration: {calibration.cm_per_px_x:.4f} × {calibration.cm_per_px_y:.4f} cm/px "
-         f"({cine.calibration_note})" if calibration else f"  uncalibrated: {cine.calibration_note}"),
-        f"  imaging region: x {cine.region.x0}-{cine.region.x1}, y {cine.region.y0}-{cine.region.y1} "
-        f"({cine.region.source})",
-    ]
-    return "\n".join(lines)
-
-
 def _open(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="echoviewer", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", nargs="?", default=str(SAMPLE_CINE),
                         help="cine to open (default: the bundled sample)")
+    parser.add_argument("--screenshot", metavar="OUT.png",
+                        help="render the window off-screen after loading FILE, save it and exit")
     parser.add_argument("--version", action="version", version=f"echoviewer {__version__}")
     args = parser.parse_args(argv)
-    try:
-        cine = load_cine(args.file)
-    except CineLoadError as exc:
-        report_error(str(exc))
-        return 1
-    # The viewer window is not built yet: the cine's summary is what opening it shows.
-    print(summary_text(cine))
-    return 0
+    from echoviewer.gui.app import run  # Qt only when the window opens
+
+    return run(args.file, args.screenshot)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,8 +38,15 @@ def _loaded_by_command(argv: list[str], watched: tuple[str, ...]) -> list[str]:
     return ast.literal_eval(result.stdout.strip().splitlines()[-1])
 
 
-def test_starting_the_app_imports_neither_torch_nor_qt_nor_distill() -> None:
+def test_describing_a_cine_imports_neither_torch_nor_qt_nor_distill() -> None:
     assert _loaded_by_command(["info"], ("torch", "PySide6", "distill")) == []
+
+
+def test_starting_the_viewer_never_imports_torch_or_distill(tmp_path) -> None:
+    """The window opens a cine and segments it (onnxruntime) without paying for torch."""
+    loaded = _loaded_by_command(["--screenshot", str(tmp_path / "shot.png")],
+                                ("torch", "PySide6", "distill", "onnxruntime"))
+    assert loaded == ["PySide6", "onnxruntime"] and (tmp_path / "shot.png").stat().st_size > 10_000
 
 
 def test_distill_imports_without_qt() -> None:

@@ -46,13 +46,28 @@ def test_info_help_explains_the_keys() -> None:
         assert word in result.stdout
 
 
-def test_echoviewer_without_arguments_opens_the_bundled_sample(capsys) -> None:
-    assert main([]) == 0
-    out = capsys.readouterr().out
-    assert "sample_a4c.dcm" in out and "60 frames" in out and "cm/px" in out
+def test_echoviewer_without_arguments_opens_the_bundled_sample(tmp_path) -> None:
+    shot = tmp_path / "window.png"
+    result = subprocess.run([sys.executable, "-m", "echoviewer", "--screenshot", str(shot)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert shot.read_bytes().startswith(b"\x89PNG")
 
 
-def test_main_py_starts_the_same_way(sample_cine_path) -> None:
-    result = subprocess.run([sys.executable, "main.py"], capture_output=True, text=True, timeout=60,
-                            cwd=sample_cine_path.parents[2])
-    assert result.returncode == 0 and "sample_a4c.dcm" in result.stdout
+def test_main_py_starts_the_same_way(sample_cine_path, tmp_path) -> None:
+    shot = tmp_path / "window.png"
+    result = subprocess.run([sys.executable, "main.py", "--screenshot", str(shot), str(sample_cine_path)],
+                            capture_output=True, text=True, timeout=120, cwd=sample_cine_path.parents[2])
+    assert result.returncode == 0, result.stderr
+    assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_screenshot_of_a_file_that_cannot_load_says_why_and_fails(tmp_path) -> None:
+    bad = tmp_path / "broken.dcm"
+    bad.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00garbage")
+    shot = tmp_path / "window.png"
+    result = subprocess.run([sys.executable, "-m", "echoviewer", "--screenshot", str(shot), str(bad)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "broken.dcm" in result.stderr
+    assert shot.exists()  # the window still rendered, with the message in its status bar

@@ -1,0 +1,124 @@
+"""The LV mask drawn over a frame (filled, outlined or hidden), and a cine exported with it as video.
+
+A comparison mask adds the disagreement: pixels that one model calls LV and the other does not.
+The video holds pixels only: OpenCV writes no patient identifiers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from echoviewer.analysis.cine_analysis import CineAnalysis
+from echoviewer.io.atomic import atomic_output
+
+OVERLAY_MODES = ("fill", "contour", "hidden")
+LV_COLOUR = (255, 80, 40)
+DISAGREEMENT_COLOUR = (255, 0, 255)
+_FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
+
+Colour = tuple[int, int, int]
+
+
+class ExportCancelled(Exception):
+    """The user stopped a video export; no file was written."""
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in OVERLAY_MODES:
+        raise ValueError(f"overlay mode {mode!r} is unknown; use one of {', '.join(OVERLAY_MODES)}")
+
+
+def contour_thickness(shape: tuple[int, ...]) -> int:
+    """Outline width in pixels for a frame of this (H, W[, 3]) shape: 1 px per 300 px of its
+    shorter side, at least 1."""
+    return max(1, round(min(shape[:2]) / 300))
+
+
+def _blend(image: np.ndarray, where: np.ndarray, colour: Colour, opacity: float) -> None:
+    pixels = image[where].astype(np.float32)
+    image[where] = (pixels * (1.0 - opacity) + np.array(colour, np.float32) * opacity + 0.5).astype(np.uint8)
+
+
+def _outline(image: np.ndarray, mask: np.ndarray, colour: Colour, thickness: int) -> None:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(image, contours, -1, colour, thickness)
+
+
+def _checked_mask(mask: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != shape[:2]:
+        raise ValueError(f"{name} has shape {mask.shape}, the frame {shape[:2]}; "
+                         "pass a mask of the frame's size")
+    return mask.astype(bool, copy=False)
+
+
+def draw_overlay(frame: np.ndarray, mask: np.ndarray | None, *, mode: str = "fill",
+                 opacity: float = 0.4, colour: Colour = LV_COLOUR,
+                 other: np.ndarray | None = None) -> np.ndarray:
+    """A new uint8 RGB image of ``frame`` (grey (H, W) or RGB (H, W, 3) uint8) with the boolean
+    (H, W) LV ``mask`` drawn: "fill" blends ``colour`` at ``opacity`` and outlines it (1 px),
+    "contour" only outlines it (:func:`contour_thickness`), "hidden" draws nothing. With
+    ``other`` (a second model's mask), pixels where the two differ are blended in
+    :data:`DISAGREEMENT_COLOUR` instead."""
+    _check_mode(mode)
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity {opacity} is outside 0-1; pass a fraction")
+    if frame.dtype != np.uint8 or not (frame.ndim == 2 or frame.ndim == 3 and frame.shape[2] == 3):
+        raise ValueError(f"frame must be uint8 (H, W) or (H, W, 3), not {frame.dtype} {frame.shape}")
+    image = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB) if frame.ndim == 2 else np.array(frame, order="C")
+    if mode == "hidden" or mask is None:
+        return image
+    mask = _checked_mask(mask, frame.shape, "mask")
+    colour = tuple(int(c) for c in colour)
+    disagree = np.zeros_like(mask) if other is None else mask ^ _checked_mask(other, frame.shape, "other")
+    _blend(image, disagree, DISAGREEMENT_COLOUR, opacity)
+    if mode == "fill":
+        _blend(image, mask & ~disagree, colour, opacity)
+    _outline(image, mask, colour, 1 if mode == "fill" else contour_thickness(frame.shape))
+    return image
+
+
+def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *, mode: str = "fill",
+                        opacity: float = 0.4, compare: bool = False,
+                        progress: Callable[[int, int], None] | None = None,
+                        cancelled: Callable[[], bool] | None = None) -> None:
+    """Write the cine with its LV overlay as ``.mp4`` (MPEG-4 Part 2) or ``.avi`` (MJPEG) at the
+    cine's frame rate; with ``compare``, the disagreement with ``analysis.comparison`` (when it has
+    one) too. ``progress(done, total)`` follows each frame; when ``cancelled()`` turns true the
+    export stops, no file is left and :class:`ExportCancelled` is raised."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _FOURCC:
+        raise ValueError(f"{path.name}: cannot write {suffix or 'a suffix-less'} video; use .mp4 or .avi")
+    _check_mode(mode)
+    cine = analysis.cine
+    comparison = analysis.comparison if compare else None
+    # Both codecs subsample chroma in 2×2 blocks (OpenCV's MJPEG drops an odd last row or
+    # column): an odd side gets one black pixel more.
+    pad = (cine.height % 2, cine.width % 2)
+    size = (cine.width + pad[1], cine.height + pad[0])
+    total = cine.n_frames
+    with atomic_output(path, suffix=suffix) as temporary:
+        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*_FOURCC[suffix]),
+                                 cine.timing.fps, size)
+        try:
+            if not writer.isOpened():
+                raise OSError(f"{path.name}: OpenCV cannot write a {suffix} video there; check that "
+                              "the folder exists and is writable, or try .avi")
+            for index in range(total):
+                if cancelled is not None and cancelled():
+                    raise ExportCancelled(f"{path.name}: export cancelled; no file written")
+                image = draw_overlay(cine.display_frame(index), analysis.segmentation.native_mask(index),
+                                     mode=mode, opacity=opacity,
+                                     other=None if comparison is None else comparison.native_mask(index))
+                bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+                writer.write(cv2.copyMakeBorder(bgr, 0, pad[0], 0, pad[1], cv2.BORDER_CONSTANT))
+                if progress is not None:
+                    progress(index + 1, total)
+        finally:
+            writer.release()

@@ -1,0 +1,5 @@
+"""The desktop viewer (PySide6 + pyqtgraph): Qt widgets and workers over the GUI-free core.
+
+Nothing here computes analysis results; views draw what :class:`~echoviewer.study.Study` holds
+and send the user's actions to the one :class:`~echoviewer.gui.controller.StudyController`.
+"""

@@ -1,0 +1,146 @@
+"""The cine with the LV overlay: zoom and pan (pyqtgraph ViewBox), frame, time and calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from echoviewer.analysis.overlay import draw_overlay
+from echoviewer.analysis.segmentation import Segmentation
+from echoviewer.gui.controller import StudyController
+from echoviewer.io import Cine
+from echoviewer.study import Study
+
+
+class MaskCache:
+    """Native-resolution masks of one segmentation, made on first view of each frame."""
+
+    def __init__(self, segmentation: Segmentation | None = None) -> None:
+        self.segmentation = segmentation
+        self._masks: dict[int, np.ndarray] = {}
+
+    def get(self, frame: int) -> np.ndarray | None:
+        if self.segmentation is None:
+            return None
+        mask = self._masks.get(frame)
+        if mask is None:
+            mask = self._masks[frame] = self.segmentation.native_mask(frame)
+        return mask
+
+
+def calibration_text(cine: Cine) -> str:
+    calibration = cine.calibration
+    if calibration is None:
+        return "uncalibrated"
+    return f"{calibration.cm_per_px_x * 10:.3f} × {calibration.cm_per_px_y * 10:.3f} mm/px"
+
+
+class CineView(QWidget):
+    """Draws ``controller``'s current frame; overlay mode, opacity and disagreement are its own."""
+
+    def __init__(self, controller: StudyController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.mode = "fill"
+        self.opacity = 0.35
+        self.show_disagreement = False
+        self.show_identifiers = False
+        self._cine: Cine | None = None
+        self._masks = MaskCache()
+        self._others = MaskCache()
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("k")
+        self.view = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setAutoDownsample(True)
+        self.view.addItem(self.image)
+        self.info = QLabel("Open a cine: File ▸ Open (Ctrl+O), or drop a file here")
+        self.info.setObjectName("cineInfo")
+        self.info.setStyleSheet("QLabel#cineInfo { color: #ddd; background: #202020; padding: 3px 6px; }")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.info)
+
+        controller.preview.connect(self._show_preview)
+        controller.cine_loaded.connect(self._set_cine)
+        controller.study_changed.connect(self._set_study)
+        controller.frame_changed.connect(self.redraw)
+
+    # ---- inputs ------------------------------------------------------------------------------
+    def _show_preview(self, frame: np.ndarray) -> None:
+        self._cine = None
+        self._masks = self._others = MaskCache()
+        self._show(frame, fit=True)
+        self.info.setText("decoding…")
+
+    def _set_cine(self, cine: Cine) -> None:
+        fit = self._cine is None or (cine.width, cine.height) != (self._cine.width, self._cine.height)
+        self._cine = cine
+        self._masks = self._others = MaskCache()
+        self._show(cine.display_frame(0), fit=fit)
+
+    def _set_study(self, study: Study) -> None:
+        analysis = study.analysis
+        if self._masks.segmentation is not analysis.segmentation:
+            self._masks = MaskCache(analysis.segmentation)
+        if self._others.segmentation is not analysis.comparison:
+            self._others = MaskCache(analysis.comparison)
+        self.redraw()
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.redraw()
+
+    def set_opacity(self, opacity: float) -> None:
+        self.opacity = float(opacity)
+        self.redraw()
+
+    def set_disagreement(self, on: bool) -> None:
+        self.show_disagreement = bool(on)
+        self.redraw()
+
+    def set_identifiers(self, on: bool) -> None:
+        self.show_identifiers = bool(on)
+        self.redraw()
+
+    # ---- drawing -----------------------------------------------------------------------------
+    def _show(self, picture: np.ndarray, fit: bool = False) -> None:
+        self.image.setImage(picture, autoLevels=False, levels=(0, 255))
+        if fit:
+            self.view.autoRange(padding=0.0)
+
+    def rendered(self, frame: int) -> np.ndarray:
+        """The picture of ``frame`` as drawn: the display frame with the overlay when there is one."""
+        picture = self._cine.display_frame(frame)
+        mask = self._masks.get(frame)
+        if mask is None or self.mode == "hidden":
+            return picture
+        other = self._others.get(frame) if self.show_disagreement else None
+        return draw_overlay(picture, mask, mode=self.mode, opacity=self.opacity, other=other)
+
+    def redraw(self, *_: object) -> None:
+        if self._cine is None:
+            return
+        frame = self.controller.frame
+        self._show(self.rendered(frame))
+        self.info.setText(self._info_text(frame))
+
+    def _info_text(self, frame: int) -> str:
+        cine, study = self._cine, self.controller.study
+        parts = [f"frame {frame + 1}/{cine.n_frames}",
+                 f"{cine.times_ms[frame] / 1000:.3f} s",
+                 f"{cine.timing.fps:.1f} fps" + (" (assumed)" if cine.timing.assumed else ""),
+                 calibration_text(cine)]
+        if study is not None:
+            event = study.event_at(frame)
+            if event is not None:
+                edited = frame in study.picks.edited(event)
+                parts.insert(0, f"<b>{event}</b>{' (edited)' if edited else ''}")
+        if self.show_identifiers:
+            ids = cine.identifiers
+            parts.append(f"patient {ids.patient_name or '—'} · ID {ids.patient_id or '—'}")
+        return " · ".join(parts)

@@ -1,0 +1,250 @@
+"""The one place where the open study changes: file, model, ED/ES picks and the frame cursor.
+
+Every view listens to :class:`StudyController`'s signals and sends user actions to its methods;
+no view changes another. Opening a file and switching models run as :mod:`tasks` off the GUI
+thread; a newer request cancels an older one, whose late results are dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from echoviewer.analysis import CineAnalysis, SegmentationCache, analyze, load_model
+from echoviewer.analysis.models import DEFAULT_MODEL
+from echoviewer.gui.tasks import Task, start
+from echoviewer.io import Cine, load_cine
+from echoviewer.io.preview import first_frame
+from echoviewer.study import Event, Picks, Study
+from echoviewer.user_data import EditStore, SavedEdits, file_identity
+
+
+class StudyController(QObject):
+    opening = Signal(str)            # path: a new file is being opened
+    preview = Signal(object)         # np.ndarray: its first frame, before the whole cine is decoded
+    cine_loaded = Signal(object)     # Cine: frames can be shown (no masks yet)
+    study_changed = Signal(object)   # Study: new analysis, picks or model
+    frame_changed = Signal(int)
+    busy = Signal(str)               # what runs in the background; "" when nothing does
+    error = Signal(str)              # one line for the user
+    model_changed = Signal(str)      # the model spec now shown
+    compare_changed = Signal(bool)
+
+    def __init__(self, store: EditStore | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store if store is not None else EditStore()
+        self.cache = SegmentationCache()
+        self.cine: Cine | None = None
+        self.study: Study | None = None
+        self.identity: str | None = None
+        self.model_spec = DEFAULT_MODEL
+        self.compare = False
+        self.frame = 0
+        self._task: Task | None = None
+
+    # ---- background work -------------------------------------------------------------------
+    def _run(self, message: str, function, on_done, on_report=None) -> Task:
+        if self._task is not None:
+            self._task.cancel()
+        task = Task(function)
+        self._task = task
+
+        def finished(result: object) -> None:
+            if task is self._task:
+                self._task = None
+                self.busy.emit("")
+                on_done(result)
+
+        def failed(text: str) -> None:
+            if task is self._task:
+                self._task = None
+                self.busy.emit("")
+                self.error.emit(text)
+
+        task.signals.done.connect(finished)
+        task.signals.failed.connect(failed)
+        if on_report is not None:
+            task.signals.report.connect(lambda what, payload: task is self._task and on_report(what, payload))
+        self.busy.emit(message)
+        return start(task)
+
+    def cancel(self) -> None:
+        """Drop the running task's results (it stops at its next check)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+            self.busy.emit("")
+
+    @property
+    def working(self) -> bool:
+        return self._task is not None
+
+    def _comparison_spec(self, spec: str) -> str:
+        return "student" if spec == "teacher" else "teacher"
+
+    def _analyse(self, cine: Cine, spec: str, compare: bool) -> CineAnalysis:
+        model = load_model(spec)
+        other = load_model(self._comparison_spec(spec)) if compare else None
+        return analyze(cine, model, compare=other, cache=self.cache)
+
+    # ---- files -------------------------------------------------------------------------------
+    def open(self, path: str | Path) -> None:
+        """Load ``path`` and analyse it with the file's saved model (or the current one)."""
+        path = Path(path)
+        compare = self.compare
+
+        def work(task: Task):
+            frame = first_frame(path)
+            if frame is not None:
+                task.report("preview", frame)
+            cine = load_cine(path)
+            task.report("cine", cine)
+            identity = file_identity(cine)
+            saved = self.store.load(identity)
+            saved = saved if saved is not None and saved.matches(cine.n_frames) else None
+            fallback = self.model_spec  # read late: a model chosen while this file decodes counts
+            spec, note = (saved.model if saved and saved.model else fallback), ""
+            try:
+                analysis = self._analyse(cine, spec, compare)
+            except Exception as exc:  # a saved model that is gone: the default model, and say so
+                if spec == fallback:
+                    raise
+                note = f"saved model unavailable ({exc}); showing {fallback}"
+                spec, analysis = fallback, self._analyse(cine, fallback, compare)
+            return identity, saved, spec, analysis, note
+
+        def report(what: str, payload: object) -> None:
+            if what == "preview":
+                self.preview.emit(payload)
+            elif what == "cine":
+                self.cine, self.study, self.identity = payload, None, None
+                self.frame = 0
+                self.cine_loaded.emit(payload)
+                self.frame_changed.emit(0)
+
+        def done(result) -> None:
+            identity, saved, spec, analysis, note = result
+            self.identity = identity
+            picks = _restored(saved)
+            try:
+                study = Study(analysis, picks, self._autosave)
+            except ValueError:  # saved picks that no longer fit: the automatic ones
+                study = Study(analysis, None, self._autosave)
+            self._set_study(study, spec)
+            if note:
+                self.error.emit(note)
+
+        self.opening.emit(str(path))
+        self._run(f"Opening {path.name}…", work, done, report)
+
+    def _set_study(self, study: Study, spec: str) -> None:
+        self.study = study
+        if spec != self.model_spec:
+            self.model_spec = spec
+        self.model_changed.emit(spec)
+        self.study_changed.emit(study)
+        self.frame_changed.emit(self.frame)
+
+    # ---- model -------------------------------------------------------------------------------
+    def set_model(self, spec: str) -> None:
+        """Show the open cine with another model (cached after the first run); the user's picks stay."""
+        if self.study is None:  # nothing shown yet: the next analysis uses it
+            self.model_spec = spec
+            self.model_changed.emit(spec)
+            if self.cine is not None and not self.working:
+                self.open(self.cine.path)
+            return
+        cine, compare = self.cine, self.compare
+
+        def done(analysis: CineAnalysis) -> None:
+            if self.study is None or analysis.cine is not self.cine:
+                return
+            self._set_study(self.study.with_analysis(analysis), spec)
+            self._autosave(self.study)
+
+        def failed_back() -> None:
+            self.model_changed.emit(self.model_spec)  # the menus show the model still in use
+
+        task = self._run(f"Segmenting with {Path(spec).stem}…",
+                         lambda task: self._analyse(cine, spec, compare), done)
+        task.signals.failed.connect(failed_back)
+
+    def set_compare(self, on: bool) -> None:
+        """Also run the other bundled model, for the disagreement overlay and flag."""
+        self.compare = bool(on)
+        self.compare_changed.emit(self.compare)
+        if self.cine is not None and self.study is not None:
+            self.set_model(self.model_spec)
+
+    # ---- frame cursor ------------------------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        return self.cine.n_frames if self.cine is not None else 0
+
+    def set_frame(self, frame: int) -> None:
+        if self.cine is None:
+            return
+        frame = int(np.clip(frame, 0, self.n_frames - 1))
+        if frame != self.frame:
+            self.frame = frame
+            self.frame_changed.emit(frame)
+
+    def step(self, frames: int) -> None:
+        self.set_frame(self.frame + frames)
+
+    def jump_event(self, step: int) -> None:
+        if self.study is not None:
+            target = self.study.next_event(self.frame, step)
+            if target is not None:
+                self.set_frame(target)
+
+    # ---- editing -----------------------------------------------------------------------------
+    def _edit(self, changed: bool) -> None:
+        if changed:
+            self.study_changed.emit(self.study)
+
+    def set_event_here(self, event: Event) -> None:
+        if self.study is not None:
+            self._edit(self.study.set_event(event, self.frame))
+
+    def move_event(self, event: Event, old: int, new: int) -> None:
+        if self.study is not None:
+            self._edit(self.study.move_event(event, old, new))
+
+    def delete_here(self) -> None:
+        if self.study is not None:
+            self._edit(self.study.delete_at(self.frame))
+
+    def undo(self) -> None:
+        if self.study is not None:
+            self._edit(self.study.undo())
+
+    def redo(self) -> None:
+        if self.study is not None:
+            self._edit(self.study.redo())
+
+    def reset_picks(self) -> None:
+        if self.study is not None:
+            self._edit(self.study.reset())
+
+    def _autosave(self, study: Study) -> None:
+        """Picks and model are saved on every change, keyed by the file's identity."""
+        if self.identity is None:
+            return
+        picks, edited = study.picks, study.user_edited
+        try:
+            self.store.save(self.identity, SavedEdits(
+                ed_frames=picks.ed if edited else None, es_frames=picks.es if edited else None,
+                model=self.model_spec, edited_ed=tuple(sorted(picks.edited_ed)),
+                edited_es=tuple(sorted(picks.edited_es)), n_frames=study.n_frames))
+        except OSError as exc:
+            self.error.emit(f"could not save your edits ({exc}); check the data folder")
+
+
+def _restored(saved: SavedEdits | None) -> Picks | None:
+    if saved is None or saved.ed_frames is None or saved.es_frames is None:
+        return None
+    return Picks(tuple(saved.ed_frames), tuple(saved.es_frames),
+                 frozenset(saved.edited_ed), frozenset(saved.edited_es))

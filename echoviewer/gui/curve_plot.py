@@ -1,0 +1,150 @@
+"""LV area over time: the curve, a cursor on the current frame and draggable ED/ES markers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+
+from echoviewer.gui.controller import StudyController
+from echoviewer.study import EVENTS, Event, Study
+
+MARKER_STYLE = {  # two colours and two shapes, readable by colour-blind users too
+    "ED": {"symbol": "t1", "brush": (230, 70, 60), "label": "ED (largest LV)"},
+    "ES": {"symbol": "t", "brush": (60, 140, 235), "label": "ES (smallest LV)"},
+}
+EDITED_PEN = pg.mkPen((255, 215, 0), width=2.5)
+PLAIN_PEN = pg.mkPen((20, 20, 20), width=1)
+
+
+class ScrubViewBox(pg.ViewBox):
+    """Left click or drag moves the frame cursor; the wheel zooms the time axis."""
+
+    def __init__(self, plot: CurvePlot) -> None:
+        super().__init__(enableMenu=False)
+        self.plot = plot
+        self.setMouseEnabled(x=True, y=False)
+
+    def mouseClickEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            event.accept()
+            self.plot.scrub_to(self.mapSceneToView(event.scenePos()).x())
+        else:
+            super().mouseClickEvent(event)
+
+    def mouseDragEvent(self, event, axis=None) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            event.accept()
+            self.plot.scrub_to(self.mapSceneToView(event.scenePos()).x())
+        else:
+            super().mouseDragEvent(event, axis)
+
+
+class EventMarker(pg.TargetItem):
+    """One ED or ES pick; dragging it snaps to frames on the curve and moves the pick on release."""
+
+    def __init__(self, plot: CurvePlot, event: Event, frame: int, edited: bool) -> None:
+        style = MARKER_STYLE[event]
+        super().__init__(pos=plot.point(frame), size=14, symbol=style["symbol"],
+                         pen=EDITED_PEN if edited else PLAIN_PEN, brush=style["brush"],
+                         hoverPen=pg.mkPen("w", width=2), hoverBrush=style["brush"])
+        # not ``self.event``: that would hide QObject.event, which Qt calls
+        self.plot, self.kind, self.frame = plot, event, frame
+        self.setZValue(10)
+        self.setToolTip(f"{event} at frame {frame}{' (edited)' if edited else ''}: "
+                        "drag to move it; Delete removes the pick at the cursor")
+
+    def nearest_frame(self) -> int:
+        return self.plot.frame_at(self.pos().x())
+
+    def mouseDragEvent(self, ev) -> None:
+        """Follow the mouse along the curve, frame by frame; on release, move the pick. (No slot on
+        sigPositionChanged: Qt emits it while tearing the scene down.)"""
+        super().mouseDragEvent(ev)
+        if not ev.isAccepted():
+            return
+        self.setPos(self.plot.point(self.nearest_frame()))
+        if ev.isFinish():
+            # After this event returns: the move rebuilds the markers, this one included.
+            new = self.nearest_frame()
+            QTimer.singleShot(0, lambda: self.plot.controller.move_event(self.kind, self.frame, new))
+            self.setPos(self.plot.point(self.frame))  # stays put if the move is refused
+
+
+class CurvePlot(pg.PlotWidget):
+    def __init__(self, controller: StudyController, parent=None) -> None:
+        self.controller = controller
+        super().__init__(parent, viewBox=ScrubViewBox(self))
+        self.time_axis = True
+        self._x = np.zeros(0)
+        self._y = np.zeros(0)
+        self.setBackground("w")
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setMenuEnabled(False)
+        self.curve = self.plot(pen=pg.mkPen((40, 40, 40), width=1.8))
+        self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((255, 140, 0), width=2),
+                                      hoverPen=pg.mkPen((255, 90, 0), width=3))
+        self.cursor.sigDragged.connect(lambda line: self.scrub_to(line.value()))
+        self.addItem(self.cursor)
+        self.legend = self.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        for event in EVENTS:
+            style = MARKER_STYLE[event]
+            self.legend.addItem(pg.ScatterPlotItem(symbol=style["symbol"], brush=style["brush"],
+                                                   pen=PLAIN_PEN, size=11), style["label"])
+        self.legend.addItem(pg.ScatterPlotItem(symbol="o", brush=(255, 255, 255), pen=EDITED_PEN,
+                                               size=11), "edited")
+        self.markers: list[EventMarker] = []
+        controller.cine_loaded.connect(lambda _cine: self._clear())
+        controller.study_changed.connect(self._set_study)
+        controller.frame_changed.connect(self._move_cursor)
+
+    # ---- coordinates -------------------------------------------------------------------------
+    def point(self, frame: int) -> tuple[float, float]:
+        return float(self._x[frame]), float(self._y[frame])
+
+    def frame_at(self, x: float) -> int:
+        if len(self._x) == 0:
+            return 0
+        return int(np.argmin(np.abs(self._x - x)))
+
+    def scrub_to(self, x: float) -> None:
+        self.controller.set_frame(self.frame_at(x))
+        self._move_cursor(self.controller.frame)
+
+    def set_time_axis(self, on: bool) -> None:
+        self.time_axis = bool(on)
+        if self.controller.study is not None:
+            self._set_study(self.controller.study)
+            self.autoRange()
+
+    # ---- drawing -----------------------------------------------------------------------------
+    def _clear(self) -> None:
+        self.curve.setData([], [])
+        self._x = self._y = np.zeros(0)
+        for marker in self.markers:
+            self.removeItem(marker)
+        self.markers = []
+
+    def _set_study(self, study: Study) -> None:
+        analysis = study.analysis
+        cine = analysis.cine
+        first = len(self._x) == 0
+        area_cm2 = analysis.area_cm2
+        self._y = area_cm2 if area_cm2 is not None else analysis.area_px
+        self._x = cine.times_ms / 1000.0 if self.time_axis else np.arange(cine.n_frames, dtype=float)
+        self.curve.setData(self._x, self._y)
+        self.setLabel("left", "LV area (cm²)" if area_cm2 is not None else "LV area (px²)")
+        self.setLabel("bottom", "time (s)" if self.time_axis else "frame")
+        for marker in self.markers:
+            self.removeItem(marker)
+        self.markers = [EventMarker(self, event, frame, frame in study.picks.edited(event))
+                        for event in EVENTS for frame in study.picks.frames(event)]
+        for marker in self.markers:
+            self.addItem(marker)
+        self._move_cursor(self.controller.frame)
+        if first:
+            self.autoRange()
+
+    def _move_cursor(self, frame: int) -> None:
+        if len(self._x):
+            self.cursor.setValue(float(self._x[frame]))

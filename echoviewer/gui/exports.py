@@ -1,0 +1,127 @@
+"""File ▸ Export: the open study as CSV, JSON (the ``echoviewer analyze`` schema), PNG snapshots,
+a video with the overlay and the masks. Each takes a path or asks for one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from echoviewer.analysis import report
+from echoviewer.analysis.cine_analysis import CineAnalysis
+from echoviewer.analysis.overlay import write_overlay_video
+from echoviewer.gui.tasks import Task, start
+
+if TYPE_CHECKING:
+    from echoviewer.gui.main_window import MainWindow
+
+
+class Exporter:
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.video_task: Task | None = None
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _analysis(self) -> CineAnalysis | None:
+        study = self.window.controller.study
+        if study is None:
+            self.window.show_error("nothing to export yet: open a cine and wait for its analysis")
+            return None
+        return study.analysis
+
+    def _target(self, path: str | Path | None, title: str, suffix: str, filters: str) -> Path | None:
+        if path is not None:
+            return Path(path)
+        study = self.window.controller.study
+        stem = study.analysis.cine.path.stem if study is not None else "echoviewer"
+        chosen, _ = QFileDialog.getSaveFileName(self.window, title, str(Path.home() / f"{stem}{suffix}"), filters)
+        return Path(chosen) if chosen else None
+
+    def _written(self, *paths: Path) -> None:
+        self.window.message.setStyleSheet("")
+        self.window.message.setText("Saved " + ", ".join(str(p) for p in paths))
+
+    def _result(self, analysis: CineAnalysis) -> dict:
+        """The JSON of ``echoviewer analyze``, plus the patient's name and ID only when shown."""
+        result = analysis.as_dict()
+        if self.window.actions["identifiers"].isChecked():
+            ids = analysis.cine.identifiers
+            result["patient"] = {"name": ids.patient_name, "id": ids.patient_id}
+        return result
+
+    def _guarded(self, write, *paths: Path) -> bool:
+        try:
+            write()
+        except (OSError, ValueError) as exc:
+            self.window.show_error(f"could not write {paths[0].name}: {exc}")
+            return False
+        self._written(*paths)
+        return True
+
+    # ---- exports -----------------------------------------------------------------------------
+    def export_csv(self, path: str | Path | None = None) -> bool:
+        """``OUT.csv`` (one row per frame) and ``OUT_beats.csv`` (per beat, mean, sd)."""
+        analysis = self._analysis()
+        target = analysis and self._target(path, "Export CSV tables", ".csv", "CSV (*.csv)")
+        if not target:
+            return False
+        beats = report.beats_csv_path(target)
+        result = self._result(analysis)
+
+        def write() -> None:
+            report.write_frames_csv(target, [result])
+            report.write_beats_csv(beats, [result])
+        return self._guarded(write, target, beats)
+
+    def export_json(self, path: str | Path | None = None) -> bool:
+        analysis = self._analysis()
+        target = analysis and self._target(path, "Export JSON", ".json", "JSON (*.json)")
+        if not target:
+            return False
+        result = self._result(analysis)
+        return self._guarded(lambda: report.write_json(target, [result], []), target)
+
+    def export_masks(self, path: str | Path | None = None) -> bool:
+        analysis = self._analysis()
+        target = analysis and self._target(path, "Export masks", "_masks.npz", "NumPy archive (*.npz)")
+        if not target:
+            return False
+
+        def write() -> None:
+            with report.mask_archive(target) as archive:
+                archive.add(analysis)
+        return self._guarded(write, target)
+
+    def export_png(self, widget: QWidget, path: str | Path | None = None) -> bool:
+        target = self._target(path, "Save a PNG snapshot", ".png", "PNG image (*.png)")
+        if not target:
+            return False
+        if not widget.grab().save(str(target), "PNG"):
+            self.window.show_error(f"could not write {target.name}; check the folder and its permissions")
+            return False
+        self._written(target)
+        return True
+
+    def export_video(self, path: str | Path | None = None) -> Task | None:
+        """Written in the background with progress; the overlay as currently shown."""
+        analysis = self._analysis()
+        target = analysis and self._target(path, "Export video with overlay", ".mp4",
+                                           "MP4 video (*.mp4);;AVI video, Motion JPEG (*.avi)")
+        if not target:
+            return None
+        view, window = self.window.cine_view, self.window
+        mode, opacity, compare = view.mode, view.opacity, view.show_disagreement
+
+        def work(task: Task) -> Path:
+            write_overlay_video(target, analysis, mode=mode, opacity=opacity, compare=compare,
+                                progress=task.progress, cancelled=task.cancelled)
+            return target
+
+        task = Task(work)
+        task.signals.progress.connect(lambda done, total: window.message.setText(
+            f"Writing {target.name}: frame {done}/{total}"))
+        task.signals.done.connect(lambda written: self._written(written))
+        task.signals.failed.connect(lambda text: window.show_error(f"video not written: {text}"))
+        self.video_task = task
+        return start(task)

@@ -1,0 +1,368 @@
+"""The viewer's window: cine and transport on the left; area curve and measurements on the right;
+the study list of an opened folder docked at the side. Every command is a QAction with its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
+                               QProgressBar, QSlider, QSplitter, QVBoxLayout, QWidget)
+
+from echoviewer.analysis.model_catalog import available_models
+from echoviewer.analysis.overlay import OVERLAY_MODES
+from echoviewer.gui.cine_view import CineView
+from echoviewer.gui.controller import StudyController
+from echoviewer.gui.curve_plot import CurvePlot
+from echoviewer.gui.exports import Exporter
+from echoviewer.gui.measurements_panel import MeasurementsPanel
+from echoviewer.gui.playback import Playback
+from echoviewer.gui.study_list import StudyList
+from echoviewer.gui.transport import Transport
+from echoviewer.io.loader import CINE_SUFFIXES
+from echoviewer.resources import SAMPLE_CINE
+from echoviewer.user_data import EditStore, RecentFiles
+
+OPEN_FILTER = (f"Echo cines ({' '.join(f'*{suffix}' for suffix in sorted(CINE_SUFFIXES))});;"
+               "All files, e.g. DICOM without a suffix (*)")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: EditStore | None = None, recent: RecentFiles | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("echoviewer")
+        self.setAcceptDrops(True)
+        self.controller = StudyController(store, self)
+        self.recent = recent if recent is not None else RecentFiles()
+        self.playback = Playback(self.controller, self)
+        self.exporter = Exporter(self)
+        self.actions: dict[str, QAction] = {}
+        self._build_actions()
+
+        self.cine_view = CineView(self.controller)
+        self.transport = Transport(self.controller, self.playback, self.actions)
+        self.curve = CurvePlot(self.controller)
+        self.measurements = MeasurementsPanel(self.controller)
+        self.study_list = StudyList()
+        self.study_list.chosen.connect(self.open_path)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.cine_view, 1)
+        left_layout.addWidget(self.transport)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.curve)
+        right.addWidget(self.measurements)
+        right.setSizes([380, 320])
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(left)
+        main.addWidget(right)
+        main.setSizes([760, 640])
+        self.setCentralWidget(main)
+        self.study_dock = QDockWidget("Study list", self)
+        self.study_dock.setObjectName("studyList")
+        self.study_dock.setWidget(self.study_list)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.study_dock)
+        self.study_dock.hide()
+
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        c = self.controller
+        c.opening.connect(self._opening)
+        c.cine_loaded.connect(self._loaded)
+        c.study_changed.connect(lambda _study: self._update_edit_actions())
+        c.error.connect(self.show_error)
+        c.busy.connect(self._busy)
+        c.model_changed.connect(self._model_changed)
+        self.playback.playing_changed.connect(
+            lambda playing: self.actions["play"].setText("Pause" if playing else "Play"))
+        self._update_edit_actions()
+
+    # ---- actions -----------------------------------------------------------------------------
+    def _action(self, name: str, text: str, slot, keys=(), tip: str = "", checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setCheckable(checkable)
+        shown = f" ({QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText)})" if keys else ""
+        action.setToolTip((tip or text) + shown)
+        (action.toggled if checkable else action.triggered).connect(slot)
+        self.addAction(action)
+        self.actions[name] = action
+        return action
+
+    def _build_actions(self) -> None:
+        c, e, p = self.controller, self.exporter, self.playback
+        a = self._action
+        a("open", "&Open…", self.choose_file, [QKeySequence.StandardKey.Open])
+        a("open_folder", "Open &folder…", self.choose_folder, ["Ctrl+Shift+O"])
+        a("open_sample", "Open the bundled &sample", lambda: self.open_path(SAMPLE_CINE))
+        a("quit", "&Quit", self.close, [QKeySequence.StandardKey.Quit])
+        a("export_csv", "&CSV tables (per frame, per beat)…", lambda: e.export_csv())
+        a("export_json", "&JSON (echoviewer analyze schema)…", lambda: e.export_json())
+        a("export_window_png", "PNG of the &window…", lambda: e.export_png(self))
+        a("export_cine_png", "PNG of the c&ine view…", lambda: e.export_png(self.cine_view.graphics))
+        a("export_video", "&Video with overlay (MP4, AVI)…", lambda: e.export_video())
+        a("export_masks", "&Masks (.npz)…", lambda: e.export_masks())
+        a("play", "Play", p.toggle, ["Space"], "Play / pause")
+        a("step_back", "◀", lambda: c.step(-1), ["Left"], "Previous frame")
+        a("step_forward", "▶", lambda: c.step(1), ["Right"], "Next frame")
+        a("previous_event", "⏮ ED/ES", lambda: c.jump_event(-1), ["["], "Previous ED or ES")
+        a("next_event", "ED/ES ⏭", lambda: c.jump_event(1), ["]"], "Next ED or ES")
+        a("first", "⏪", lambda: c.set_frame(0), ["Home"], "First frame")
+        a("last", "⏩", lambda: c.set_frame(c.n_frames - 1), ["End"], "Last frame")
+        a("previous_cine", "Previous cine", lambda: self.study_list.step(-1), ["PgUp"])
+        a("next_cine", "Next cine", lambda: self.study_list.step(1), ["PgDown"])
+        a("set_ed", "Set &ED here", lambda: c.set_event_here("ED"), ["E"])
+        a("set_es", "Set E&S here", lambda: c.set_event_here("ES"), ["S"])
+        a("delete_pick", "&Delete the pick here", c.delete_here, ["Delete", "Backspace"])
+        a("undo", "&Undo", c.undo, ["Ctrl+Z"])
+        a("redo", "&Redo", c.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
+        a("reset_picks", "Reset picks to the model's", c.reset_picks)
+        a("cycle_overlay", "Cycle overlay: fill / contour / hidden", self._cycle_overlay, ["O"])
+        a("disagreement", "Show teacher–student &disagreement", self._set_disagreement, ["D"],
+          checkable=True)
+        a("time_axis", "Plot against &time (else frames)", self.curve_time_axis, ["T"], checkable=True)
+        self.actions["time_axis"].setChecked(True)
+        a("identifiers", "Show patient &name and ID", self._set_identifiers, checkable=True,
+          tip="Patient identifiers are hidden on screen and in exports unless this is on")
+        a("add_model", "Add an ONNX &model…", self.choose_model)
+
+    def curve_time_axis(self, on: bool) -> None:
+        if hasattr(self, "curve"):
+            self.curve.set_time_axis(on)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        files = bar.addMenu("&File")
+        for name in ("open", "open_folder", "open_sample"):
+            files.addAction(self.actions[name])
+        self.recent_menu = files.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        export = files.addMenu("&Export")
+        for name in ("export_csv", "export_json", "export_window_png", "export_cine_png",
+                     "export_video", "export_masks"):
+            export.addAction(self.actions[name])
+        files.addSeparator()
+        files.addAction(self.actions["quit"])
+        edit = bar.addMenu("&Edit")
+        for name in ("undo", "redo", None, "set_ed", "set_es", "delete_pick", "reset_picks"):
+            edit.addSeparator() if name is None else edit.addAction(self.actions[name])
+        view = bar.addMenu("&View")
+        self.overlay_group = QActionGroup(self)
+        for mode in OVERLAY_MODES:
+            action = QAction(f"Overlay: {mode}", self, checkable=True)
+            action.setData(mode)
+            action.setChecked(mode == self.cine_view.mode)
+            action.triggered.connect(lambda _=False, m=mode: self.set_overlay(m))
+            self.overlay_group.addAction(action)
+            view.addAction(action)
+        for name in ("cycle_overlay", "disagreement", "time_axis", "identifiers"):
+            view.addAction(self.actions[name])
+        view.addAction(self.study_dock.toggleViewAction())
+        play = bar.addMenu("&Playback")
+        for name in ("play", "step_back", "step_forward", "previous_event", "next_event", "first",
+                     "last", None, "previous_cine", "next_cine"):
+            play.addSeparator() if name is None else play.addAction(self.actions[name])
+        self.model_menu = bar.addMenu("&Model")
+        self.model_menu.aboutToShow.connect(self._fill_model_menu)
+
+    def _build_toolbar(self) -> None:
+        tools = self.addToolBar("Display")
+        tools.setObjectName("display")
+        tools.setMovable(False)
+        tools.addWidget(QLabel(" Model "))
+        self.model_box = QComboBox()
+        self.model_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.model_box.setMinimumWidth(170)
+        self.model_box.activated.connect(self._model_chosen)
+        tools.addWidget(self.model_box)
+        self._fill_model_box()
+        tools.addSeparator()
+        tools.addWidget(QLabel(" Overlay "))
+        self.overlay_box = QComboBox()
+        self.overlay_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.overlay_box.addItems(list(OVERLAY_MODES))
+        self.overlay_box.currentTextChanged.connect(self.set_overlay)
+        tools.addWidget(self.overlay_box)
+        tools.addWidget(QLabel(" Opacity "))
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.opacity.setRange(5, 100)
+        self.opacity.setValue(round(self.cine_view.opacity * 100))
+        self.opacity.setMaximumWidth(110)
+        self.opacity.valueChanged.connect(lambda v: self.cine_view.set_opacity(v / 100))
+        tools.addWidget(self.opacity)
+        tools.addSeparator()
+        self.disagreement_box = QCheckBox("Disagreement")
+        self.disagreement_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.disagreement_box.setToolTip("Also run the other bundled model and show where the two "
+                                         "masks differ (magenta) (D)")
+        self.disagreement_box.toggled.connect(self.actions["disagreement"].setChecked)
+        self.actions["disagreement"].toggled.connect(self.disagreement_box.setChecked)
+        tools.addWidget(self.disagreement_box)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.message = QLabel()
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        status.addWidget(self.message, 1)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setRange(0, 0)
+        self.progress.hide()
+        status.addPermanentWidget(self.progress)
+
+    # ---- files -------------------------------------------------------------------------------
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a cine", str(self._last_folder()), OPEN_FILTER)
+        if path:
+            self.open_path(path)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of cines", str(self._last_folder()))
+        if folder:
+            self.open_folder(folder)
+
+    def _last_folder(self) -> Path:
+        recent = self.recent.paths()
+        return recent[0].parent if recent else Path.home()
+
+    def open_path(self, path: str | Path) -> None:
+        self.controller.open(path)
+        self.study_list.mark_open(str(path))
+
+    def open_folder(self, folder: str | Path) -> None:
+        count = self.study_list.set_folder(folder)
+        if count == 0:
+            self.show_error(f"{folder}: no cines in this folder (DICOM, AVI/MP4 or NumPy files)")
+            return
+        self.study_dock.show()
+        self.study_list.step(1)  # the first cine
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent.paths()
+        for path in paths:
+            self.recent_menu.addAction(path.name, lambda p=path: self.open_path(p)).setToolTip(str(path))
+        if not paths:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        if paths[0].is_dir():
+            self.open_folder(paths[0])
+        else:
+            self.open_path(paths[0])
+
+    # ---- models ------------------------------------------------------------------------------
+    def _fill_model_box(self) -> None:
+        current = self.controller.model_spec
+        self.model_box.clear()
+        for entry in available_models(extra=self._extra_models()):
+            self.model_box.addItem(entry.label, entry.spec)
+            self.model_box.setItemData(self.model_box.count() - 1, str(entry.path), Qt.ItemDataRole.ToolTipRole)
+        index = self.model_box.findData(current)
+        if index < 0:
+            self.model_box.addItem(Path(current).stem, current)
+            index = self.model_box.count() - 1
+        self.model_box.setCurrentIndex(index)
+
+    def _extra_models(self) -> list[str]:
+        specs = [self.model_box.itemData(i) for i in range(self.model_box.count())]
+        return [s for s in specs + [self.controller.model_spec] if s not in ("student", "teacher")]
+
+    def _fill_model_menu(self) -> None:
+        self._fill_model_box()
+        self.model_menu.clear()
+        group = QActionGroup(self.model_menu)
+        for index in range(self.model_box.count()):
+            spec = self.model_box.itemData(index)
+            action = self.model_menu.addAction(self.model_box.itemText(index),
+                                               lambda s=spec: self.controller.set_model(s))
+            action.setCheckable(True)
+            action.setChecked(spec == self.controller.model_spec)
+            group.addAction(action)
+        self.model_menu.addSeparator()
+        self.model_menu.addAction(self.actions["add_model"])
+        self.model_menu.addAction(self.actions["disagreement"])
+
+    def _model_chosen(self, index: int) -> None:
+        spec = self.model_box.itemData(index)
+        if spec != self.controller.model_spec:
+            self.controller.set_model(spec)
+
+    def choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add an ONNX model (its .json model card beside it)",
+                                              str(Path.home()), "ONNX models (*.onnx)")
+        if path:
+            self.controller.set_model(str(Path(path).resolve()))
+
+    def _model_changed(self, spec: str) -> None:
+        self._fill_model_box()
+
+    # ---- display -----------------------------------------------------------------------------
+    def set_overlay(self, mode: str) -> None:
+        self.cine_view.set_mode(mode)
+        for action in self.overlay_group.actions():
+            action.setChecked(action.data() == mode)
+        if self.overlay_box.currentText() != mode:
+            self.overlay_box.setCurrentText(mode)
+
+    def _cycle_overlay(self) -> None:
+        modes = list(OVERLAY_MODES)
+        self.set_overlay(modes[(modes.index(self.cine_view.mode) + 1) % len(modes)])
+
+    def _set_disagreement(self, on: bool) -> None:
+        self.cine_view.set_disagreement(on)
+        if on != self.controller.compare:
+            self.controller.set_compare(on)
+
+    def _set_identifiers(self, on: bool) -> None:
+        self.cine_view.set_identifiers(on)
+
+    # ---- state -------------------------------------------------------------------------------
+    def _opening(self, path: str) -> None:
+        self.message.setStyleSheet("")
+        self.message.setText(f"Opening {Path(path).name}…")
+
+    def _loaded(self, cine) -> None:
+        self.setWindowTitle(f"{cine.path.name} — echoviewer")
+        self.recent.add(cine.path)
+        self.study_list.mark_open(str(cine.path))
+        self.message.setStyleSheet("")
+        self.message.setText(f"{cine.path.name}: {cine.n_frames} frames, {cine.width}×{cine.height}, "
+                             f"{cine.timing.fps:.1f} fps")
+
+    def _busy(self, text: str) -> None:
+        self.progress.setVisible(bool(text))
+        self.progress.setFormat(text)
+        self.progress.setToolTip(text)
+        if text:
+            self.message.setStyleSheet("")
+            self.message.setText(text)
+
+    def show_error(self, text: str) -> None:
+        """One line in the status bar; nothing else changes."""
+        self.message.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.message.setText(text)
+
+    def _update_edit_actions(self) -> None:
+        study = self.controller.study
+        self.actions["undo"].setEnabled(bool(study and study.can_undo))
+        self.actions["redo"].setEnabled(bool(study and study.can_redo))
+
+    def closeEvent(self, event) -> None:
+        self.playback.pause()
+        self.controller.cancel()
+        event.accept()

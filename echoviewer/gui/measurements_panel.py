@@ -1,0 +1,122 @@
+"""Per-beat measurements with mean and SD (the rows ``echoviewer analyze`` writes), and the
+analysis engine's quality flags."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from echoviewer.analysis.cine_analysis import CineAnalysis
+from echoviewer.gui.controller import StudyController
+from echoviewer.study import Picks, Study
+
+# (header, key in Beat / summary, unit kind or fixed unit, decimals)
+COLUMNS = (
+    ("ED area", "ed_area", "area", 2), ("ES area", "es_area", "area", 2), ("FAC", "fac_percent", "%", 1),
+    ("EDV disks", "edv_disks", "volume", 1), ("ESV disks", "esv_disks", "volume", 1),
+    ("EF disks", "ef_disks_percent", "%", 1), ("EDV A-L", "edv_area_length", "volume", 1),
+    ("ESV A-L", "esv_area_length", "volume", 1), ("EF A-L", "ef_area_length_percent", "%", 1),
+    ("ED length", "ed_length", "length", 2), ("HR", "heart_rate_bpm", "bpm", 0),
+)
+UNIT_TEXT = {"cm2": "cm²", "px2": "px²", "px3": "px³"}
+SEVERITY_COLOUR = {"warning": QColor(190, 110, 0), "error": QColor(200, 30, 30)}
+
+
+def _cell(value: float | None, decimals: int) -> str:
+    return "—" if value is None else f"{value:.{decimals}f}"
+
+
+class MeasurementsPanel(QWidget):
+    def __init__(self, controller: StudyController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.cellDoubleClicked.connect(self._jump)
+        self.heading = QLabel()
+        self.flags = QListWidget()
+        self.flags.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.flags.setMaximumHeight(90)
+        self.flags.itemDoubleClicked.connect(self._jump_flag)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(QLabel("Quality flags"))
+        layout.addWidget(self.flags)
+        controller.cine_loaded.connect(lambda _cine: self._clear())
+        controller.study_changed.connect(self._set_study)
+
+    def _clear(self) -> None:
+        self.table.setRowCount(0)
+        self.flags.clear()
+        self.heading.setText("")
+
+    def _set_study(self, study: Study) -> None:
+        analysis = study.analysis
+        self._fill_table(analysis, study.picks)
+        self._fill_flags(analysis)
+        edited = " · picks edited by you" if study.user_edited else ""
+        self.heading.setText(f"<b>{len(analysis.beats)} beat(s)</b> · model {analysis.segmentation.model.name}"
+                             f"{edited} · double-click a row to go to its ED")
+
+    def _fill_table(self, analysis: CineAnalysis, picks: Picks) -> None:
+        units = analysis.units
+        headers = ["Beat", "ED", "ES"] + [
+            f"{name} ({UNIT_TEXT.get(units.get(kind, kind), units.get(kind, kind))})"
+            for name, _key, kind, _d in COLUMNS]
+        beats, summary = analysis.beats, analysis.summary
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(beats) + 2)
+        for row, beat in enumerate(beats):
+            ed_mark = "*" if beat.ed_frame in picks.edited_ed else ""
+            es_mark = "*" if beat.es_frame in picks.edited_es else ""
+            values = [str(row + 1), f"{beat.ed_frame + 1}{ed_mark}", f"{beat.es_frame + 1}{es_mark}"]
+            values += [_cell(getattr(beat, key), d) for _n, key, _k, d in COLUMNS]
+            self._set_row(row, values, data=beat.ed_frame)
+        for offset, statistic in enumerate(("mean", "sd")):
+            values = [statistic, "", ""] + [_cell(summary[key][statistic], d) for _n, key, _k, d in COLUMNS]
+            self._set_row(len(beats) + offset, values, bold=True)
+
+    def _set_row(self, row: int, values: list[str], data: int | None = None, bold: bool = False) -> None:
+        for column, text in enumerate(values):
+            item = QTableWidgetItem(text)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if data is not None:
+                item.setData(Qt.ItemDataRole.UserRole, data)
+            if bold:
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+            self.table.setItem(row, column, item)
+
+    def _fill_flags(self, analysis: CineAnalysis) -> None:
+        self.flags.clear()
+        for flag in analysis.flags:
+            item = QListWidgetItem(f"{'⚠' if flag.severity != 'info' else 'ℹ'} {flag.code}: {flag.message}")
+            item.setToolTip(flag.message)
+            if flag.frames:
+                item.setData(Qt.ItemDataRole.UserRole, flag.frames[0])
+            if flag.severity in SEVERITY_COLOUR:
+                item.setForeground(QBrush(SEVERITY_COLOUR[flag.severity]))
+            self.flags.addItem(item)
+        if not analysis.flags:
+            self.flags.addItem("✓ no quality flags")
+
+    def _jump(self, row: int, _column: int) -> None:
+        item = self.table.item(row, 0)
+        frame = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if frame is not None:
+            self.controller.set_frame(int(frame))
+
+    def _jump_flag(self, item: QListWidgetItem) -> None:
+        frame = item.data(Qt.ItemDataRole.UserRole)
+        if frame is not None:
+            self.controller.set_frame(int(frame))

@@ -1,0 +1,171 @@
+"""The viewer's per-user state in the user's data folder: saved ED/ES edits and recent files.
+
+Every file appears whole or not at all (:func:`echoviewer.io.atomic.atomic_output`); a damaged or
+foreign file reads as absent, never as an error. File names never hold patient identifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from echoviewer.io.atomic import atomic_output
+from echoviewer.io.cine import Cine
+
+VERSION = 1
+CHUNK = 1 << 20
+BUNDLED_SPECS = ("student", "teacher")  # echoviewer.analysis.models.BUNDLED (not imported: onnxruntime)
+_IDENTITY = re.compile(r"[a-z0-9-]{1,100}")
+_JSON_ERRORS = (OSError, ValueError, RecursionError)  # ValueError: not UTF-8 or not JSON
+
+
+def data_dir() -> Path:
+    """``$ECHOVIEWER_DATA_DIR`` if set, else the platform's user data folder (not created here)."""
+    return Path(os.environ.get("ECHOVIEWER_DATA_DIR") or platformdirs.user_data_dir("echoviewer", appauthor=False))
+
+
+def user_models_dir() -> Path:
+    """Where the user's own models (ONNX + JSON sidecar) live."""
+    return data_dir() / "models"
+
+
+def file_identity(cine: Cine) -> str:
+    """A key for the cine's file that survives renaming and moving, safe as a file name.
+
+    A DICOM with a SOP Instance UID: ``sop-`` and the UID's hashed hex (the UID itself is an
+    identifier); anything else: ``sha256-`` and the hash of the file's bytes.
+    """
+    uid = cine.identifiers.sop_instance_uid
+    if cine.metadata.format == "dicom" and uid:
+        return "sop-" + hashlib.sha256(uid.encode("utf-8")).hexdigest()[:32]
+    digest = hashlib.sha256()
+    with open(cine.path, "rb") as file:
+        while chunk := file.read(CHUNK):
+            digest.update(chunk)
+    return "sha256-" + digest.hexdigest()
+
+
+def _frames_ok(frames: Any, n_frames: int) -> bool:
+    return isinstance(frames, tuple) and all(type(f) is int and 0 <= f < n_frames for f in frames)
+
+
+@dataclass(frozen=True)
+class SavedEdits:
+    """The user's ED/ES picks and model choice for one cine; ``None`` picks = the automatic ones.
+
+    ``edited_ed`` / ``edited_es`` are the picks the user placed or moved (a subset of the picks);
+    ``n_frames`` is the cine's length when saved. Raises ValueError when inconsistent.
+    """
+
+    ed_frames: tuple[int, ...] | None
+    es_frames: tuple[int, ...] | None
+    model: str | None
+    edited_ed: tuple[int, ...]
+    edited_es: tuple[int, ...]
+    n_frames: int
+
+    def __post_init__(self) -> None:
+        n = self.n_frames
+        if type(n) is not int or n < 1:
+            raise ValueError(f"n_frames must be a positive int; got {n!r}")
+        for picks, edited in ((self.ed_frames, self.edited_ed), (self.es_frames, self.edited_es)):
+            if not (picks is None or _frames_ok(picks, n)) or not _frames_ok(edited, n) \
+                    or not set(edited) <= set(picks or ()):
+                raise ValueError(f"picks must be tuples of frames in 0-{n - 1}, edited ones among them; "
+                                 f"got {picks!r} with edited {edited!r}")
+        model = self.model
+        if not (model is None or isinstance(model, str) and (model in BUNDLED_SPECS or Path(model).is_absolute())):
+            raise ValueError(f"model must be {' or '.join(BUNDLED_SPECS)} or an absolute path; got {model!r}")
+
+    def matches(self, n_frames: int) -> bool:
+        """True when saved for a cine of this many frames (else the caller ignores the record)."""
+        return self.n_frames == n_frames
+
+
+def _checked_identity(identity: str) -> str:
+    if not isinstance(identity, str) or not _IDENTITY.fullmatch(identity):
+        raise ValueError(f"{identity!r} is not a file identity; use file_identity(cine)")
+    return identity
+
+
+def _read_json(path: Path) -> Any:
+    """The parsed file, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except _JSON_ERRORS:
+        return None
+
+
+def _write_json(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(content, indent=1, allow_nan=False), encoding="utf-8")
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class EditStore:
+    """Saved edits, one ``edits/<identity>.json`` per cine under ``root`` (default: data_dir())."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.folder = (root if root is not None else data_dir()) / "edits"
+
+    def _path(self, identity: str) -> Path:
+        return self.folder / f"{_checked_identity(identity)}.json"
+
+    def load(self, identity: str) -> SavedEdits | None:
+        """The saved edits, or None when there are none or the file is damaged or foreign."""
+        record = _read_json(self._path(identity))
+        if not isinstance(record, dict) or record.get("version") != VERSION:
+            return None
+        try:
+            return SavedEdits(
+                ed_frames=_as_tuple(record["ed_frames"]), es_frames=_as_tuple(record["es_frames"]),
+                model=record["model"], edited_ed=_as_tuple(record["edited_ed"]),
+                edited_es=_as_tuple(record["edited_es"]), n_frames=record["n_frames"])
+        except (KeyError, ValueError):
+            return None
+
+    def save(self, identity: str, edits: SavedEdits) -> None:
+        _write_json(self._path(identity), {"version": VERSION, **asdict(edits)})
+
+    def forget(self, identity: str) -> None:
+        """Drop the saved edits (nothing happens when there are none)."""
+        self._path(identity).unlink(missing_ok=True)
+
+
+class RecentFiles:
+    """Recently opened cines, most recent first, in ``recent.json`` under ``root`` (default: data_dir())."""
+
+    def __init__(self, root: Path | None = None, limit: int = 12) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1; got {limit}")
+        self.file = (root if root is not None else data_dir()) / "recent.json"
+        self.limit = limit
+
+    def paths(self) -> list[Path]:
+        """The files that still exist, most recent first; a damaged list reads as empty."""
+        record = _read_json(self.file)
+        entries = record.get("paths") if isinstance(record, dict) and record.get("version") == VERSION else None
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            return []
+        existing = [p for p in map(Path, dict.fromkeys(entries)) if p.is_absolute() and p.exists()]
+        return existing[:self.limit]
+
+    def add(self, path: str | os.PathLike[str]) -> None:
+        """Put ``path`` (resolved) first, dropping its older entry and what exceeds the limit."""
+        first = Path(path).resolve()
+        kept = [first] + [p for p in self.paths() if p != first]
+        _write_json(self.file, {"version": VERSION, "paths": [str(p) for p in kept[:self.limit]]})
+
+    def clear(self) -> None:
+        self.file.unlink(missing_ok=True)
