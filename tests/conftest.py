@@ -29,3 +29,12 @@ def pydicom_data() -> Path:
 @pytest.fixture(scope="session")
 def sample_cine_path() -> Path:
     return SAMPLE_CINE
+
+
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Every test (and every child it starts) keeps the viewer's saved edits, recent files and
+    user models in its own folder, never in the real user's."""
+    folder = tmp_path_factory.mktemp("echoviewer-data")
+    monkeypatch.setenv("ECHOVIEWER_DATA_DIR", str(folder))
+    return folder

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from echoviewer.analysis import analyze, load_model
-from echoviewer.analysis.overlay import (DISAGREEMENT_COLOUR, LV_COLOUR, OVERLAY_MODES, ExportCancelled,
-                                         contour_thickness, draw_overlay, write_overlay_video)
+from echoviewer.analysis.overlay import (DISAGREEMENT_COLOUR, DISAGREEMENT_MIN_OPACITY, LV_COLOUR,
+                                         OVERLAY_MODES, ExportCancelled, contour_thickness,
+                                         draw_overlay, write_overlay_video)
 from echoviewer.io import load_cine
 from echoviewer.resources import SAMPLE_CINE
 from tests.helpers import moving_frames, write_dicom
@@ -87,7 +88,8 @@ def test_disagreement_with_another_mask(frame, mode) -> None:
     image = draw_overlay(frame, MASK, mode=mode, other=other, opacity=0.5)
     only_one = shrink(MASK & ~other, 2) | shrink(other & ~MASK, 2)
     assert only_one.sum() > 200
-    assert np.all(image[only_one] == blended(DISAGREEMENT_COLOUR, 0.5))
+    # Never fainter than DISAGREEMENT_MIN_OPACITY, so a thin band stays visible.
+    assert np.all(image[only_one] == blended(DISAGREEMENT_COLOUR, DISAGREEMENT_MIN_OPACITY))
     both = shrink(MASK & other, 2)
     assert np.all(image[both] == (blended(LV_COLOUR, 0.5) if mode == "fill" else GREY))
     assert np.all(image[~grow(MASK | other, 1)] == GREY)

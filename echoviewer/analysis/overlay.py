@@ -18,6 +18,7 @@ from echoviewer.io.atomic import atomic_output
 
 OVERLAY_MODES = ("fill", "contour", "hidden")
 LV_COLOUR = (255, 80, 40)
+DISAGREEMENT_MIN_OPACITY = 0.7
 DISAGREEMENT_COLOUR = (255, 0, 255)
 _FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 
@@ -76,10 +77,11 @@ def draw_overlay(frame: np.ndarray, mask: np.ndarray | None, *, mode: str = "fil
     mask = _checked_mask(mask, frame.shape, "mask")
     colour = tuple(int(c) for c in colour)
     disagree = np.zeros_like(mask) if other is None else mask ^ _checked_mask(other, frame.shape, "other")
-    _blend(image, disagree, DISAGREEMENT_COLOUR, opacity)
     if mode == "fill":
         _blend(image, mask & ~disagree, colour, opacity)
     _outline(image, mask, colour, 1 if mode == "fill" else contour_thickness(frame.shape))
+    # Over the outline and never fainter than 70 %: models that mostly agree differ in a thin band.
+    _blend(image, disagree, DISAGREEMENT_COLOUR, max(opacity, DISAGREEMENT_MIN_OPACITY))
     return image
 
 

@@ -131,7 +131,7 @@ class CineView(QWidget):
 
     def _info_text(self, frame: int) -> str:
         cine, study = self._cine, self.controller.study
-        parts = [f"frame {frame + 1}/{cine.n_frames}",
+        parts = [f"frame {frame} of 0–{cine.n_frames - 1}",  # 0-based, as in every export
                  f"{cine.times_ms[frame] / 1000:.3f} s",
                  f"{cine.timing.fps:.1f} fps" + (" (assumed)" if cine.timing.assumed else ""),
                  calibration_text(cine)]

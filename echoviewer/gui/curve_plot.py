@@ -17,6 +17,15 @@ EDITED_PEN = pg.mkPen((255, 215, 0), width=2.5)
 PLAIN_PEN = pg.mkPen((20, 20, 20), width=1)
 
 
+def _legend_html() -> str:
+    """The key, as the plot's title: a legend inside the plot would cover the curve."""
+    def swatch(event: str, glyph: str) -> str:
+        colour = "#%02x%02x%02x" % MARKER_STYLE[event]["brush"]
+        return f'<span style="color:{colour}">{glyph}</span> {MARKER_STYLE[event]["label"]}'
+    return (f'{swatch("ED", "▲")} &nbsp; {swatch("ES", "▼")} &nbsp; '
+            '<span style="color:#c9a000">◯</span> gold outline: picked by you')
+
+
 class ScrubViewBox(pg.ViewBox):
     """Left click or drag moves the frame cursor; the wheel zooms the time axis."""
 
@@ -86,13 +95,7 @@ class CurvePlot(pg.PlotWidget):
                                       hoverPen=pg.mkPen((255, 90, 0), width=3))
         self.cursor.sigDragged.connect(lambda line: self.scrub_to(line.value()))
         self.addItem(self.cursor)
-        self.legend = self.addLegend(offset=(-10, 10), labelTextSize="8pt")
-        for event in EVENTS:
-            style = MARKER_STYLE[event]
-            self.legend.addItem(pg.ScatterPlotItem(symbol=style["symbol"], brush=style["brush"],
-                                                   pen=PLAIN_PEN, size=11), style["label"])
-        self.legend.addItem(pg.ScatterPlotItem(symbol="o", brush=(255, 255, 255), pen=EDITED_PEN,
-                                               size=11), "edited")
+        self.setTitle(_legend_html(), size="9pt")
         self.markers: list[EventMarker] = []
         controller.cine_loaded.connect(lambda _cine: self._clear())
         controller.study_changed.connect(self._set_study)

@@ -39,8 +39,7 @@ class Exporter:
         return Path(chosen) if chosen else None
 
     def _written(self, *paths: Path) -> None:
-        self.window.message.setStyleSheet("")
-        self.window.message.setText("Saved " + ", ".join(str(p) for p in paths))
+        self.window.say("Saved " + ", ".join(str(p) for p in paths))
 
     def _result(self, analysis: CineAnalysis) -> dict:
         """The JSON of ``echoviewer analyze``, plus the patient's name and ID only when shown."""
@@ -119,7 +118,7 @@ class Exporter:
             return target
 
         task = Task(work)
-        task.signals.progress.connect(lambda done, total: window.message.setText(
+        task.signals.progress.connect(lambda done, total: window.say(
             f"Writing {target.name}: frame {done}/{total}"))
         task.signals.done.connect(lambda written: self._written(written))
         task.signals.failed.connect(lambda text: window.show_error(f"video not written: {text}"))

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QProgressBar, QSlider, QSplitter, QVBoxLayout, QWidget)
+                               QProgressBar, QSlider, QSplitter, QStyle, QVBoxLayout, QWidget)
 
 from echoviewer.analysis.model_catalog import available_models
 from echoviewer.analysis.overlay import OVERLAY_MODES
@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
         self.playback = Playback(self.controller, self)
         self.exporter = Exporter(self)
         self.actions: dict[str, QAction] = {}
+        self._ready = "Open a cine (Ctrl+O), a folder (Ctrl+Shift+O), or drop one on the window"
         self._build_actions()
 
         self.cine_view = CineView(self.controller)
@@ -77,13 +78,15 @@ class MainWindow(QMainWindow):
         c.error.connect(self.show_error)
         c.busy.connect(self._busy)
         c.model_changed.connect(self._model_changed)
-        self.playback.playing_changed.connect(
-            lambda playing: self.actions["play"].setText("Pause" if playing else "Play"))
+        self.playback.playing_changed.connect(self._playing)
         self._update_edit_actions()
 
     # ---- actions -----------------------------------------------------------------------------
-    def _action(self, name: str, text: str, slot, keys=(), tip: str = "", checkable: bool = False) -> QAction:
+    def _action(self, name: str, text: str, slot, keys=(), tip: str = "", checkable: bool = False,
+                icon: QStyle.StandardPixmap | None = None) -> QAction:
         action = QAction(text, self)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
         action.setShortcuts([QKeySequence(k) for k in keys])
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.setCheckable(checkable)
@@ -107,13 +110,15 @@ class MainWindow(QMainWindow):
         a("export_cine_png", "PNG of the c&ine view…", lambda: e.export_png(self.cine_view.graphics))
         a("export_video", "&Video with overlay (MP4, AVI)…", lambda: e.export_video())
         a("export_masks", "&Masks (.npz)…", lambda: e.export_masks())
-        a("play", "Play", p.toggle, ["Space"], "Play / pause")
-        a("step_back", "◀", lambda: c.step(-1), ["Left"], "Previous frame")
-        a("step_forward", "▶", lambda: c.step(1), ["Right"], "Next frame")
-        a("previous_event", "⏮ ED/ES", lambda: c.jump_event(-1), ["["], "Previous ED or ES")
-        a("next_event", "ED/ES ⏭", lambda: c.jump_event(1), ["]"], "Next ED or ES")
-        a("first", "⏪", lambda: c.set_frame(0), ["Home"], "First frame")
-        a("last", "⏩", lambda: c.set_frame(c.n_frames - 1), ["End"], "Last frame")
+        icons = QStyle.StandardPixmap
+        a("play", "Play", p.toggle, ["Space"], "Play / pause", icon=icons.SP_MediaPlay)
+        a("step_back", "Previous frame", lambda: c.step(-1), ["Left"], icon=icons.SP_ArrowLeft)
+        a("step_forward", "Next frame", lambda: c.step(1), ["Right"], icon=icons.SP_ArrowRight)
+        a("previous_event", "Previous ED or ES", lambda: c.jump_event(-1), ["["],
+          icon=icons.SP_MediaSeekBackward)
+        a("next_event", "Next ED or ES", lambda: c.jump_event(1), ["]"], icon=icons.SP_MediaSeekForward)
+        a("first", "First frame", lambda: c.set_frame(0), ["Home"], icon=icons.SP_MediaSkipBackward)
+        a("last", "Last frame", lambda: c.set_frame(c.n_frames - 1), ["End"], icon=icons.SP_MediaSkipForward)
         a("previous_cine", "Previous cine", lambda: self.study_list.step(-1), ["PgUp"])
         a("next_cine", "Next cine", lambda: self.study_list.step(1), ["PgDown"])
         a("set_ed", "Set &ED here", lambda: c.set_event_here("ED"), ["E"])
@@ -215,6 +220,7 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 0)
         self.progress.hide()
         status.addPermanentWidget(self.progress)
+        self.say(self._ready)
 
     # ---- files -------------------------------------------------------------------------------
     def choose_file(self) -> None:
@@ -333,24 +339,32 @@ class MainWindow(QMainWindow):
 
     # ---- state -------------------------------------------------------------------------------
     def _opening(self, path: str) -> None:
-        self.message.setStyleSheet("")
-        self.message.setText(f"Opening {Path(path).name}…")
+        self.say(f"Opening {Path(path).name}…")
 
     def _loaded(self, cine) -> None:
         self.setWindowTitle(f"{cine.path.name} — echoviewer")
         self.recent.add(cine.path)
         self.study_list.mark_open(str(cine.path))
-        self.message.setStyleSheet("")
-        self.message.setText(f"{cine.path.name}: {cine.n_frames} frames, {cine.width}×{cine.height}, "
-                             f"{cine.timing.fps:.1f} fps")
+        self._ready = (f"{cine.path.name}: {cine.n_frames} frames, {cine.width}×{cine.height}, "
+                       f"{cine.timing.fps:.1f} fps")
+        self.say(self._ready)
+
+    def _playing(self, playing: bool) -> None:
+        action = self.actions["play"]
+        action.setText("Pause" if playing else "Play")
+        action.setIcon(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay))
 
     def _busy(self, text: str) -> None:
         self.progress.setVisible(bool(text))
         self.progress.setFormat(text)
         self.progress.setToolTip(text)
-        if text:
-            self.message.setStyleSheet("")
-            self.message.setText(text)
+        self.say(text or self._ready)
+
+    def say(self, text: str) -> None:
+        """A plain status line (replaces an error shown before)."""
+        self.message.setStyleSheet("")
+        self.message.setText(text)
 
     def show_error(self, text: str) -> None:
         """One line in the status bar; nothing else changes."""

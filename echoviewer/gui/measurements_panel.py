@@ -42,7 +42,7 @@ class MeasurementsPanel(QWidget):
         self.heading = QLabel()
         self.flags = QListWidget()
         self.flags.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.flags.setMaximumHeight(90)
+        self.flags.setMaximumHeight(70)
         self.flags.itemDoubleClicked.connect(self._jump_flag)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -68,8 +68,8 @@ class MeasurementsPanel(QWidget):
 
     def _fill_table(self, analysis: CineAnalysis, picks: Picks) -> None:
         units = analysis.units
-        headers = ["Beat", "ED", "ES"] + [
-            f"{name} ({UNIT_TEXT.get(units.get(kind, kind), units.get(kind, kind))})"
+        headers = ["Beat", "ED\nframe", "ES\nframe"] + [
+            f"{name}\n{UNIT_TEXT.get(units.get(kind, kind), units.get(kind, kind))}"
             for name, _key, kind, _d in COLUMNS]
         beats, summary = analysis.beats, analysis.summary
         self.table.setColumnCount(len(headers))
@@ -78,7 +78,7 @@ class MeasurementsPanel(QWidget):
         for row, beat in enumerate(beats):
             ed_mark = "*" if beat.ed_frame in picks.edited_ed else ""
             es_mark = "*" if beat.es_frame in picks.edited_es else ""
-            values = [str(row + 1), f"{beat.ed_frame + 1}{ed_mark}", f"{beat.es_frame + 1}{es_mark}"]
+            values = [str(row + 1), f"{beat.ed_frame}{ed_mark}", f"{beat.es_frame}{es_mark}"]
             values += [_cell(getattr(beat, key), d) for _n, key, _k, d in COLUMNS]
             self._set_row(row, values, data=beat.ed_frame)
         for offset, statistic in enumerate(("mean", "sd")):

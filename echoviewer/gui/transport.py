@@ -64,4 +64,4 @@ class Transport(QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(frame)
         self.slider.blockSignals(False)
-        self.position.setText(f"{frame + 1} / {cine.n_frames} · {cine.times_ms[frame] / 1000:.2f} s")
+        self.position.setText(f"{frame} / {cine.n_frames - 1} · {cine.times_ms[frame] / 1000:.2f} s")
