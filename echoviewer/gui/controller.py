@@ -45,7 +45,7 @@ class StudyController(QObject):
         self._task: Task | None = None
 
     # ---- background work -------------------------------------------------------------------
-    def _run(self, message: str, function, on_done, on_report=None) -> Task:
+    def _run(self, message: str, function, on_done, on_report=None, on_failed=None) -> Task:
         if self._task is not None:
             self._task.cancel()
         task = Task(function)
@@ -62,6 +62,8 @@ class StudyController(QObject):
                 self._task = None
                 self.busy.emit("")
                 self.error.emit(text)
+                if on_failed is not None:
+                    on_failed()
 
         task.signals.done.connect(finished)
         task.signals.failed.connect(failed)
@@ -150,33 +152,38 @@ class StudyController(QObject):
     # ---- model -------------------------------------------------------------------------------
     def set_model(self, spec: str) -> None:
         """Show the open cine with another model (cached after the first run); the user's picks stay."""
-        if self.study is None:  # nothing shown yet: the next analysis uses it
-            self.model_spec = spec
+        self._reanalyse(spec, self.compare)
+
+    def set_compare(self, on: bool) -> None:
+        """Also run the other bundled model, for the disagreement overlay and flag."""
+        self._reanalyse(self.model_spec, bool(on))
+
+    def _reanalyse(self, spec: str, compare: bool) -> None:
+        """Model and comparison change together, and only once the new analysis exists: on a
+        failure both stay as they were (and the menus are told so)."""
+        if self.study is None:  # nothing analysed yet: the next analysis uses them
+            self.model_spec, self.compare = spec, compare
             self.model_changed.emit(spec)
+            self.compare_changed.emit(compare)
             if self.cine is not None and not self.working:
                 self.open(self.cine.path)
             return
-        cine, compare = self.cine, self.compare
+        cine = self.cine
 
         def done(analysis: CineAnalysis) -> None:
             if self.study is None or analysis.cine is not self.cine:
                 return
+            self.compare = compare
             self._set_study(self.study.with_analysis(analysis), spec)
+            self.compare_changed.emit(compare)
             self._autosave(self.study)
 
-        def failed_back() -> None:
-            self.model_changed.emit(self.model_spec)  # the menus show the model still in use
+        def failed() -> None:  # the menus show what is still in use
+            self.model_changed.emit(self.model_spec)
+            self.compare_changed.emit(self.compare)
 
-        task = self._run(f"Segmenting with {Path(spec).stem}…",
-                         lambda task: self._analyse(cine, spec, compare), done)
-        task.signals.failed.connect(failed_back)
-
-    def set_compare(self, on: bool) -> None:
-        """Also run the other bundled model, for the disagreement overlay and flag."""
-        self.compare = bool(on)
-        self.compare_changed.emit(self.compare)
-        if self.cine is not None and self.study is not None:
-            self.set_model(self.model_spec)
+        self._run(f"Segmenting with {Path(spec).stem}…",
+                  lambda task: self._analyse(cine, spec, compare), done, on_failed=failed)
 
     # ---- frame cursor ------------------------------------------------------------------------
     @property

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         c.error.connect(self.show_error)
         c.busy.connect(self._busy)
         c.model_changed.connect(self._model_changed)
+        c.compare_changed.connect(self._compare_changed)
         self.playback.playing_changed.connect(self._playing)
         self._update_edit_actions()
 
@@ -330,9 +331,18 @@ class MainWindow(QMainWindow):
         self.set_overlay(modes[(modes.index(self.cine_view.mode) + 1) % len(modes)])
 
     def _set_disagreement(self, on: bool) -> None:
-        self.cine_view.set_disagreement(on)
         if on != self.controller.compare:
             self.controller.set_compare(on)
+
+    def _compare_changed(self, on: bool) -> None:
+        self.cine_view.set_disagreement(on)
+        action = self.actions["disagreement"]
+        action.blockSignals(True)
+        action.setChecked(on)
+        action.blockSignals(False)
+        self.disagreement_box.blockSignals(True)
+        self.disagreement_box.setChecked(on)
+        self.disagreement_box.blockSignals(False)
 
     def _set_identifiers(self, on: bool) -> None:
         self.cine_view.set_identifiers(on)
