@@ -120,6 +120,7 @@ class Study:
         return self._apply(picks)
 
     def delete_event(self, event: Event, frame: int) -> bool:
+        frame = self._check(frame)
         frames = self.picks.frames(event)
         if frame not in frames:
             return False
@@ -128,6 +129,7 @@ class Study:
 
     def delete_at(self, frame: int) -> bool:
         """Remove whichever pick (ED or ES) sits at ``frame``."""
+        frame = self._check(frame)
         for event in EVENTS:
             if frame in self.picks.frames(event):
                 return self.delete_event(event, frame)

@@ -95,10 +95,13 @@ def test_cli_reports_each_bad_file_on_one_stderr_line(tmp_path, pydicom_data, sa
 
 
 def test_cli_open_of_a_bad_file_fails_cleanly(tmp_path) -> None:
+    """The window opens and says why in its status bar; rendered off-screen it exits 1 with the
+    same line on stderr."""
     (tmp_path / "x.dcm").write_bytes(b"")
-    result = subprocess.run([sys.executable, "-m", "echoviewer", str(tmp_path / "x.dcm")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "echoviewer", "--screenshot", str(tmp_path / "w.png"),
+                             str(tmp_path / "x.dcm")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "empty" in result.stderr
 
 
 def test_damaged_file_meta_is_reported_as_damage_not_as_a_report(pydicom_data, tmp_path) -> None:

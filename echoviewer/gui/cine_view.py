@@ -72,8 +72,8 @@ class CineView(QWidget):
 
     # ---- inputs ------------------------------------------------------------------------------
     def _show_preview(self, frame: np.ndarray) -> None:
-        self._cine = None
-        self._masks = self._others = MaskCache()
+        """The new file's first frame while it decodes; the open study stays until the new cine
+        arrives (if the file fails, the next redraw shows the study again)."""
         self._show(frame, fit=True)
         self.info.setText("decoding…")
 

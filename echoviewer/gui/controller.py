@@ -43,6 +43,7 @@ class StudyController(QObject):
         self.compare = False
         self.frame = 0
         self._task: Task | None = None
+        self._wanted: tuple[str, bool] | None = None  # model and comparison chosen while opening
 
     # ---- background work -------------------------------------------------------------------
     def _run(self, message: str, function, on_done, on_report=None, on_failed=None) -> Task:
@@ -95,7 +96,6 @@ class StudyController(QObject):
     def open(self, path: str | Path) -> None:
         """Load ``path`` and analyse it with the file's saved model (or the current one)."""
         path = Path(path)
-        compare = self.compare
 
         def work(task: Task):
             frame = first_frame(path)
@@ -106,7 +106,8 @@ class StudyController(QObject):
             identity = file_identity(cine)
             saved = self.store.load(identity)
             saved = saved if saved is not None and saved.matches(cine.n_frames) else None
-            fallback = self.model_spec  # read late: a model chosen while this file decodes counts
+            # Read late: a model or comparison chosen while this file decodes counts.
+            fallback, compare = self.model_spec, self.compare
             spec, note = (saved.model if saved and saved.model else fallback), ""
             try:
                 analysis = self._analyse(cine, spec, compare)
@@ -115,7 +116,7 @@ class StudyController(QObject):
                     raise
                 note = f"saved model unavailable ({exc}); showing {fallback}"
                 spec, analysis = fallback, self._analyse(cine, fallback, compare)
-            return identity, saved, spec, analysis, note
+            return identity, saved, spec, compare, analysis, note
 
         def report(what: str, payload: object) -> None:
             if what == "preview":
@@ -127,19 +128,27 @@ class StudyController(QObject):
                 self.frame_changed.emit(0)
 
         def done(result) -> None:
-            identity, saved, spec, analysis, note = result
-            self.identity = identity
+            identity, saved, spec, compare, analysis, note = result
+            self.identity, self.compare = identity, compare
             picks = _restored(saved)
             try:
                 study = Study(analysis, picks, self._autosave)
             except ValueError:  # saved picks that no longer fit: the automatic ones
                 study = Study(analysis, None, self._autosave)
             self._set_study(study, spec)
+            self.compare_changed.emit(compare)
             if note:
                 self.error.emit(note)
+            wanted, self._wanted = self._wanted, None
+            if wanted is not None and wanted != (spec, compare):  # chosen after the worker read them
+                self._reanalyse(*wanted)
+
+        def failed() -> None:  # the open study stays: views that showed the preview redraw it
+            if self.cine is not None:
+                self.frame_changed.emit(self.frame)
 
         self.opening.emit(str(path))
-        self._run(f"Opening {path.name}…", work, done, report)
+        self._run(f"Opening {path.name}…", work, done, report, on_failed=failed)
 
     def _set_study(self, study: Study, spec: str) -> None:
         self.study = study
@@ -161,8 +170,9 @@ class StudyController(QObject):
     def _reanalyse(self, spec: str, compare: bool) -> None:
         """Model and comparison change together, and only once the new analysis exists: on a
         failure both stay as they were (and the menus are told so)."""
-        if self.study is None:  # nothing analysed yet: the next analysis uses them
+        if self.study is None:  # nothing analysed yet: the analysis under way or the next uses them
             self.model_spec, self.compare = spec, compare
+            self._wanted = (spec, compare) if self.working else None
             self.model_changed.emit(spec)
             self.compare_changed.emit(compare)
             if self.cine is not None and not self.working:
@@ -219,6 +229,10 @@ class StudyController(QObject):
     def move_event(self, event: Event, old: int, new: int) -> None:
         if self.study is not None:
             self._edit(self.study.move_event(event, old, new))
+
+    def delete_event(self, event: Event, frame: int) -> None:
+        if self.study is not None:
+            self._edit(self.study.delete_event(event, frame))
 
     def delete_here(self) -> None:
         if self.study is not None:

@@ -61,10 +61,18 @@ class EventMarker(pg.TargetItem):
         self.plot, self.kind, self.frame = plot, event, frame
         self.setZValue(10)
         self.setToolTip(f"{event} at frame {frame}{' (edited)' if edited else ''}: "
-                        "drag to move it; Delete removes the pick at the cursor")
+                        "drag to move it, right-click to remove it")
 
     def nearest_frame(self) -> int:
         return self.plot.frame_at(self.pos().x())
+
+    def mouseClickEvent(self, ev) -> None:
+        """A right click removes the pick."""
+        if ev.button() == Qt.MouseButton.RightButton and not self.moving:
+            ev.accept()
+            QTimer.singleShot(0, lambda: self.plot.controller.delete_event(self.kind, self.frame))
+        else:
+            super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev) -> None:
         """Follow the mouse along the curve, frame by frame; on release, move the pick. (No slot on

@@ -349,6 +349,7 @@ class MainWindow(QMainWindow):
 
     # ---- state -------------------------------------------------------------------------------
     def _opening(self, path: str) -> None:
+        self.playback.pause()
         self.say(f"Opening {Path(path).name}…")
 
     def _loaded(self, cine) -> None:
@@ -389,4 +390,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.playback.pause()
         self.controller.cancel()
+        if self.exporter.video_task is not None:
+            self.exporter.video_task.cancel()
         event.accept()

@@ -16,6 +16,7 @@ class StudyList(QListWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.folder: Path | None = None
+        self._open: Path | None = None  # a click and the double-click's activation open it once
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.itemActivated.connect(self._activated)
         self.itemClicked.connect(self._activated)
@@ -33,6 +34,7 @@ class StudyList(QListWidget):
 
     def mark_open(self, path: str) -> None:
         """Highlight ``path`` when it is in the list (opened from here or elsewhere)."""
+        self._open = Path(path)
         for row in range(self.count()):
             if Path(self.item(row).data(Qt.ItemDataRole.UserRole)) == Path(path):
                 self.blockSignals(True)
@@ -51,4 +53,6 @@ class StudyList(QListWidget):
             self.chosen.emit(self.item(row).data(Qt.ItemDataRole.UserRole))
 
     def _activated(self, item: QListWidgetItem) -> None:
-        self.chosen.emit(item.data(Qt.ItemDataRole.UserRole))
+        path = item.data(Qt.ItemDataRole.UserRole)
+        if Path(path) != self._open:
+            self.chosen.emit(path)
