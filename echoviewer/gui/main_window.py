@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, Q
                                QProgressBar, QSlider, QSplitter, QStyle, QVBoxLayout, QWidget)
 
 from echoviewer.analysis.model_catalog import available_models
+from echoviewer.analysis.models import BUNDLED
 from echoviewer.analysis.overlay import OVERLAY_MODES
 from echoviewer.gui.cine_view import CineView
 from echoviewer.gui.controller import StudyController
@@ -39,14 +40,14 @@ class MainWindow(QMainWindow):
         self.exporter = Exporter(self)
         self.actions: dict[str, QAction] = {}
         self._ready = "Open a cine (Ctrl+O), a folder (Ctrl+Shift+O), or drop one on the window"
-        self._build_actions()
-
+        self._added_models: list[str] = []  # ONNX files opened this session, offered with the rest
         self.cine_view = CineView(self.controller)
-        self.transport = Transport(self.controller, self.playback, self.actions)
         self.curve = CurvePlot(self.controller)
         self.measurements = MeasurementsPanel(self.controller)
         self.study_list = StudyList()
         self.study_list.chosen.connect(self.open_path)
+        self._build_actions()
+        self.transport = Transport(self.controller, self.playback, self.actions)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self.study_dock.setObjectName("studyList")
         self.study_dock.setWidget(self.study_list)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.study_dock)
+        self.resizeDocks([self.study_dock], [190], Qt.Orientation.Horizontal)
         self.study_dock.hide()
 
         self._build_menus()
@@ -76,6 +78,7 @@ class MainWindow(QMainWindow):
         c.cine_loaded.connect(self._loaded)
         c.study_changed.connect(lambda _study: self._update_edit_actions())
         c.error.connect(self.show_error)
+        c.error.connect(lambda _text: c.cine and self.study_list.mark_open(str(c.cine.path)))
         c.busy.connect(self._busy)
         c.model_changed.connect(self._model_changed)
         c.compare_changed.connect(self._compare_changed)
@@ -131,15 +134,11 @@ class MainWindow(QMainWindow):
         a("cycle_overlay", "Cycle overlay: fill / contour / hidden", self._cycle_overlay, ["O"])
         a("disagreement", "Show teacher–student &disagreement", self._set_disagreement, ["D"],
           checkable=True)
-        a("time_axis", "Plot against &time (else frames)", self.curve_time_axis, ["T"], checkable=True)
+        a("time_axis", "Plot against &time (else frames)", self.curve.set_time_axis, ["T"], checkable=True)
         self.actions["time_axis"].setChecked(True)
         a("identifiers", "Show patient &name and ID", self._set_identifiers, checkable=True,
           tip="Patient identifiers are hidden on screen and in exports unless this is on")
         a("add_model", "Add an ONNX &model…", self.choose_model)
-
-    def curve_time_axis(self, on: bool) -> None:
-        if hasattr(self, "curve"):
-            self.curve.set_time_axis(on)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -276,18 +275,12 @@ class MainWindow(QMainWindow):
     def _fill_model_box(self) -> None:
         current = self.controller.model_spec
         self.model_box.clear()
-        for entry in available_models(extra=self._extra_models()):
+        if current not in BUNDLED and current not in self._added_models:
+            self._added_models.append(current)
+        for entry in available_models(extra=self._added_models):
             self.model_box.addItem(entry.label, entry.spec)
             self.model_box.setItemData(self.model_box.count() - 1, str(entry.path), Qt.ItemDataRole.ToolTipRole)
-        index = self.model_box.findData(current)
-        if index < 0:
-            self.model_box.addItem(Path(current).stem, current)
-            index = self.model_box.count() - 1
-        self.model_box.setCurrentIndex(index)
-
-    def _extra_models(self) -> list[str]:
-        specs = [self.model_box.itemData(i) for i in range(self.model_box.count())]
-        return [s for s in specs + [self.controller.model_spec] if s not in ("student", "teacher")]
+        self.model_box.setCurrentIndex(max(0, self.model_box.findData(current)))
 
     def _fill_model_menu(self) -> None:
         self._fill_model_box()

@@ -12,7 +12,7 @@ from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.gui.controller import StudyController
 from echoviewer.study import Picks, Study
 
-# (header, key in Beat / summary, unit kind or fixed unit, decimals)
+# (header, key in Beat / summary, unit kind or fixed unit, decimals in cm units; pixels get none)
 COLUMNS = (
     ("ED area", "ed_area", "area", 2), ("ES area", "es_area", "area", 2), ("FAC", "fac_percent", "%", 1),
     ("EDV disks", "edv_disks", "volume", 1), ("ESV disks", "esv_disks", "volume", 1),
@@ -43,6 +43,7 @@ class MeasurementsPanel(QWidget):
         self.flags = QListWidget()
         self.flags.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.flags.setMaximumHeight(70)
+        self.flags.setWordWrap(True)
         self.flags.itemDoubleClicked.connect(self._jump_flag)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -63,11 +64,20 @@ class MeasurementsPanel(QWidget):
         self._fill_table(analysis, study.picks)
         self._fill_flags(analysis)
         edited = " · picks edited by you" if study.user_edited else ""
+        compared = ""
+        if analysis.comparison is not None:
+            compared = (f" · vs {analysis.comparison.model.name}: mean Dice "
+                        f"{float(analysis.comparison_dice.mean()):.3f}")
         self.heading.setText(f"<b>{len(analysis.beats)} beat(s)</b> · model {analysis.segmentation.model.name}"
-                             f"{edited} · double-click a row to go to its ED")
+                             f"{compared}{edited} · double-click a row to go to its ED")
+        self.heading.setWordWrap(True)
 
     def _fill_table(self, analysis: CineAnalysis, picks: Picks) -> None:
         units = analysis.units
+
+        def decimals(kind: str, cm_decimals: int) -> int:
+            return 0 if units.get(kind, "").startswith("px") else cm_decimals
+
         headers = ["Beat", "ED\nframe", "ES\nframe"] + [
             f"{name}\n{UNIT_TEXT.get(units.get(kind, kind), units.get(kind, kind))}"
             for name, _key, kind, _d in COLUMNS]
@@ -79,10 +89,11 @@ class MeasurementsPanel(QWidget):
             ed_mark = "*" if beat.ed_frame in picks.edited_ed else ""
             es_mark = "*" if beat.es_frame in picks.edited_es else ""
             values = [str(row + 1), f"{beat.ed_frame}{ed_mark}", f"{beat.es_frame}{es_mark}"]
-            values += [_cell(getattr(beat, key), d) for _n, key, _k, d in COLUMNS]
+            values += [_cell(getattr(beat, key), decimals(kind, d)) for _n, key, kind, d in COLUMNS]
             self._set_row(row, values, data=beat.ed_frame)
         for offset, statistic in enumerate(("mean", "sd")):
-            values = [statistic, "", ""] + [_cell(summary[key][statistic], d) for _n, key, _k, d in COLUMNS]
+            values = [statistic, "", ""] + [_cell(summary[key][statistic], decimals(kind, d))
+                                            for _n, key, kind, d in COLUMNS]
             self._set_row(len(beats) + offset, values, bold=True)
 
     def _set_row(self, row: int, values: list[str], data: int | None = None, bold: bool = False) -> None:
