@@ -14,7 +14,8 @@ from echoviewer.resources import SAMPLE_CINE
 _DESCRIPTION = """\
 Clinical-research viewer for echocardiography cines (DICOM, AVI/MP4, NumPy).
 
-  echoviewer [FILE]         open the viewer with FILE (the bundled sample cine when omitted)
+  echoviewer [FILE]         open the viewer with FILE (the bundled sample cine when omitted;
+                            a folder fills the study list)
   echoviewer --screenshot OUT.png [FILE]
                             render the window off-screen once FILE is analysed and save it
   echoviewer info FILE...   print one JSON line per file: frames, size, fps and its source,
@@ -61,7 +62,7 @@ def _open(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="echoviewer", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", nargs="?", default=str(SAMPLE_CINE),
-                        help="cine to open (default: the bundled sample)")
+                        help="cine to open, or a folder of cines (default: the bundled sample)")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="render the window off-screen after loading FILE, save it and exit")
     parser.add_argument("--version", action="version", version=f"echoviewer {__version__}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -71,3 +72,20 @@ def test_screenshot_of_a_file_that_cannot_load_says_why_and_fails(tmp_path) -> N
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "broken.dcm" in result.stderr
     assert shot.exists()  # the window still rendered, with the message in its status bar
+
+
+def test_echoviewer_on_a_folder_lists_its_cines_and_opens_the_first(tmp_path, sample_cine_path) -> None:
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    shutil.copy(sample_cine_path, folder / "a.dcm")
+    shot = tmp_path / "window.png"
+    result = subprocess.run([sys.executable, "-m", "echoviewer", "--screenshot", str(shot), str(folder)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00")
+    result = subprocess.run([sys.executable, "-m", "echoviewer", "--screenshot", str(shot), str(broken)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "a.dcm" in result.stderr  # the folder's first cine was opened

@@ -45,7 +45,7 @@ def wait_until_idle(window, timeout_s: float = 120.0) -> bool:
 
 
 def run(file: str | Path | None, screenshot: str | Path | None = None) -> int:
-    """Open the window (with ``file`` loaded); with ``screenshot``, render it off-screen once the
+    """Open the window (with ``file`` loaded, or a folder in the study list); with ``screenshot``, render it off-screen once the
     file is analysed, write the PNG and return (1 if the file failed to load)."""
     if screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -57,7 +57,9 @@ def run(file: str | Path | None, screenshot: str | Path | None = None) -> int:
     window.controller.error.connect(errors.append)
     window.resize(*SCREENSHOT_SIZE)
     window.show()
-    if file is not None:
+    if file is not None and Path(file).is_dir():
+        window.open_folder(file)
+    elif file is not None:
         window.open_path(file)
     if screenshot is None:
         return app.exec()

@@ -98,11 +98,16 @@ class StudyController(QObject):
         path = Path(path)
 
         def work(task: Task):
-            frame = first_frame(path)
+            # Paging through a folder cancels opens: each step checks, so they cost little.
+            frame = None if task.cancelled() else first_frame(path)
             if frame is not None:
                 task.report("preview", frame)
+            if task.cancelled():
+                return None
             cine = load_cine(path)
             task.report("cine", cine)
+            if task.cancelled():
+                return None
             identity = file_identity(cine)
             saved = self.store.load(identity)
             saved = saved if saved is not None and saved.matches(cine.n_frames) else None
