@@ -1052,3 +1052,30 @@ def test_a_model_chosen_while_the_cine_is_analysed_is_the_one_shown(qtbot, windo
     idle(qtbot, window)
     assert (c.model_spec, window.model_box.currentData(), c.study.analysis.segmentation.model.file) == \
         ("teacher", "teacher", "teacher.onnx"), "the model chosen during the analysis was dropped"
+
+
+def test_display_choices_and_model_are_kept_for_the_next_session(make_window, private_data_dir):
+    first = make_window()
+    first.set_overlay("contour")
+    first.opacity.setValue(70)
+    first.transport.speed.setCurrentIndex(SPEEDS.index(0.5))
+    first.transport.loop.setChecked(False)
+    first.actions["time_axis"].setChecked(False)
+    first.controller.set_model("teacher")
+    first.close()
+    assert (private_data_dir / "viewer.ini").is_file()
+
+    second = make_window()
+    assert second.cine_view.mode == "contour" and second.overlay_box.currentText() == "contour"
+    assert second.cine_view.opacity == pytest.approx(0.7)
+    assert second.playback.speed == 0.5 and not second.playback.loop
+    assert not second.curve.time_axis
+    assert second.controller.model_spec == "teacher" and second.model_box.currentData() == "teacher"
+
+
+def test_a_damaged_settings_file_gives_the_defaults(make_window, private_data_dir):
+    (private_data_dir / "viewer.ini").write_bytes(b"[General]\noverlay=@Variant(\\0\\xff)\nopacity=lots\n"
+                                                  b"speed_index=99\nmodel=/no/such.onnx\ngeometry=x\n")
+    window = make_window()
+    assert window.cine_view.mode == "fill" and window.opacity.value() == 35
+    assert window.playback.speed == 1.0 and window.controller.model_spec == "student"

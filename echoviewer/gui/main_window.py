@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
                                QProgressBar, QSlider, QSplitter, QStyle, QVBoxLayout, QWidget)
@@ -23,7 +23,7 @@ from echoviewer.gui.study_list import StudyList
 from echoviewer.gui.transport import Transport
 from echoviewer.io.loader import CINE_SUFFIXES
 from echoviewer.resources import SAMPLE_CINE
-from echoviewer.user_data import EditStore, RecentFiles
+from echoviewer.user_data import EditStore, RecentFiles, data_dir
 
 OPEN_FILTER = (f"Echo cines ({' '.join(f'*{suffix}' for suffix in sorted(CINE_SUFFIXES))});;"
                "All files, e.g. DICOM without a suffix (*)")
@@ -58,10 +58,12 @@ class MainWindow(QMainWindow):
         right.addWidget(self.curve)
         right.addWidget(self.measurements)
         right.setSizes([380, 320])
+        self.right_splitter = right
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
         main.addWidget(right)
         main.setSizes([760, 640])
+        self.main_splitter = main
         self.setCentralWidget(main)
         self.study_dock = QDockWidget("Study list", self)
         self.study_dock.setObjectName("studyList")
@@ -84,6 +86,7 @@ class MainWindow(QMainWindow):
         c.compare_changed.connect(self._compare_changed)
         self.playback.playing_changed.connect(self._playing)
         self._update_edit_actions()
+        self._restore_settings()
 
     # ---- actions -----------------------------------------------------------------------------
     def _action(self, name: str, text: str, slot, keys=(), tip: str = "", checkable: bool = False,
@@ -380,9 +383,60 @@ class MainWindow(QMainWindow):
         self.actions["undo"].setEnabled(bool(study and study.can_undo))
         self.actions["redo"].setEnabled(bool(study and study.can_redo))
 
+    # ---- settings (layout and display choices, kept between sessions) ------------------------
+    @staticmethod
+    def _settings() -> QSettings:
+        return QSettings(str(data_dir() / "viewer.ini"), QSettings.Format.IniFormat)
+
+    def _restore_settings(self) -> None:
+        settings = self._settings()
+        for key, restore in (("geometry", self.restoreGeometry), ("state", self.restoreState),
+                             ("main_splitter", self.main_splitter.restoreState),
+                             ("right_splitter", self.right_splitter.restoreState)):
+            if isinstance(settings.value(key), QByteArray):
+                restore(settings.value(key))
+        self.set_overlay(_choice(settings.value("overlay"), OVERLAY_MODES, self.cine_view.mode))
+        self.opacity.setValue(_number(settings.value("opacity"), 5, 100, self.opacity.value()))
+        self.transport.speed.setCurrentIndex(
+            _number(settings.value("speed_index"), 0, self.transport.speed.count() - 1,
+                    self.transport.speed.currentIndex()))
+        self.transport.loop.setChecked(settings.value("loop", "true") != "false")
+        self.actions["time_axis"].setChecked(settings.value("time_axis", "true") != "false")
+        model = settings.value("model")
+        if isinstance(model, str) and (model in BUNDLED or Path(model).is_file()):
+            self.controller.set_model(model)
+
+    def save_settings(self) -> None:
+        settings = self._settings()
+        settings.setValue("geometry", self.saveGeometry())
+        settings.setValue("state", self.saveState())
+        settings.setValue("main_splitter", self.main_splitter.saveState())
+        settings.setValue("right_splitter", self.right_splitter.saveState())
+        settings.setValue("overlay", self.cine_view.mode)
+        settings.setValue("opacity", self.opacity.value())
+        settings.setValue("speed_index", self.transport.speed.currentIndex())
+        settings.setValue("loop", "true" if self.transport.loop.isChecked() else "false")
+        settings.setValue("time_axis", "true" if self.actions["time_axis"].isChecked() else "false")
+        settings.setValue("model", self.controller.model_spec)
+        settings.sync()
+
     def closeEvent(self, event) -> None:
+        self.save_settings()
         self.playback.pause()
         self.controller.cancel()
         if self.exporter.video_task is not None:
             self.exporter.video_task.cancel()
         event.accept()
+
+
+def _choice(value: object, allowed: tuple[str, ...], default: str) -> str:
+    """A stored setting, if it is one of ``allowed`` (the file is the user's to edit or damage)."""
+    return value if isinstance(value, str) and value in allowed else default
+
+
+def _number(value: object, low: int, high: int, default: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return number if low <= number <= high else default

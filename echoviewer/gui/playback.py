@@ -76,7 +76,7 @@ class Playback(QObject):
                 self.controller.set_frame(cine.n_frames - 1)
                 self.pause()
                 return
-            now = float(times[0]) + (now - end_ms) % end_ms
-            self._start_ms, now = now, now
+            now = (now - end_ms) % end_ms  # wrapped to the start (frame times begin at 0)
+            self._start_ms = now
             self._clock.start()
         self.controller.set_frame(int(np.searchsorted(times, now, side="right")) - 1)
