@@ -13,22 +13,6 @@ from echoviewer.io import Cine
 from echoviewer.study import Study
 
 
-class MaskCache:
-    """Native-resolution masks of one segmentation, made on first view of each frame."""
-
-    def __init__(self, segmentation: Segmentation | None = None) -> None:
-        self.segmentation = segmentation
-        self._masks: dict[int, np.ndarray] = {}
-
-    def get(self, frame: int) -> np.ndarray | None:
-        if self.segmentation is None:
-            return None
-        mask = self._masks.get(frame)
-        if mask is None:
-            mask = self._masks[frame] = self.segmentation.native_mask(frame)
-        return mask
-
-
 def calibration_text(cine: Cine) -> str:
     calibration = cine.calibration
     if calibration is None:
@@ -47,8 +31,10 @@ class CineView(QWidget):
         self.show_disagreement = False
         self.show_identifiers = False
         self._cine: Cine | None = None
-        self._masks = MaskCache()
-        self._others = MaskCache()
+        # Masks are made per frame when drawn (a 112² → native resize: ~0.05 ms, bench/gui.py),
+        # so nothing of the size of the cine is kept for them.
+        self._segmentation: Segmentation | None = None
+        self._comparison: Segmentation | None = None
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("k")
@@ -80,15 +66,12 @@ class CineView(QWidget):
     def _set_cine(self, cine: Cine) -> None:
         fit = self._cine is None or (cine.width, cine.height) != (self._cine.width, self._cine.height)
         self._cine = cine
-        self._masks = self._others = MaskCache()
+        self._segmentation = self._comparison = None
         self._show(cine.display_frame(0), fit=fit)
 
     def _set_study(self, study: Study) -> None:
-        analysis = study.analysis
-        if self._masks.segmentation is not analysis.segmentation:
-            self._masks = MaskCache(analysis.segmentation)
-        if self._others.segmentation is not analysis.comparison:
-            self._others = MaskCache(analysis.comparison)
+        self._segmentation = study.analysis.segmentation
+        self._comparison = study.analysis.comparison
         self.redraw()
 
     def set_mode(self, mode: str) -> None:
@@ -116,11 +99,12 @@ class CineView(QWidget):
     def rendered(self, frame: int) -> np.ndarray:
         """The picture of ``frame`` as drawn: the display frame with the overlay when there is one."""
         picture = self._cine.display_frame(frame)
-        mask = self._masks.get(frame)
-        if mask is None or self.mode == "hidden":
+        if self._segmentation is None or self.mode == "hidden":
             return picture
-        other = self._others.get(frame) if self.show_disagreement else None
-        return draw_overlay(picture, mask, mode=self.mode, opacity=self.opacity, other=other)
+        other = (self._comparison.native_mask(frame)
+                 if self.show_disagreement and self._comparison is not None else None)
+        return draw_overlay(picture, self._segmentation.native_mask(frame), mode=self.mode,
+                            opacity=self.opacity, other=other)
 
     def redraw(self, *_: object) -> None:
         if self._cine is None:
