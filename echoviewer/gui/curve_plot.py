@@ -75,16 +75,19 @@ class EventMarker(pg.TargetItem):
             super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev) -> None:
-        """Follow the mouse along the curve, frame by frame; on release, move the pick. (No slot on
-        sigPositionChanged: Qt emits it while tearing the scene down.)"""
-        super().mouseDragEvent(ev)
-        if not ev.isAccepted():
+        """Follow the mouse's frame along the curve; on release, move the pick there. (Replaces
+        TargetItem's drag, whose offset from the press point drifts once the marker snaps, and
+        no slot on sigPositionChanged: Qt emits it while tearing the scene down.)"""
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
             return
-        self.setPos(self.plot.point(self.nearest_frame()))
+        ev.accept()
+        frame = self.plot.frame_at(self.plot.plotItem.vb.mapSceneToView(ev.scenePos()).x())
+        self.moving = not ev.isFinish()
+        self.setPos(self.plot.point(frame))
         if ev.isFinish():
             # After this event returns: the move rebuilds the markers, this one included.
-            new = self.nearest_frame()
-            QTimer.singleShot(0, lambda: self.plot.controller.move_event(self.kind, self.frame, new))
+            QTimer.singleShot(0, lambda: self.plot.controller.move_event(self.kind, self.frame, frame))
             self.setPos(self.plot.point(self.frame))  # stays put if the move is refused
 
 
@@ -102,7 +105,8 @@ class CurvePlot(pg.PlotWidget):
         self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((255, 140, 0), width=2),
                                       hoverPen=pg.mkPen((255, 90, 0), width=3))
         self.cursor.sigDragged.connect(lambda line: self.scrub_to(line.value()))
-        self.addItem(self.cursor)
+        self.addItem(self.cursor, ignoreBounds=True)
+        self.getAxis("left").setWidth(56)  # a fixed width: the plot never shifts under the mouse
         self.setTitle(_legend_html(), size="9pt")
         self.markers: list[EventMarker] = []
         controller.cine_loaded.connect(lambda _cine: self._clear())
@@ -151,7 +155,7 @@ class CurvePlot(pg.PlotWidget):
         self.markers = [EventMarker(self, event, frame, frame in study.picks.edited(event))
                         for event in EVENTS for frame in study.picks.frames(event)]
         for marker in self.markers:
-            self.addItem(marker)
+            self.addItem(marker, ignoreBounds=True)  # the curve alone sets the range
         self._move_cursor(self.controller.frame)
         if first:
             self.autoRange()
