@@ -1079,3 +1079,20 @@ def test_a_damaged_settings_file_gives_the_defaults(make_window, private_data_di
     window = make_window()
     assert window.cine_view.mode == "fill" and window.opacity.value() == 35
     assert window.playback.speed == 1.0 and window.controller.model_spec == "student"
+
+
+def test_the_measurements_table_holds_every_measure_the_cli_reports(qtbot, window):
+    from echoviewer.analysis.measurements import MEASURES
+
+    open_and_wait(qtbot, window, SAMPLE_CINE)
+    analysis, table = window.controller.study.analysis, window.measurements.table
+    assert table.columnCount() == 3 + len(MEASURES)
+    headers = [table.horizontalHeaderItem(i).text() for i in range(table.columnCount())]
+    assert headers[3].startswith("ED area") and headers[3].endswith("cm²") and "HR" in headers[-1]
+    for column, name in enumerate(MEASURES, start=3):
+        rounding = 0.5 if name == "heart_rate_bpm" else 0.05  # shown to 0, else 1-2 decimals
+        value = getattr(analysis.beats[0], name)
+        shown = table_text(window, 0, column)
+        assert shown == "—" if value is None else float(shown) == pytest.approx(value, abs=rounding), name
+        mean = analysis.summary[name]["mean"]
+        assert float(table_text(window, len(analysis.beats), column)) == pytest.approx(mean, abs=rounding)
