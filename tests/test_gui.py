@@ -591,7 +591,8 @@ def test_reopening_restores_the_edits_and_the_model(qtbot, make_window, colour_p
     ds = pydicom.dcmread(SAMPLE_CINE)
     ds.SeriesDescription = "exported again"
     ds.save_as(copy)
-    assert copy.read_bytes() != SAMPLE_CINE.read_bytes()
+    copied = copy.read_bytes()
+    assert copied != SAMPLE_CINE.read_bytes()
     again = make_window()
     open_and_wait(qtbot, again, copy)
     assert again.controller.study.picks == picks
@@ -599,6 +600,10 @@ def test_reopening_restores_the_edits_and_the_model(qtbot, make_window, colour_p
     assert again.controller.study.analysis.segmentation.model.file == "teacher.onnx"
     # the history is not saved, only the picks: a reopened study starts with nothing to undo
     assert not again.controller.study.can_undo
+    again.controller.set_frame(30)
+    key(qtbot, again, Qt.Key.Key_E)
+    assert 30 in again.controller.study.picks.ed
+    assert copy.read_bytes() == copied  # edits never touch the DICOM
 
 
 def test_reset_picks_is_saved_too(qtbot, make_window):
