@@ -49,7 +49,7 @@ from PySide6.QtCore import QEvent, QEventLoop, QObject, QThreadPool, QTimer  # n
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from common import default_file, verdict  # noqa: E402  (bench/ is on sys.path when a script runs)
-from echoviewer.gui.app import _application, wait_until_idle  # noqa: E402
+from echoviewer.gui.app import application, wait_until_idle  # noqa: E402
 from echoviewer.gui.main_window import MainWindow  # noqa: E402
 
 SCRUB_GOAL_MS = 16.0
@@ -357,7 +357,7 @@ def main() -> int:
     path: Path = args.file or default_file()
     if not path.is_file():
         raise SystemExit(f"{path}: no such file")
-    app = _application()
+    app = application()
     imports = time.perf_counter() - _IMPORT_START
     print(f"file: {path.name}; Qt platform {app.platformName()}; {os.cpu_count()} cores; "
           f"imports + QApplication: {imports:.2f} s")

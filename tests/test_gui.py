@@ -24,7 +24,7 @@ from PySide6.QtGui import QDropEvent, QImage
 
 from echoviewer.analysis import report
 from echoviewer.analysis.overlay import DISAGREEMENT_COLOUR, contour_thickness, draw_overlay
-from echoviewer.gui.app import _application
+from echoviewer.gui.app import application
 from echoviewer.gui.curve_plot import EDITED_PEN, EventMarker
 from echoviewer.gui.main_window import MainWindow
 from echoviewer.gui.playback import SPEEDS
@@ -43,7 +43,7 @@ SINGLETONS = (None, True, False)
 
 @pytest.fixture(scope="session")
 def app(qapp):
-    return _application()  # the app's own setup: pyqtgraph's row-major images, antialiasing
+    return application()  # the app's own setup: pyqtgraph's row-major images, antialiasing
 
 
 @pytest.fixture

@@ -7,6 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+import pyqtgraph as pg
+from PySide6.QtCore import qInstallMessageHandler
+from PySide6.QtWidgets import QApplication
+
+from echoviewer.gui.main_window import MainWindow
+
 SCREENSHOT_SIZE = (1440, 860)
 
 
@@ -19,11 +25,8 @@ def _qt_message(_mode, _context, message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def _application():
-    from PySide6.QtCore import qInstallMessageHandler
-    from PySide6.QtWidgets import QApplication
-    import pyqtgraph as pg
-
+def application() -> QApplication:
+    """The QApplication, set up as the viewer needs it (shared by tests and bench/gui.py)."""
     qInstallMessageHandler(_qt_message)
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
@@ -32,10 +35,8 @@ def _application():
     return app
 
 
-def wait_until_idle(window, timeout_s: float = 120.0) -> bool:
+def wait_until_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:
     """Process events until the window's background work is done (for screenshots and tests)."""
-    from PySide6.QtWidgets import QApplication
-
     deadline = time.monotonic() + timeout_s
     while window.controller.working and time.monotonic() < deadline:
         QApplication.processEvents()
@@ -49,9 +50,7 @@ def run(file: str | Path | None, screenshot: str | Path | None = None) -> int:
     file is analysed, write the PNG and return (1 if the file failed to load)."""
     if screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    app = _application()
-    from echoviewer.gui.main_window import MainWindow
-
+    app = application()
     window = MainWindow()
     errors: list[str] = []
     window.controller.error.connect(errors.append)

@@ -66,7 +66,7 @@ _IDENTIFIER_KEYWORDS = {
 }
 
 
-def _transfer_syntax(ds: Dataset) -> UID:
+def transfer_syntax(ds: Dataset) -> UID:
     meta = getattr(ds, "file_meta", None)
     uid = meta.get("TransferSyntaxUID") if meta is not None else None
     if uid:
@@ -96,7 +96,7 @@ def _check_decodable(path: Path, ds: Dataset, syntax: UID) -> None:
             f"{path.name}: {name} needs a decoder that is not installed; run: pip install {plugin}")
 
 
-def _int_attr(ds: Dataset, keyword: str, default: int) -> int:
+def int_attr(ds: Dataset, keyword: str, default: int) -> int:
     try:
         value = ds.get(keyword, default)
         return int(value if value not in (None, "") else default)
@@ -104,10 +104,10 @@ def _int_attr(ds: Dataset, keyword: str, default: int) -> int:
         return default
 
 
-def _geometry(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
-    rows, cols = _int_attr(ds, "Rows", 0), _int_attr(ds, "Columns", 0)
-    frames = max(1, _int_attr(ds, "NumberOfFrames", 1))  # 0 means 1, as pydicom reads it
-    samples = _int_attr(ds, "SamplesPerPixel", 1)
+def checked_geometry(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
+    rows, cols = int_attr(ds, "Rows", 0), int_attr(ds, "Columns", 0)
+    frames = max(1, int_attr(ds, "NumberOfFrames", 1))  # 0 means 1, as pydicom reads it
+    samples = int_attr(ds, "SamplesPerPixel", 1)
     if rows <= 0 or cols <= 0:
         raise CorruptDataError(f"{path.name}: image size {rows}×{cols} is invalid; the header is damaged")
     if samples not in (1, 3):
@@ -123,12 +123,12 @@ def _geometry(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
 
 def _decoded_bytes(ds: Dataset, n_frames: int) -> int:
     """Size of the frames as pydicom decodes them (before any palette expansion)."""
-    bytes_per_sample = max(1, _int_attr(ds, "BitsAllocated", 8) // 8)
-    return (_int_attr(ds, "Rows", 0) * _int_attr(ds, "Columns", 0) * n_frames
-            * _int_attr(ds, "SamplesPerPixel", 1) * bytes_per_sample)
+    bytes_per_sample = max(1, int_attr(ds, "BitsAllocated", 8) // 8)
+    return (int_attr(ds, "Rows", 0) * int_attr(ds, "Columns", 0) * n_frames
+            * int_attr(ds, "SamplesPerPixel", 1) * bytes_per_sample)
 
 
-def _palette_to_rgb(frame: np.ndarray, ds: Dataset) -> np.ndarray:
+def palette_to_rgb(frame: np.ndarray, ds: Dataset) -> np.ndarray:
     rgb = apply_color_lut(frame, ds)
     if rgb.dtype != np.uint8:
         # 16-bit LUT entries are scaled to 8 bits, except where a writer stored 8-bit values in
@@ -153,14 +153,14 @@ def _check_jpeg_frames(path: Path, ds: Dataset, syntax: UID, n_frames: int) -> N
 
 def _stack_frames(path: Path, ds: Dataset, n_frames: int) -> np.ndarray:
     """Every frame through pydicom's pixel handlers, palette colour applied: (T, H, W[, 3])."""
-    photometric = _text(ds, "PhotometricInterpretation")
+    photometric = text_attr(ds, "PhotometricInterpretation")
     stack: np.ndarray | None = None
     count = 0
     for index, frame in enumerate(iter_pixels(ds)):
         if index >= n_frames:
             break
         if photometric == "PALETTE COLOR":
-            frame = _palette_to_rgb(frame, ds)
+            frame = palette_to_rgb(frame, ds)
         if stack is None:
             stack = np.empty((n_frames, *frame.shape), frame.dtype)
         if frame.shape != stack.shape[1:]:
@@ -190,11 +190,11 @@ def _decode_with_pydicom(path: Path, ds: Dataset, syntax: UID, n_frames: int, fo
         stack = _stack_frames(path, ds, n_frames)
     if stack.ndim == 4 and stack.dtype != np.uint8:
         # Colour with more than 8 bits per channel: keep the colour balance, drop low bits.
-        bits = _int_attr(ds, "BitsStored", stack.dtype.itemsize * 8)
+        bits = int_attr(ds, "BitsStored", stack.dtype.itemsize * 8)
         shift = max(0, bits - 8)
         stack = np.clip(stack.astype(np.uint64) >> shift, 0, 255).astype(np.uint8)
     stack = to_uint8(stack)
-    if _text(ds, "PhotometricInterpretation") == "MONOCHROME1":
+    if text_attr(ds, "PhotometricInterpretation") == "MONOCHROME1":
         np.subtract(255, stack, out=stack)  # MONOCHROME1: 0 is white
     return split_grey_and_colour(stack)
 
@@ -215,7 +215,7 @@ def _uid_name(uid: str) -> str:
     return name if name and name != uid else ""
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def text_attr(ds: Dataset, keyword: str) -> str:
     try:
         return str(ds.get(keyword, "") or "").strip()
     except Exception:  # damaged descriptive text is not worth failing a load for
@@ -227,7 +227,7 @@ def _read(path: Path, force: bool) -> Dataset:
     if any(keyword in ds for keyword in _PIXEL_KEYWORDS) and (
             not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta):
         # A raw dataset: record the encoding the parser found, which pixel handlers need.
-        syntax = _transfer_syntax(ds)
+        syntax = transfer_syntax(ds)
         ds.file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = syntax
     return ds
@@ -240,7 +240,7 @@ def load_dicom(path: Path, *, force: bool = False) -> Cine:
 
 def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
-        sop_name = _uid_name(_text(ds, "SOPClassUID"))
+        sop_name = _uid_name(text_attr(ds, "SOPClassUID"))
         if not sop_name or "Image" in sop_name or "Rows" in ds:
             raise CorruptDataError(f"{path.name}: the image data is missing or unreadable; the "
                                    "file is truncated or damaged, copy it again")
@@ -249,14 +249,14 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
     if "PixelData" not in ds:
         raise UnsupportedImageError(f"{path.name}: floating-point pixel data is not an echo cine")
 
-    syntax = _transfer_syntax(ds)
-    rows, cols, n_frames, samples = _geometry(path, ds)
-    photometric = _text(ds, "PhotometricInterpretation")
-    log.debug("DICOM %s: SOP class %s, %s, %s, %d×%d×%d", path.name, _text(ds, "SOPClassUID"),
+    syntax = transfer_syntax(ds)
+    rows, cols, n_frames, samples = checked_geometry(path, ds)
+    photometric = text_attr(ds, "PhotometricInterpretation")
+    log.debug("DICOM %s: SOP class %s, %s, %s, %d×%d×%d", path.name, text_attr(ds, "SOPClassUID"),
               syntax.name, photometric, n_frames, rows, cols)
 
     decoded = None
-    if syntax == JPEGBaseline8Bit and dicom_jpeg.eligible(photometric, _int_attr(ds, "BitsAllocated", 0)):
+    if syntax == JPEGBaseline8Bit and dicom_jpeg.eligible(photometric, int_attr(ds, "BitsAllocated", 0)):
         decoded = dicom_jpeg.decode(ds, n_frames, rows, cols, samples)
         decoder = "opencv"
     if decoded is None:
@@ -269,19 +269,19 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
     calibration, calibration_note, region = dicom_calibration(ds, cols, rows)
     if region is None:
         region = content_region(grey)
-    sop_class = _text(ds, "SOPClassUID")
+    sop_class = text_attr(ds, "SOPClassUID")
     metadata = CineMetadata(
         format="dicom",
-        manufacturer=_text(ds, "Manufacturer"),
-        model=_text(ds, "ManufacturerModelName"),
-        modality=_text(ds, "Modality"),
+        manufacturer=text_attr(ds, "Manufacturer"),
+        model=text_attr(ds, "ManufacturerModelName"),
+        modality=text_attr(ds, "Modality"),
         sop_class_uid=sop_class,
         sop_class_name=_uid_name(sop_class),
         transfer_syntax_uid=str(syntax),
         transfer_syntax_name=syntax.name,
         photometric=photometric,
         decoder=decoder,
-        bits_stored=_int_attr(ds, "BitsStored", 8),
+        bits_stored=int_attr(ds, "BitsStored", 8),
     )
     return Cine(path=path, frames=grey, colour=colour, timing=dicom_timing(ds, n_frames),
                 calibration=calibration, calibration_note=calibration_note, region=region,

@@ -25,10 +25,10 @@ from pydicom.pixels import pixel_array
 from pydicom.uid import JPEGBaseline8Bit, UID
 
 from echoviewer.io import dicom_jpeg
-from echoviewer.io.dicom import _geometry, _int_attr, _palette_to_rgb, _text, _transfer_syntax
+from echoviewer.io.dicom import checked_geometry, int_attr, palette_to_rgb, text_attr, transfer_syntax
 from echoviewer.io.loader import sniff
 from echoviewer.io.pixels import has_colour
-from echoviewer.io.video import _open_capture
+from echoviewer.io.video import open_capture
 
 _PIXEL_DATA = (0x7FE0, 0x0010)
 _ITEM, _SEQUENCE_DELIMITER = (0xFFFE, 0xE000), (0xFFFE, 0xE0DD)
@@ -63,10 +63,10 @@ def _display(frame: np.ndarray) -> np.ndarray:
 
 def _dicom_frame(path: Path, handle: BinaryIO, force: bool) -> np.ndarray | None:
     ds = pydicom.dcmread(handle, stop_before_pixels=True, force=force)
-    syntax = _transfer_syntax(ds)
-    rows, cols, n_frames, samples = _geometry(path, ds)  # refuses what the loader refuses
-    photometric = _text(ds, "PhotometricInterpretation")
-    bits = _int_attr(ds, "BitsAllocated", 0)
+    syntax = transfer_syntax(ds)
+    rows, cols, n_frames, samples = checked_geometry(path, ds)  # refuses what the loader refuses
+    photometric = text_attr(ds, "PhotometricInterpretation")
+    bits = int_attr(ds, "BitsAllocated", 0)
     length = _pixel_data_length(handle, syntax)  # ``handle`` now stands at the value
     remaining = os.fstat(handle.fileno()).st_size - handle.tell()
     if syntax == JPEGBaseline8Bit and dicom_jpeg.eligible(photometric, bits):
@@ -74,13 +74,13 @@ def _dicom_frame(path: Path, handle: BinaryIO, force: bool) -> np.ndarray | None
             return None
         return _jpeg_frame(get_frame(handle, 0, number_of_frames=n_frames), rows, cols, samples)
     if syntax.is_compressed or syntax.is_deflated or bits != 8 \
-            or _int_attr(ds, "PixelRepresentation", 0) != 0:
+            or int_attr(ds, "PixelRepresentation", 0) != 0:
         return None  # signed or wider samples are scaled over the whole cine by the loader
     if length is None or not rows * cols * samples * n_frames <= length <= remaining:
         return None  # truncated, or a damaged length
     frame = pixel_array(handle, index=0, transfer_syntax_uid=syntax)
     if photometric == "PALETTE COLOR":
-        frame = _palette_to_rgb(frame, ds)
+        frame = palette_to_rgb(frame, ds)
     elif photometric == "MONOCHROME1":
         frame = 255 - frame  # 0 is white
     return _display(frame)
@@ -132,7 +132,7 @@ def _jpeg_frame(encoded: bytes, rows: int, cols: int, samples: int) -> np.ndarra
 
 
 def _video_frame(path: Path) -> np.ndarray | None:
-    capture = _open_capture(path)
+    capture = open_capture(path)
     try:
         ok, frame = capture.read() if capture.isOpened() else (False, None)
     finally:

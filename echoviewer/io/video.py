@@ -21,7 +21,7 @@ _MAX_PLAUSIBLE_FPS = 1000.0
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
-def _open_capture(path: Path) -> cv2.VideoCapture:
+def open_capture(path: Path) -> cv2.VideoCapture:
     """FFmpeg only: OpenCV's fallback readers print to stderr and read nothing FFmpeg cannot."""
     previous = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -32,7 +32,7 @@ def _open_capture(path: Path) -> cv2.VideoCapture:
 
 
 def load_video(path: Path) -> Cine:
-    capture = _open_capture(path)
+    capture = open_capture(path)
     try:
         if not capture.isOpened():
             raise VideoOpenError(f"{path.name}: OpenCV cannot open this video (unknown container "
