@@ -63,9 +63,6 @@ class EventMarker(pg.TargetItem):
         self.setToolTip(f"{event} at frame {frame}{' (edited)' if edited else ''}: "
                         "drag to move it, right-click to remove it")
 
-    def nearest_frame(self) -> int:
-        return self.plot.frame_at(self.pos().x())
-
     def mouseClickEvent(self, ev) -> None:
         """A right click removes the pick."""
         if ev.button() == Qt.MouseButton.RightButton and not self.moving:

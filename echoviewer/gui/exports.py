@@ -12,6 +12,7 @@ from echoviewer.analysis import report
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import write_overlay_video
 from echoviewer.gui.tasks import Task, start
+from echoviewer.io.errors import one_line
 
 if TYPE_CHECKING:
     from echoviewer.gui.main_window import MainWindow
@@ -21,6 +22,7 @@ class Exporter:
     def __init__(self, window: MainWindow) -> None:
         self.window = window
         self.video_task: Task | None = None
+        self.folder = Path.home()  # where the save dialogs start: the last export's folder
 
     # ---- helpers -----------------------------------------------------------------------------
     def _analysis(self) -> CineAnalysis | None:
@@ -35,8 +37,11 @@ class Exporter:
             return Path(path)
         study = self.window.controller.study
         stem = study.analysis.cine.path.stem if study is not None else "echoviewer"
-        chosen, _ = QFileDialog.getSaveFileName(self.window, title, str(Path.home() / f"{stem}{suffix}"), filters)
-        return Path(chosen) if chosen else None
+        chosen, _ = QFileDialog.getSaveFileName(self.window, title, str(self.folder / f"{stem}{suffix}"), filters)
+        if not chosen:
+            return None
+        self.folder = Path(chosen).parent
+        return Path(chosen)
 
     def _written(self, *paths: Path) -> None:
         self.window.say("Saved " + ", ".join(str(p) for p in paths))
@@ -53,7 +58,7 @@ class Exporter:
         try:
             write()
         except (OSError, ValueError) as exc:
-            self.window.show_error(f"could not write {paths[0].name}: {exc}")
+            self.window.show_error(one_line(f"could not write {paths[0].name}: {exc}"))
             return False
         self._written(*paths)
         return True
