@@ -1088,13 +1088,15 @@ def test_a_damaged_settings_file_gives_the_defaults(make_window, private_data_di
 
 def test_the_measurements_table_holds_every_measure_the_cli_reports(qtbot, window):
     from echoviewer.analysis.measurements import MEASURES
+    from echoviewer.gui.measurements_panel import DISPLAYED
 
+    assert sorted(DISPLAYED) == sorted(MEASURES) and DISPLAYED[0] == "ef_disks_percent"  # EF first
     open_and_wait(qtbot, window, SAMPLE_CINE)
     analysis, table = window.controller.study.analysis, window.measurements.table
     assert table.columnCount() == 3 + len(MEASURES)
     headers = [table.horizontalHeaderItem(i).text() for i in range(table.columnCount())]
-    assert headers[3].startswith("ED area") and headers[3].endswith("cm²") and "HR" in headers[-1]
-    for column, name in enumerate(MEASURES, start=3):
+    assert headers[3].startswith("EF disks") and headers[4] == "EDV disks\nmL" and headers[-1] == "ES length\ncm"
+    for column, name in enumerate(DISPLAYED, start=3):
         rounding = 0.5 if name == "heart_rate_bpm" else 0.05  # shown to 0, else 1-2 decimals
         value = getattr(analysis.beats[0], name)
         shown = table_text(window, 0, column)

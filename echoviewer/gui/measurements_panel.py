@@ -9,19 +9,21 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidg
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from echoviewer.analysis.cine_analysis import CineAnalysis
-from echoviewer.analysis.measurements import MEASURES, UNIT_KIND
+from echoviewer.analysis.measurements import UNIT_KIND
 from echoviewer.gui.controller import StudyController
 from echoviewer.study import Picks, Study
 
-# Every measure the CLI reports (measurements.MEASURES, in its order): header and decimals in cm
-# units (pixels get none). Ratios and rates carry their unit here; the rest come from UNIT_KIND.
+# Every measure the CLI reports (measurements.MEASURES), results first so that EF and volumes are
+# in view: header and decimals in cm units (pixels get none). Ratios and rates carry their unit
+# here; the others get theirs from UNIT_KIND.
 HEADERS = {
-    "ed_area": ("ED area", 2), "es_area": ("ES area", 2), "fac_percent": ("FAC\n%", 1),
-    "ed_length": ("ED length", 2), "es_length": ("ES length", 2),
-    "edv_disks": ("EDV disks", 1), "esv_disks": ("ESV disks", 1), "ef_disks_percent": ("EF disks\n%", 1),
-    "edv_area_length": ("EDV A-L", 1), "esv_area_length": ("ESV A-L", 1),
-    "ef_area_length_percent": ("EF A-L\n%", 1), "heart_rate_bpm": ("HR\nbpm", 0),
+    "ef_disks_percent": ("EF disks\n%", 1), "edv_disks": ("EDV disks", 1), "esv_disks": ("ESV disks", 1),
+    "ef_area_length_percent": ("EF A-L\n%", 1), "edv_area_length": ("EDV A-L", 1),
+    "esv_area_length": ("ESV A-L", 1), "fac_percent": ("FAC\n%", 1), "heart_rate_bpm": ("HR\nbpm", 0),
+    "ed_area": ("ED area", 2), "es_area": ("ES area", 2), "ed_length": ("ED length", 2),
+    "es_length": ("ES length", 2),
 }
+DISPLAYED = tuple(HEADERS)
 UNIT_TEXT = {"cm2": "cm²", "cm": "cm", "mL": "mL", "px2": "px²", "px": "px", "px3": "px³"}
 SEVERITY_COLOUR = {"warning": QColor(190, 110, 0), "error": QColor(200, 30, 30)}
 
@@ -77,11 +79,11 @@ class MeasurementsPanel(QWidget):
     def _fill_table(self, analysis: CineAnalysis, picks: Picks) -> None:
         units = analysis.units
 
-        unit = {name: units[UNIT_KIND[name]] for name in MEASURES if name in UNIT_KIND}
+        unit = {name: units[UNIT_KIND[name]] for name in DISPLAYED if name in UNIT_KIND}
         decimals = {name: 0 if unit.get(name, "").startswith("px") else HEADERS[name][1]
-                    for name in MEASURES}
+                    for name in DISPLAYED}
         headers = ["Beat", "ED\nframe", "ES\nframe"] + [
-            HEADERS[name][0] + (f"\n{UNIT_TEXT[unit[name]]}" if name in unit else "") for name in MEASURES]
+            HEADERS[name][0] + (f"\n{UNIT_TEXT[unit[name]]}" if name in unit else "") for name in DISPLAYED]
         beats, summary = analysis.beats, analysis.summary
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
@@ -90,11 +92,11 @@ class MeasurementsPanel(QWidget):
             ed_mark = "*" if beat.ed_frame in picks.edited_ed else ""
             es_mark = "*" if beat.es_frame in picks.edited_es else ""
             values = [str(row + 1), f"{beat.ed_frame}{ed_mark}", f"{beat.es_frame}{es_mark}"]
-            values += [_cell(getattr(beat, name), decimals[name]) for name in MEASURES]
+            values += [_cell(getattr(beat, name), decimals[name]) for name in DISPLAYED]
             self._set_row(row, values, data=beat.ed_frame)
         for offset, statistic in enumerate(("mean", "sd")):
             values = [statistic, "", ""] + [_cell(summary[name][statistic], decimals[name])
-                                            for name in MEASURES]
+                                            for name in DISPLAYED]
             self._set_row(len(beats) + offset, values, bold=True)
 
     def _set_row(self, row: int, values: list[str], data: int | None = None, bold: bool = False) -> None:
