@@ -20,7 +20,6 @@ from echoviewer.io.atomic import atomic_output
 from echoviewer.io.cine import Cine
 
 VERSION = 1
-CHUNK = 1 << 20
 BUNDLED_SPECS = ("student", "teacher")  # echoviewer.analysis.models.BUNDLED (not imported: onnxruntime)
 _IDENTITY = re.compile(r"[a-z0-9-]{1,100}")
 _JSON_ERRORS = (OSError, ValueError, RecursionError)  # ValueError: not UTF-8 or not JSON
@@ -45,11 +44,8 @@ def file_identity(cine: Cine) -> str:
     uid = cine.identifiers.sop_instance_uid
     if cine.metadata.format == "dicom" and uid:
         return "sop-" + hashlib.sha256(uid.encode("utf-8")).hexdigest()[:32]
-    digest = hashlib.sha256()
-    with open(cine.path, "rb") as file:
-        while chunk := file.read(CHUNK):
-            digest.update(chunk)
-    return "sha256-" + digest.hexdigest()
+    with open(cine.path, "rb") as file:  # streamed: a long video is never read whole
+        return "sha256-" + hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _frames_ok(frames: Any, n_frames: int) -> bool:

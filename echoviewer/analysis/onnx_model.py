@@ -56,8 +56,9 @@ def to_uint8(probabilities: np.ndarray) -> np.ndarray:
 
 
 def file_sha256(path: Path) -> str:
-    """Names the exact weights a result came from."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Names the exact weights a result came from (streamed: a large model is never read whole)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _read_sidecar(path: Path) -> dict:
