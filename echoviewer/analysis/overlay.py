@@ -85,6 +85,16 @@ def draw_overlay(frame: np.ndarray, mask: np.ndarray | None, *, mode: str = "fil
     return image
 
 
+def render_frame(analysis: CineAnalysis, index: int, *, mode: str = "fill", opacity: float = 0.4,
+                 compare: bool = False) -> np.ndarray:
+    """Frame ``index`` as the viewer shows it and the video holds it: the display frame with the
+    LV overlay, and with ``compare`` the disagreement with ``analysis.comparison`` (if any)."""
+    comparison = analysis.comparison if compare else None
+    return draw_overlay(analysis.cine.display_frame(index), analysis.segmentation.native_mask(index),
+                        mode=mode, opacity=opacity,
+                        other=None if comparison is None else comparison.native_mask(index))
+
+
 def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *, mode: str = "fill",
                         opacity: float = 0.4, compare: bool = False,
                         progress: Callable[[int, int], None] | None = None,
@@ -99,7 +109,6 @@ def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *,
         raise ValueError(f"{path.name}: cannot write {suffix or 'a suffix-less'} video; use .mp4 or .avi")
     _check_mode(mode)
     cine = analysis.cine
-    comparison = analysis.comparison if compare else None
     # Both codecs subsample chroma in 2×2 blocks (OpenCV's MJPEG drops an odd last row or
     # column): an odd side gets one black pixel more.
     pad = (cine.height % 2, cine.width % 2)
@@ -115,9 +124,7 @@ def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *,
             for index in range(total):
                 if cancelled is not None and cancelled():
                     raise ExportCancelled(f"{path.name}: export cancelled; no file written")
-                image = draw_overlay(cine.display_frame(index), analysis.segmentation.native_mask(index),
-                                     mode=mode, opacity=opacity,
-                                     other=None if comparison is None else comparison.native_mask(index))
+                image = render_frame(analysis, index, mode=mode, opacity=opacity, compare=compare)
                 bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
                 writer.write(cv2.copyMakeBorder(bgr, 0, pad[0], 0, pad[1], cv2.BORDER_CONSTANT))
                 if progress is not None:

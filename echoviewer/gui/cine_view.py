@@ -6,8 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from echoviewer.analysis.overlay import draw_overlay
-from echoviewer.analysis.segmentation import Segmentation
+from echoviewer.analysis.cine_analysis import CineAnalysis
+from echoviewer.analysis.overlay import render_frame
 from echoviewer.gui.controller import StudyController
 from echoviewer.io import Cine
 from echoviewer.study import Study
@@ -33,8 +33,7 @@ class CineView(QWidget):
         self._cine: Cine | None = None
         # Masks are made per frame when drawn (a 112² → native resize: ~0.05 ms, bench/gui.py),
         # so nothing of the size of the cine is kept for them.
-        self._segmentation: Segmentation | None = None
-        self._comparison: Segmentation | None = None
+        self._analysis: CineAnalysis | None = None
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("k")
@@ -66,12 +65,11 @@ class CineView(QWidget):
     def _set_cine(self, cine: Cine) -> None:
         fit = self._cine is None or (cine.width, cine.height) != (self._cine.width, self._cine.height)
         self._cine = cine
-        self._segmentation = self._comparison = None
+        self._analysis = None
         self._show(cine.display_frame(0), fit=fit)
 
     def _set_study(self, study: Study) -> None:
-        self._segmentation = study.analysis.segmentation
-        self._comparison = study.analysis.comparison
+        self._analysis = study.analysis
         self.redraw()
 
     def set_mode(self, mode: str) -> None:
@@ -98,13 +96,10 @@ class CineView(QWidget):
 
     def rendered(self, frame: int) -> np.ndarray:
         """The picture of ``frame`` as drawn: the display frame with the overlay when there is one."""
-        picture = self._cine.display_frame(frame)
-        if self._segmentation is None or self.mode == "hidden":
-            return picture
-        other = (self._comparison.native_mask(frame)
-                 if self.show_disagreement and self._comparison is not None else None)
-        return draw_overlay(picture, self._segmentation.native_mask(frame), mode=self.mode,
-                            opacity=self.opacity, other=other)
+        if self._analysis is None or self.mode == "hidden":
+            return self._cine.display_frame(frame)
+        return render_frame(self._analysis, frame, mode=self.mode, opacity=self.opacity,
+                            compare=self.show_disagreement)
 
     def redraw(self, *_: object) -> None:
         if self._cine is None:
