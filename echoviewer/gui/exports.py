@@ -32,6 +32,14 @@ class Exporter:
             return None
         return study.analysis
 
+    def _analysis_and_target(self, path: str | Path | None, title: str, suffix: str,
+                             filters: str) -> tuple[CineAnalysis, Path] | None:
+        """What an export of the study needs: its analysis and where to write (None: nothing
+        to export, or the user cancelled the dialog)."""
+        analysis = self._analysis()
+        target = analysis and self._target(path, title, suffix, filters)
+        return (analysis, target) if target else None
+
     def _target(self, path: str | Path | None, title: str, suffix: str, filters: str) -> Path | None:
         if path is not None:
             return Path(path)
@@ -66,10 +74,10 @@ class Exporter:
     # ---- exports -----------------------------------------------------------------------------
     def export_csv(self, path: str | Path | None = None) -> bool:
         """``OUT.csv`` (one row per frame) and ``OUT_beats.csv`` (per beat, mean, sd)."""
-        analysis = self._analysis()
-        target = analysis and self._target(path, "Export CSV tables", ".csv", "CSV (*.csv)")
-        if not target:
+        chosen = self._analysis_and_target(path, "Export CSV tables", ".csv", "CSV (*.csv)")
+        if chosen is None:
             return False
+        analysis, target = chosen
         beats = report.beats_csv_path(target)
         result = self._result(analysis)
 
@@ -79,18 +87,18 @@ class Exporter:
         return self._guarded(write, target, beats)
 
     def export_json(self, path: str | Path | None = None) -> bool:
-        analysis = self._analysis()
-        target = analysis and self._target(path, "Export JSON", ".json", "JSON (*.json)")
-        if not target:
+        chosen = self._analysis_and_target(path, "Export JSON", ".json", "JSON (*.json)")
+        if chosen is None:
             return False
+        analysis, target = chosen
         result = self._result(analysis)
         return self._guarded(lambda: report.write_json(target, [result], []), target)
 
     def export_masks(self, path: str | Path | None = None) -> bool:
-        analysis = self._analysis()
-        target = analysis and self._target(path, "Export masks", "_masks.npz", "NumPy archive (*.npz)")
-        if not target:
+        chosen = self._analysis_and_target(path, "Export masks", "_masks.npz", "NumPy archive (*.npz)")
+        if chosen is None:
             return False
+        analysis, target = chosen
 
         def write() -> None:
             with report.mask_archive(target) as archive:
@@ -109,11 +117,11 @@ class Exporter:
 
     def export_video(self, path: str | Path | None = None) -> Task | None:
         """Written in the background with progress; the overlay as currently shown."""
-        analysis = self._analysis()
-        target = analysis and self._target(path, "Export video with overlay", ".mp4",
+        chosen = self._analysis_and_target(path, "Export video with overlay", ".mp4",
                                            "MP4 video (*.mp4);;AVI video, Motion JPEG (*.avi)")
-        if not target:
+        if chosen is None:
             return None
+        analysis, target = chosen
         view, window = self.window.cine_view, self.window
         mode, opacity, compare = view.mode, view.opacity, view.show_disagreement
 

@@ -50,9 +50,8 @@ class Transport(QWidget):
         controller.frame_changed.connect(self._set_frame)
 
     def _set_cine(self, cine) -> None:
-        self.slider.blockSignals(True)
+        self.slider.blockSignals(True)  # a new range clamps the value: no frame change from that
         self.slider.setRange(0, cine.n_frames - 1)
-        self.slider.setValue(0)
         self.slider.blockSignals(False)
         self.slider.setEnabled(True)
         self._set_frame(0)
