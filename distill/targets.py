@@ -79,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="truth, teacher (bundled), FILE.onnx (+ FILE.json sidecar) or FILE.pt")
     parser.add_argument("--data", type=Path, required=True, help="an EchoNet-style dataset folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the soft masks (resumable)")
-    parser.add_argument("--split", default="all", help="TRAIN, VAL, TEST or all (default all)")
+    parser.add_argument("--split", default="all",
+                        help="TRAIN, VAL, TEST, several joined by commas (TRAIN,VAL) or all (default all)")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
 
 

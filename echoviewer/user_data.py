@@ -91,7 +91,7 @@ def _checked_identity(identity: str) -> str:
     return identity
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     """The parsed file, or None when it is missing or unreadable."""
     try:
         return json.loads(path.read_bytes().decode("utf-8"))
@@ -120,7 +120,7 @@ class EditStore:
 
     def load(self, identity: str) -> SavedEdits | None:
         """The saved edits, or None when there are none or the file is damaged or foreign."""
-        record = _read_json(self._path(identity))
+        record = read_json(self._path(identity))
         if not isinstance(record, dict) or record.get("version") != VERSION:
             return None
         try:
@@ -150,7 +150,7 @@ class RecentFiles:
 
     def paths(self) -> list[Path]:
         """The files that still exist, most recent first; a damaged list reads as empty."""
-        record = _read_json(self.file)
+        record = read_json(self.file)
         entries = record.get("paths") if isinstance(record, dict) and record.get("version") == VERSION else None
         if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
             return []
@@ -165,3 +165,37 @@ class RecentFiles:
 
     def clear(self) -> None:
         self.file.unlink(missing_ok=True)
+
+
+class ActiveStudent:
+    """The student the viewer runs by default and the one it replaced, in ``active_student.json``
+    under ``root`` (default: data_dir()). A spec is ``student`` (bundled) or a model file's path."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.file = (root if root is not None else data_dir()) / "active_student.json"
+
+    @staticmethod
+    def _usable(spec: Any) -> bool:
+        return spec == "student" or isinstance(spec, str) and Path(spec).is_absolute() and Path(spec).is_file()
+
+    def _record(self) -> dict:
+        record = read_json(self.file)
+        return record if isinstance(record, dict) and record.get("version") == VERSION else {}
+
+    def get(self) -> str:
+        """The active student; the bundled one when none was chosen or its file has gone."""
+        spec = self._record().get("spec")
+        return spec if self._usable(spec) else "student"
+
+    def previous(self) -> str | None:
+        """The student that was active before, if its file still exists."""
+        spec = self._record().get("previous")
+        return spec if self._usable(spec) and spec != self.get() else None
+
+    def set(self, spec: str) -> None:
+        """Make ``spec`` active; the current one becomes the previous one."""
+        if not self._usable(spec):
+            raise ValueError(f"{spec!r} is not a student: give 'student' or an existing model file's absolute path")
+        current = self.get()
+        if spec != current:
+            _write_json(self.file, {"version": VERSION, "spec": spec, "previous": current})

@@ -184,9 +184,10 @@ class EchoNetFolder:
         return f"{self.root / 'FileList.csv'} lists no videos; add rows or remove the file"
 
     def split(self, name: str) -> list[VideoRecord]:
-        """The records of one split (TRAIN, VAL, TEST, ...; any case), or every record for ``all``."""
-        wanted = name.strip().upper()
-        return [record for record in self.records if wanted in ("ALL", record.split)]
+        """The records of one split (TRAIN, VAL, TEST, ...; any case), of several (``TRAIN,VAL``),
+        or every record for ``all``."""
+        wanted = {part.strip().upper() for part in name.split(",")}
+        return [record for record in self.records if "ALL" in wanted or record.split in wanted]
 
     @cached_property
     def _tracings(self) -> dict[str, dict[int, list[list[float]]]]:

@@ -23,7 +23,7 @@ from echoviewer.gui.study_list import StudyList
 from echoviewer.gui.transport import Transport
 from echoviewer.io.loader import CINE_SUFFIXES
 from echoviewer.resources import SAMPLE_CINE
-from echoviewer.user_data import EditStore, RecentFiles, data_dir
+from echoviewer.user_data import ActiveStudent, EditStore, RecentFiles, data_dir
 
 OPEN_FILTER = (f"Echo cines ({' '.join(f'*{suffix}' for suffix in sorted(CINE_SUFFIXES))});;"
                "All files, e.g. DICOM without a suffix (*)")
@@ -40,6 +40,7 @@ class MainWindow(QMainWindow):
         self.exporter = Exporter(self)
         self.actions: dict[str, QAction] = {}
         self._ready = "Open a cine (Ctrl+O), a folder (Ctrl+Shift+O), or drop one on the window"
+        self.wizard = None  # the distillation wizard while it is open
         self._added_models: list[str] = []  # ONNX files opened this session, offered with the rest
         self.cine_view = CineView(self.controller)
         self.curve = CurvePlot(self.controller)
@@ -142,6 +143,9 @@ class MainWindow(QMainWindow):
         a("identifiers", "Show patient &name and ID", self._set_identifiers, checkable=True,
           tip="Patient identifiers are hidden on screen and in exports unless this is on")
         a("add_model", "Add an ONNX &model…", self.choose_model)
+        a("distill", "&Distill a new student…", self.open_wizard, ["Ctrl+Shift+D"],
+          tip="Train a student on synthetic cines labelled by a teacher: no patient data, no human labels")
+        a("restore_student", "&Restore the previous student", self.restore_student)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -280,8 +284,9 @@ class MainWindow(QMainWindow):
         self.model_box.clear()
         if current not in BUNDLED and current not in self._added_models:
             self._added_models.append(current)
+        active = ActiveStudent().get()
         for entry in available_models(extra=self._added_models):
-            self.model_box.addItem(entry.label, entry.spec)
+            self.model_box.addItem(entry.label + (" · active student" if entry.spec == active else ""), entry.spec)
             self.model_box.setItemData(self.model_box.count() - 1, str(entry.path), Qt.ItemDataRole.ToolTipRole)
         self.model_box.setCurrentIndex(max(0, self.model_box.findData(current)))
 
@@ -299,6 +304,10 @@ class MainWindow(QMainWindow):
         self.model_menu.addSeparator()
         self.model_menu.addAction(self.actions["add_model"])
         self.model_menu.addAction(self.actions["disagreement"])
+        self.model_menu.addSeparator()
+        self.model_menu.addAction(self.actions["distill"])
+        self.actions["restore_student"].setEnabled(ActiveStudent().previous() is not None)
+        self.model_menu.addAction(self.actions["restore_student"])
 
     def _model_chosen(self, index: int) -> None:
         spec = self.model_box.itemData(index)
@@ -310,6 +319,37 @@ class MainWindow(QMainWindow):
                                               str(Path.home()), "ONNX models (*.onnx)")
         if path:
             self.controller.set_model(str(Path(path).resolve()))
+
+    def open_wizard(self) -> None:
+        """The distillation wizard, beside the viewer (one at a time)."""
+        from echoviewer.gui.wizard.wizard import DistillWizard
+
+        if self.wizard is None:
+            self.wizard = DistillWizard(lambda: self.controller.cine, self)
+            self.wizard.student_installed.connect(self._student_installed)
+            self.wizard.finished.connect(self._wizard_closed)
+        self.wizard.show()
+        self.wizard.raise_()
+
+    def _wizard_closed(self) -> None:
+        self.wizard.deleteLater()
+        self.wizard = None
+
+    def _student_installed(self, path: str) -> None:
+        self.controller.set_model(path)
+        self.say(f"The active student is now {Path(path).stem}; Model ▸ Restore the previous student undoes it")
+
+    def restore_student(self) -> None:
+        """Make the student that was active before the current one active again, and use it."""
+        active = ActiveStudent()
+        previous = active.previous()
+        if previous is None:
+            self.show_error("There is no previous student to restore")
+            return
+        active.set(previous)
+        self.controller.set_model(previous)
+        self.say(f"The active student is {'the bundled student' if previous == 'student' else Path(previous).stem} "
+                 "again")
 
     def _model_changed(self, spec: str) -> None:
         self._fill_model_box()
@@ -402,7 +442,7 @@ class MainWindow(QMainWindow):
                     self.transport.speed.currentIndex()))
         self.transport.loop.setChecked(settings.value("loop", "true") != "false")
         self.actions["time_axis"].setChecked(settings.value("time_axis", "true") != "false")
-        model = settings.value("model")
+        model = settings.value("model", ActiveStudent().get())
         if isinstance(model, str) and (model in BUNDLED or Path(model).is_file()):
             self.controller.set_model(model)
 
@@ -421,6 +461,8 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event) -> None:
+        if self.wizard is not None:
+            self.wizard.reject()  # stops a run, resumably
         self.save_settings()
         self.playback.pause()
         self.controller.cancel()

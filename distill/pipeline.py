@@ -1,0 +1,237 @@
+"""``python -m distill pipeline --run DIR``: one distillation run, as the viewer's wizard starts it.
+
+A new run (``--run DIR --teacher teacher --generate 150 --model fast --epochs 20 ...``) writes its
+settings to ``DIR/plan.json`` (see :class:`Plan`); ``--run DIR`` alone resumes it. The stages are
+``python -m distill`` commands run in this process; a stage whose output is complete is skipped and
+an interrupted one resumes, so resuming after a cancel, a kill or a crash finishes the run.
+
+1. ``generate``  synthetic cines into ``DIR/data`` (only when the plan asks for generated data);
+2. ``targets``   the teacher's soft masks of the TRAIN and VAL videos (not for the simulator's truth);
+3. ``train``     the student on those targets alone (``DIR/train``: last.pt, best.pt, history.json);
+4. ``evaluate``  the new student as ONNX (``candidate.onnx``), then it and the current student
+   scored against the teacher on the TEST split (``evaluation/``, ``evaluation-current/``);
+5. ``export``    ``student.onnx`` with its model card, the scores included; ``result.json`` last.
+
+With ``--progress json`` every command's progress lines go to stdout, and before each stage a line
+``{"stage": "pipeline", "event": "stage", "name": "train", "index": 3, "count": 5}``. SIGTERM (or,
+with ``--stop-on-eof``, the end of stdin: the parent that started this process has gone) stops the
+run as Ctrl-C does, within a training step, leaving everything needed to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from distill.generate import UsageError
+
+PLAN, RESULT = "plan.json", "result.json"
+STAGES = ("generate", "targets", "train", "evaluate", "export")
+TRAIN_SETTINGS = ("model", "epochs", "patience", "batch", "clip", "lr", "schedule", "dice", "augment", "seed")
+
+
+@dataclass
+class Plan:
+    """What one run does, stored in ``plan.json`` when the run starts. ``data`` is
+    ``{"generate": {"n", "seed", "frames"}}`` or ``{"folder": PATH}``; ``student`` holds
+    ``distill train`` settings (``model``, ``epochs``, ...); ``current`` is the viewer's active
+    student at the start, scored beside the new one."""
+
+    name: str
+    teacher: str
+    data: dict
+    student: dict
+    current: str = "student"
+    evaluate_videos: int = 0  # score only the first N TEST videos (0: all)
+    version: int = 1
+
+    @classmethod
+    def read(cls, run: Path) -> Plan:
+        path = run / PLAN
+        try:
+            plan = cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{path} is not a valid run plan ({exc}); start a new run") from None
+        plan.check()
+        return plan
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Plan:
+        if args.teacher is None or (args.generate is None) == (args.data is None):
+            raise UsageError(f"{args.run} holds no {PLAN}: a new run needs --teacher and either --generate N "
+                             "or --data FOLDER")
+        data = ({"generate": {"n": args.generate, "seed": args.seed, "frames": args.frames}}
+                if args.generate is not None else {"folder": str(Path(args.data).resolve())})
+        student = {key: getattr(args, key) for key in TRAIN_SETTINGS[:-1] if getattr(args, key) is not None}
+        student.setdefault("model", "fast")
+        plan = cls(name=args.name or args.run.name, teacher=args.teacher, data=data,
+                   student={**student, "seed": args.seed}, current=args.current,
+                   evaluate_videos=args.evaluate_videos)
+        plan.check()
+        return plan
+
+    def check(self) -> None:
+        generate, folder = self.data.get("generate"), self.data.get("folder")
+        if (generate is None) == (folder is None):
+            raise UsageError("the plan's data must be either {'generate': {...}} or {'folder': PATH}")
+        if generate is not None and (not {"n", "seed", "frames"} <= set(generate) or int(generate["n"]) < 1):
+            raise UsageError("generated data needs n (at least 1), seed and frames")
+        if self.teacher == "truth" and folder is not None and not (Path(folder) / "Masks").is_dir():
+            raise UsageError(f"{folder}: the simulator's truth needs synthetic data with its Masks/ folder; "
+                             "choose a teacher model or generated data")
+        unknown = set(self.student) - set(TRAIN_SETTINGS)
+        if unknown or "model" not in self.student:
+            raise UsageError(f"the plan's student settings must name a model and may hold only "
+                             f"{', '.join(TRAIN_SETTINGS)} (not {', '.join(sorted(unknown))})")
+
+    def write(self, run: Path) -> None:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / PLAN).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+
+    def stages(self) -> list[str]:
+        return [s for s in STAGES if not (s == "generate" and "folder" in self.data)
+                and not (s == "targets" and self.teacher == "truth")]
+
+
+def _options(settings: dict) -> list[str]:
+    """``{"epochs": 3}`` → ``["--epochs", "3"]``."""
+    return [item for key, value in settings.items() for item in (f"--{key}", str(value))]
+
+
+def run_step(argv: list[str], done: bool) -> None:
+    """Run one ``python -m distill`` command (printed first) unless its output is already complete."""
+    from distill.cli import main
+
+    shown = "python -m distill " + " ".join(argv)
+    print(("skip (done): " if done else "run: ") + shown, file=sys.stderr, flush=True)
+    if not done and (code := main(argv)) != 0:
+        raise SystemExit(code)
+
+
+def run_plan(run: Path, plan: Plan, progress: str) -> dict:
+    """Every stage of ``plan`` in ``run``; returns what ``result.json`` holds."""
+    data = run / "data" if "generate" in plan.data else Path(plan.data["folder"])
+    targets, train = run / "targets", run / "train"
+    candidate, final = run / "candidate.onnx", run / "student.onnx"
+    evaluation, current = run / "evaluation", run / "evaluation-current"
+    common = ["--progress", progress]
+    names = plan.stages()
+
+    def stage(name: str) -> None:
+        if progress == "json":
+            print(json.dumps({"stage": "pipeline", "event": "stage", "name": name,
+                              "index": names.index(name) + 1, "count": len(names)}), flush=True)
+
+    if "generate" in names:
+        stage("generate")
+        g = plan.data["generate"]
+        run_step(["generate", "--out", str(data), "--n", str(g["n"]), "--seed", str(g["seed"]), "--frames",
+                  str(g["frames"]), "--workers", "2", *common, *(["--resume"] if data.exists() else [])],
+                 (data / "FileList.csv").is_file())
+    if "targets" in names:
+        stage("targets")  # finished videos are skipped, so this step resumes by itself
+        run_step(["targets", "--teacher", plan.teacher, "--data", str(data), "--out", str(targets),
+                  "--split", "TRAIN,VAL", *common], False)
+    stage("train")
+    run_step(["train", "--data", str(data), "--targets", "truth" if plan.teacher == "truth" else str(targets),
+              "--out", str(train), *_options(plan.student), *common,
+              *(["--resume"] if (train / "last.pt").is_file() else [])], (train / "summary.json").is_file())
+    stage("evaluate")
+    run_step(["export", "--checkpoint", str(train / "best.pt"), "--out", str(candidate), "--name", plan.name,
+              "--data", str(data)], candidate.is_file())
+    scoring = ["--teacher", plan.teacher, "--data", str(data), "--split", "TEST",
+               "--max-videos", str(plan.evaluate_videos), *common]
+    for student, out in ((str(candidate), evaluation), (plan.current, current)):
+        run_step(["evaluate", "--student", student, "--out", str(out), *scoring], (out / "evaluation.json").is_file())
+    stage("export")
+    run_step(["export", "--checkpoint", str(train / "best.pt"), "--out", str(final), "--name", plan.name,
+              "--data", str(data), "--metrics", str(evaluation / "evaluation.json")], (run / RESULT).is_file())
+    card = json.loads(final.with_suffix(".json").read_text(encoding="utf-8"))
+    result = {"student": str(final), "card": str(final.with_suffix(".json")), "name": plan.name,
+              "sha256": card["sha256"], "parameters": card["parameters"],
+              "evaluation": str(evaluation / "evaluation.json"),
+              "evaluation_current": str(current / "evaluation.json"),
+              "summary": json.loads((train / "summary.json").read_text(encoding="utf-8"))}
+    (run / RESULT).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_when_stdin_closes() -> None:
+    """The parent holds our stdin open; its end (the viewer quit or crashed) stops the run."""
+    descriptor = sys.stdin.fileno()
+
+    def watch() -> None:
+        # os.read, not sys.stdin: a daemon thread blocked inside a buffered reader aborts the
+        # interpreter's shutdown ("could not acquire lock ... at interpreter shutdown").
+        while os.read(descriptor, 4096):
+            pass
+        signal.raise_signal(signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", type=Path, required=True,
+                        help="run folder: a new run writes its plan.json there; given alone, it resumes")
+    new = parser.add_argument_group("a new run (omit all of these to resume)")
+    new.add_argument("--name", help="the student's name in its model card (default: the folder name)")
+    new.add_argument("--teacher", help="teacher (bundled), truth, FILE.onnx (+ .json) or FILE.pt")
+    new.add_argument("--generate", type=int, metavar="N", help="generate N synthetic cines into RUN/data")
+    new.add_argument("--frames", default="32-64", help="frames per generated cine (default 32-64)")
+    new.add_argument("--data", help="or use this EchoNet-style folder (or folder of AVIs)")
+    new.add_argument("--seed", type=int, default=0, help="data and training seed (default 0)")
+    new.add_argument("--current", default="student", help="the student the new one is compared with")
+    new.add_argument("--evaluate-videos", type=int, default=0, help="score the first N TEST videos (0: all)")
+    for key in TRAIN_SETTINGS[:-1]:
+        new.add_argument(f"--{key}", type=str if key in ("model", "schedule") else float if key in
+                         ("lr", "dice", "augment") else int, help="as in 'distill train'")
+    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
+    parser.add_argument("--stop-on-eof", action="store_true",
+                        help="stop (resumably) when stdin closes: for a parent process that may die")
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    """The plan in ``--run``, or a new one from the arguments (never both)."""
+    given = [key for key in ("name", "teacher", "generate", "data", "model") if getattr(args, key) is not None]
+    if (args.run / PLAN).is_file():
+        if given:
+            raise UsageError(f"{args.run} already holds a run; give only --run to resume it, or choose a new "
+                             "folder for a new run")
+        return Plan.read(args.run)
+    if args.run.exists() and any(args.run.iterdir()):
+        raise UsageError(f"{args.run} is not empty and holds no {PLAN}; choose a new folder")
+    plan = Plan.from_args(args)
+    plan.write(args.run)
+    return plan
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    previous = signal.signal(signal.SIGTERM, _stop)  # training installs its own handler while it runs
+    if args.stop_on_eof:
+        _stop_when_stdin_closes()
+    try:
+        result = run_plan(args.run, plan, args.progress)
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+        if code == 130:
+            print(f"stopped; run the same command again to resume: python -m distill pipeline --run {args.run}",
+                  file=sys.stderr)
+        return code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if args.progress == "json":
+        print(json.dumps({"stage": "pipeline", "event": "done", **result}), flush=True)
+    else:
+        print(f"done: {result['student']}", file=sys.stderr)
+    return 0

@@ -1,0 +1,259 @@
+"""``python -m distill probe``: quick checks before a run (a teacher, a dataset, a generate run's cost, a student's step).
+
+``python -m distill probe teacher|data|generate|student ...`` prints one JSON object (one line) on
+stdout; a problem raises, so the command line prints one ``error:`` line and exits 2. ``data`` and
+``generate`` never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from distill.datasets.echonet import SPLITS, EchoNetFolder, _find_root
+from distill.generate import _prepare, _settings, make_case, parse_frames
+from distill.synth import simulate
+from distill.synth.writers import truth_path, video_path
+from echoviewer.io.preview import first_frame
+
+TEST_FRAMES = 4  # frames of the synthetic cine a teacher is tried on
+THUMBNAILS = 3  # cases shown by `generate --thumbnails`
+SIZE = 112  # EchoNet's frame size: the teacher's test cine and the thumbnails
+# Synthetic cines differ in depth, gain and speckle, so their MJPEG sizes vary from case to case;
+# 10 % on top of the probed cases also covers FileList.csv, VolumeTracings.csv and file-system blocks.
+BYTES_MARGIN = 1.1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    probes = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
+    teacher = probes.add_parser("teacher", help="load a teacher and run it on a synthetic cine")
+    teacher.add_argument("spec", help="teacher, student, truth, FILE.onnx (with FILE.json) or FILE.pt")
+    teacher.add_argument("--seed", type=int, default=0, help="seed of the synthetic test cine")
+    teacher.set_defaults(probe=probe_teacher)
+    data = probes.add_parser("data", help="count the videos and splits of a dataset folder")
+    data.add_argument("root", type=Path, help="EchoNet-Dynamic or -Synthetic folder, or a folder of AVIs")
+    data.set_defaults(probe=probe_data)
+    generate = probes.add_parser("generate", help="time one cine of 'distill generate' and extrapolate")
+    generate.add_argument("--n", type=int, required=True, help="number of cines of the planned run")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--frames", type=parse_frames, default=(32, 256), help="a count or a range (32-256)")
+    generate.add_argument("--size", type=int, default=112, help="frame size in pixels (default 112)")
+    generate.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                          help="processes of the planned run (default: 2, or 1 on one core)")
+    generate.add_argument("--out", type=Path, help="the planned output folder: its free disk space is checked")
+    generate.add_argument("--thumbnails", type=Path, help=f"write the first frames of cases 0-{THUMBNAILS - 1} "
+                          "here as PNG (the cost estimate then averages the three)")
+    generate.set_defaults(probe=probe_generate)
+    student = probes.add_parser("student", help="build a network and time its training steps")
+    student.add_argument("model", help="fast, teacher, convlstm or convlstm:KxN")
+    student.add_argument("--clip", type=int, default=16, help="frames per clip (train's default 16)")
+    student.add_argument("--batch", type=int, default=8, help="clips per step (train's default 8)")
+    student.add_argument("--size", type=int, default=112, help="frame size in pixels (default 112)")
+    student.add_argument("--augment", type=float, default=0.0, help="augmentation strength, as train's")
+    student.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
+    student.set_defaults(probe=probe_student)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(json.dumps(args.probe(args)), flush=True)
+    return 0
+
+
+# --- teacher -------------------------------------------------------------------------------------
+
+def _input_spec(segmenter: Any) -> dict[str, int | None] | None:
+    """The frames the model takes: size (None: any) and channels; None for the truth teacher."""
+    from distill.teachers.deeplab import ECHONET_SIZE
+    from distill.teachers.registry import EchoNetTeacher, OnnxSegmenter, TorchSegmenter
+
+    if isinstance(segmenter, OnnxSegmenter):
+        (height, width), channels = segmenter.input_size, segmenter.spec["channels"]
+        return {"height": height, "width": width, "channels": channels}
+    if isinstance(segmenter, EchoNetTeacher):
+        return {"height": ECHONET_SIZE, "width": ECHONET_SIZE, "channels": 3}
+    if isinstance(segmenter, TorchSegmenter):  # fully convolutional, grey
+        return {"height": None, "width": None, "channels": 1}
+    return None
+
+
+def _dice(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean Dice over frames of two boolean (T, H, W) masks; a frame empty in both counts 1."""
+    overlap = (found & truth).sum(axis=(1, 2))
+    total = found.sum(axis=(1, 2)) + truth.sum(axis=(1, 2))
+    return float(np.mean(np.where(total > 0, 2 * overlap / np.maximum(total, 1), 1.0)))
+
+
+def probe_teacher(args: argparse.Namespace) -> dict[str, Any]:
+    """Load ``args.spec`` and run it on a short synthetic cine; ValueError if its output is unusable."""
+    from distill.teachers.registry import load_segmenter
+
+    segmenter = load_segmenter(args.spec)
+    described = segmenter.describe()
+    result = {"spec": args.spec, **described, "input": _input_spec(segmenter), "test": None,
+              "needs_truth": described["kind"] == "truth"}
+    if result["needs_truth"]:  # it copies the simulator's masks: nothing to run
+        return result
+    cine = simulate([args.seed, 0], height=SIZE, width=SIZE, n_frames=TEST_FRAMES)
+    start = time.perf_counter()
+    probabilities = np.asarray(segmenter.probabilities(cine.frames))
+    seconds = time.perf_counter() - start
+    where = f"{args.spec}: on a synthetic {TEST_FRAMES}x{SIZE}x{SIZE} test cine,"
+    if probabilities.shape != cine.frames.shape:
+        raise ValueError(f"{where} the output has shape {probabilities.shape}, expected {cine.frames.shape}; "
+                         "check the model's output and its sidecar")
+    if not np.isfinite(probabilities).all():
+        raise ValueError(f"{where} the output holds NaN or infinite values; the weights may be damaged")
+    if probabilities.min() < 0 or probabilities.max() > 1:
+        raise ValueError(f"{where} the output leaves [0, 1] ({probabilities.min():.3g} to "
+                         f"{probabilities.max():.3g}); check the sidecar's output activation")
+    found = probabilities > 0.5
+    if not found.any():
+        raise ValueError(f"{args.spec}: the teacher found no left ventricle in a synthetic test frame; check "
+                         "that it segments the LV of apical 4-chamber cines (and its sidecar's size, mean "
+                         "and std) or choose another teacher")
+    result["test"] = {"frames": TEST_FRAMES, "output_shape": list(probabilities.shape),
+                      "seconds": round(seconds, 4), "mask_fraction": round(float(found.mean()), 4),
+                      "dice_vs_simulator": round(_dice(found, cine.masks), 4)}
+    return result
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+def _has_truth(folder: EchoNetFolder) -> bool:
+    """Whether every video has the simulator's ``Masks/<name>.npz`` (the first one is also read)."""
+    return (all(truth_path(folder.root, record.name).is_file() for record in folder.records)
+            and folder.truth(folder.records[0].name) is not None)
+
+
+def probe_data(args: argparse.Namespace) -> dict[str, Any]:
+    """Videos, splits, truth and size of a dataset folder; ValueError if training could not use it."""
+    root: Path = args.root
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder; choose an EchoNet-Dynamic or EchoNet-Synthetic folder "
+                         "or a folder of AVI files")
+    try:
+        folder = EchoNetFolder(root)
+    except FileNotFoundError as exc:
+        if _find_root(root)[1] == "echonet":  # a FileList whose videos are absent: its own message
+            raise ValueError(str(exc)) from None
+        raise ValueError(f"{root} holds no .avi videos; choose an EchoNet-Dynamic or EchoNet-Synthetic "
+                         "folder or a folder of AVI files") from None
+    counts = Counter(record.split for record in folder.records)
+    for split in SPLITS:
+        if not counts[split]:
+            raise ValueError(f"{root}: the {split} split has no videos ({len(folder.records)} in all); training "
+                             "needs TRAIN, VAL and TEST videos, so use a folder of at least ~10 videos")
+    examples = sorted(folder.records, key=lambda record: record.split != "TEST")[:4]
+    return {"root": str(folder.root.resolve()), "layout": folder.layout, "videos": len(folder.records),
+            "splits": {split: counts[split] for split in (*SPLITS, *sorted(set(counts) - set(SPLITS)))},
+            "truth": _has_truth(folder),
+            "bytes": sum(record.path.stat().st_size for record in folder.records),
+            "examples": [str(record.path.resolve()) for record in examples], "missing": len(folder.missing)}
+
+
+# --- generate ------------------------------------------------------------------------------------
+
+def _free_bytes(out: Path) -> tuple[Path, int]:
+    """The nearest existing folder at or above ``out`` and its free bytes."""
+    existing = out.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    return existing, shutil.disk_usage(existing).free
+
+
+def _thumbnail(video: Path, target: Path) -> str:
+    frame = first_frame(video)
+    if frame is None:
+        raise ValueError(f"{video}: the simulated video cannot be read back; OpenCV's MJPEG support is broken")
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
+    if not cv2.imwrite(str(target), cv2.resize(grey, (SIZE, SIZE), interpolation=cv2.INTER_AREA)):
+        raise OSError(f"cannot write {target}; choose a writable --thumbnails folder")
+    return str(target.resolve())
+
+
+def _frame_count(truth: Path) -> int:
+    with np.load(truth, allow_pickle=False) as arrays:  # lazy: the masks stay unread
+        return int(arrays["shape"][0])
+
+
+def probe_generate(args: argparse.Namespace) -> dict[str, Any]:
+    """Write case 0 (and 1, 2 with --thumbnails) exactly as 'distill generate' would, into a temporary
+    folder; extrapolate time and disk space to ``--n`` cines. ValueError if the disk is too small."""
+    if args.n < 1 or args.workers < 1:
+        raise ValueError("--n and --workers must be at least 1")
+    if not 32 <= args.size <= 1024:
+        raise ValueError("--size must lie in 32-1024 pixels")
+    settings = _settings(argparse.Namespace(**vars(args), format="echonet", compression="jpeg"))
+    cases = THUMBNAILS if args.thumbnails else 1
+    thumbnails: list[str] = []
+    if args.thumbnails:
+        args.thumbnails.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="distill-probe-") as temporary:
+        out = Path(temporary)
+        _prepare(out, settings, resume=False)
+        start = time.perf_counter()
+        names = [make_case(out, index, settings) for index in range(cases)]
+        seconds = time.perf_counter() - start
+        written = [video_path(out, name, "echonet") for name in names] + [truth_path(out, name) for name in names]
+        size = sum(path.stat().st_size for path in written)
+        frames = sum(_frame_count(truth_path(out, name)) for name in names)
+        if args.thumbnails:
+            thumbnails = [_thumbnail(video_path(out, name, "echonet"), args.thumbnails / f"{name}.png")
+                          for name in names]
+    # A range of frame counts: scale the probed cases' cost per frame to the range's mean count.
+    mean_frames = float(np.mean(args.frames))
+    seconds_per_cine, bytes_per_cine = seconds / frames * mean_frames, size / frames * mean_frames
+    result = {"n": args.n, "frames_per_cine": mean_frames, "size": args.size,
+              "seconds_per_cine": round(seconds_per_cine, 4), "bytes_per_cine": round(bytes_per_cine),
+              "estimated_bytes": round(bytes_per_cine * args.n * BYTES_MARGIN),
+              "estimated_seconds": round(seconds_per_cine * args.n / args.workers, 1),
+              "workers": args.workers, "free_bytes": None, "thumbnails": thumbnails}
+    if args.out is not None:
+        where, result["free_bytes"] = _free_bytes(args.out)
+        if result["estimated_bytes"] > result["free_bytes"]:
+            raise ValueError(f"not enough disk space at {where}: the data needs about "
+                             f"{result['estimated_bytes'] / 1e9:.2f} GB and {result['free_bytes'] / 1e9:.2f} GB "
+                             "are free; free some space or choose fewer cines")
+    return result
+
+
+# --- student -------------------------------------------------------------------------------------
+
+def probe_student(args: argparse.Namespace) -> dict[str, Any]:
+    """Parameters of network ``args.model`` and the median time of a training step as train.py takes it."""
+    import torch
+
+    from distill.augment import augment
+    from distill.models import build, parameter_count
+    from distill.train import loss_terms
+
+    if min(args.clip, args.batch, args.steps) < 1 or not 32 <= args.size <= 1024:
+        raise ValueError("--clip, --batch and --steps must be at least 1 and --size lie in 32-1024")
+    model = build(args.model).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+    shape = (args.batch, args.clip, 1, args.size, args.size)  # train.stack_windows: (B, T, 1, H, W)
+    x = torch.rand(shape, generator=generator) * 255.0  # grey levels 0-255
+    y = (torch.rand(shape, generator=generator) > 0.7).float()  # targets in [0, 1]
+    times = []
+    for _ in range(1 + args.steps):  # as train._Run._step
+        start = time.perf_counter()
+        xa, ya = augment(x, y, args.augment, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss_terms(model(xa), ya, 0.0).backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return {"model": args.model, "parameters": parameter_count(model),
+            "temporal": getattr(model, "temporal", "frame"), "step_seconds": round(statistics.median(times[1:]), 4),
+            "threads": torch.get_num_threads()}

@@ -1,0 +1,205 @@
+"""Distillation runs as the viewer sees them, without Qt, torch or ``distill`` imported.
+
+The wizard runs ``python -m distill pipeline`` and ``python -m distill probe`` in child processes
+(:func:`distill_command`), one run folder per run under ``data_dir()/runs``. This module holds the
+presets the wizard offers, reads a run's files (plan, training history, evaluations, result) and
+installs a finished student into the user's model folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from echoviewer.analysis.onnx_model import OnnxModel, file_sha256, sidecar_path
+from echoviewer.analysis.overlay import draw_overlay
+from echoviewer.analysis.segmentation import segment
+from echoviewer.io.cine import Cine
+from echoviewer.user_data import data_dir, read_json, user_models_dir
+
+
+@dataclass(frozen=True)
+class DataPreset:
+    label: str
+    n: int
+    frames: str
+    epochs: int
+    patience: int
+
+
+# Measured on a 2-core CPU (README "Distillation wizard"): quick ends in under 10 minutes.
+DATA_PRESETS = {
+    "quick": DataPreset("Quick: 160 short cines, 20 epochs (about 6 min on 2 cores)", 160, "32-48", 20, 5),
+    "standard": DataPreset("Standard: 600 cines, 40 epochs (about an hour on 2 cores)", 600, "32-64", 40, 8),
+}
+
+
+@dataclass(frozen=True)
+class StudentPreset:
+    label: str
+    model: str
+    batch: int = 8
+    clip: int = 16
+
+
+STUDENT_PRESETS = {
+    "fast": StudentPreset("Fast U-Net (this app's real-time student)", "fast"),
+    "convlstm:1x1": StudentPreset("ConvLSTM 1×1 (the paper's smallest)", "convlstm:1x1"),
+    "convlstm:2x2": StudentPreset("ConvLSTM 2×2 (the paper's)", "convlstm:2x2"),
+    "convlstm:3x3": StudentPreset("ConvLSTM 3×3 (the paper's largest)", "convlstm:3x3"),
+}
+TRAINING = {"augment": 0.5, "dice": 0.5, "schedule": "cosine"}  # the bundled student's recipe
+TRAIN_SHARE = 6 / 8  # distill's hash split: TRAIN 6/8, VAL 1/8, TEST 1/8
+
+
+def runs_dir() -> Path:
+    return data_dir() / "runs"
+
+
+def distill_command(*arguments: str) -> tuple[str, list[str], dict[str, str]]:
+    """(program, arguments, extra environment) running ``python -m distill ARGUMENTS``.
+
+    ``distill`` is found without importing it, so the viewer stays free of torch.
+    """
+    spec = importlib.util.find_spec("distill")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the distill package is not installed; reinstall echoviewer with its distill extras")
+    root = str(Path(spec.origin).parent.parent)
+    path = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+    return sys.executable, ["-m", "distill", *arguments], {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+
+
+def new_run_folder(name: str) -> Path:
+    """A fresh folder under :func:`runs_dir` named after the date and ``name``."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:40] or "run"
+    base = runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    folder, count = base, 1
+    while folder.exists():
+        count += 1
+        folder = base.with_name(f"{base.name}-{count}")
+    return folder
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder: its plan, and whether it finished (``result.json``)."""
+
+    folder: Path
+    plan: dict
+
+    @property
+    def name(self) -> str:
+        return str(self.plan.get("name") or self.folder.name)
+
+    @property
+    def result(self) -> dict | None:
+        result = read_json(self.folder / "result.json")
+        return result if isinstance(result, dict) else None
+
+    @property
+    def history(self) -> list[dict]:
+        """Per-epoch losses so far (``train/history.json``)."""
+        history = read_json(self.folder / "train" / "history.json")
+        return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+
+    def evaluation(self, which: str = "new") -> dict | None:
+        """The evaluation report of the new student (``new``) or of the one it replaces (``current``)."""
+        report = read_json(self.folder / ("evaluation" if which == "new" else "evaluation-current") / "evaluation.json")
+        return report if isinstance(report, dict) and isinstance(report.get("summary"), dict) else None
+
+    def describe(self) -> str:
+        """One line for a list of runs."""
+        data, student = self.plan.get("data", {}), self.plan.get("student", {})
+        source = (f"{data['generate'].get('n')} generated cines" if isinstance(data.get("generate"), dict)
+                  else f"data in {Path(str(data.get('folder'))).name}")
+        epochs = f"epoch {len(self.history)} of {student.get('epochs', '?')}"
+        return f"{self.name}: {student.get('model', '?')} on {source}, teacher {self.plan.get('teacher')}; {epochs}"
+
+
+def list_runs(finished: bool | None = None) -> list[Run]:
+    """Runs under :func:`runs_dir`, newest first; ``finished`` filters by state."""
+    runs = []
+    for folder in sorted(runs_dir().glob("*/"), reverse=True):
+        plan = read_json(folder / "plan.json")
+        if isinstance(plan, dict):
+            run = Run(folder, plan)
+            if finished is None or (run.result is not None) == finished:
+                runs.append(run)
+    return runs
+
+
+def install_student(run: Run, name: str | None = None) -> Path:
+    """Copy the run's student and its model card into the user's model folder; returns the ONNX path.
+
+    The card's sha256 is checked against the file first, so a damaged run installs nothing.
+    """
+    result = run.result
+    if result is None:
+        raise ValueError(f"{run.folder}: the run has not finished; resume it first")
+    source = Path(result["student"])
+    card = read_json(sidecar_path(source))
+    if not isinstance(card, dict) or card.get("sha256") != file_sha256(source):
+        raise ValueError(f"{source}: the model does not match its model card; run the distillation again")
+    if name:
+        card["name"] = " ".join(name.split())
+    folder = user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", card["name"]).strip("-.")[:60] or "student"
+    target, count = folder / f"{stem}.onnx", 1
+    while target.exists() or sidecar_path(target).exists():
+        count += 1
+        target = folder / f"{stem}-{count}.onnx"
+    shutil.copyfile(source, target)
+    sidecar_path(target).write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    return target
+
+
+def training_seconds(step_seconds: float, videos: int, batch: int, epochs: int) -> float:
+    """Training time from one measured step: ``distill train`` takes TRAIN // batch steps an epoch."""
+    return step_seconds * max(int(videos * TRAIN_SHARE) // batch, 1) * epochs
+
+
+def duration(seconds: float | None) -> str:
+    """``75`` → ``1 min 15 s``; for progress and estimates."""
+    if seconds is None:
+        return "…"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def test_videos(run: Run, limit: int = 3) -> list[Path]:
+    """Up to ``limit`` of the held-out videos the run scored, as files."""
+    report = run.evaluation("new") or {}
+    root = Path(str(report.get("data", "")))
+    found = []
+    for row in report.get("videos", []):
+        name = str(row.get("name", ""))
+        path = next((p for p in (root / "Videos" / f"{name}.avi", root / f"{name}.avi") if p.is_file()), None)
+        if path is not None:
+            found.append(path)
+        if len(found) == limit:
+            break
+    return found
+
+
+def comparison_picture(cine: Cine, new: OnnxModel, current: OnnxModel) -> tuple[np.ndarray, float]:
+    """The new student's outline on the frame where its LV is largest (about end-diastole), with the
+    pixels where the current student disagrees in magenta; and the two masks' Dice on that frame."""
+    new_masks, current_masks = segment(cine, new), segment(cine, current)
+    index = int(np.argmax(new_masks.native_area_px))
+    a, b = new_masks.native_mask(index), current_masks.native_mask(index)
+    total = int(a.sum()) + int(b.sum())
+    dice = 2 * int((a & b).sum()) / total if total else 1.0
+    return draw_overlay(cine.display_frame(index), a, mode="contour", other=b), dice

@@ -1,0 +1,1 @@
+"""The distillation wizard: teacher → synthetic data → student → run → evaluate → use it."""

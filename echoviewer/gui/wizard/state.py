@@ -1,0 +1,43 @@
+"""What the wizard's pages choose, in one place every page reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from echoviewer.distill_runs import DATA_PRESETS, TRAINING, Run
+
+
+@dataclass
+class WizardState:
+    teacher: str = "teacher"              # a `--teacher` spec: teacher, truth, FILE.onnx, FILE.pt
+    teacher_info: dict | None = None      # `distill probe teacher` output
+    data_mode: str = "generate"           # or "folder"
+    n: int = DATA_PRESETS["quick"].n
+    seed: int = 0
+    frames: str = DATA_PRESETS["quick"].frames
+    folder: str = ""
+    data_info: dict | None = None         # `distill probe data` or `probe generate` output
+    model: str = "fast"
+    epochs: int = DATA_PRESETS["quick"].epochs
+    patience: int = DATA_PRESETS["quick"].patience
+    batch: int = 8
+    clip: int = 16
+    name: str = ""
+    current: str = "student"              # the viewer's active student when the wizard opened
+    run: Run | None = None                # set when a run starts (or is resumed)
+    installed: str | None = None          # the model file saved by the last page
+
+    def videos(self) -> int:
+        """How many videos the run will train and test on."""
+        if self.data_mode == "generate":
+            return self.n
+        return int((self.data_info or {}).get("videos", 0))
+
+    def pipeline_arguments(self) -> list[str]:
+        """`distill pipeline` options for a new run of these choices (the run folder added by the caller)."""
+        data = (["--generate", str(self.n), "--frames", self.frames] if self.data_mode == "generate"
+                else ["--data", self.folder])
+        return ["--name", self.name, "--teacher", self.teacher, *data, "--seed", str(self.seed),
+                "--model", self.model, "--epochs", str(self.epochs), "--patience", str(self.patience),
+                "--batch", str(self.batch), "--clip", str(self.clip), "--current", self.current,
+                *[item for key, value in TRAINING.items() for item in (f"--{key}", str(value))]]

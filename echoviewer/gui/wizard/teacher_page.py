@@ -1,0 +1,120 @@
+"""Page 1: the teacher, checked on the spot (it loads, its input, its size, one test inference)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QRadioButton,
+                               QVBoxLayout, QWizardPage)
+
+from echoviewer.distill_runs import list_runs
+from echoviewer.gui.wizard.child import Probe
+from echoviewer.gui.wizard.state import WizardState
+from echoviewer.gui.wizard.widgets import PathRow, StatusLine
+
+CHOICES = (("teacher", "The bundled teacher (a 2.5 M-parameter U-Net trained on simulated echo)"),
+           ("deeplab", "An EchoNet-Dynamic checkpoint (DeepLabV3-ResNet50, .pt)"),
+           ("onnx", "An ONNX model with its JSON model card beside it"),
+           ("truth", "The simulator's truth (an oracle: synthetic data only)"))
+
+
+def describe_teacher(info: dict) -> str:
+    """The probe's answer as one line for the page."""
+    parts = [str(info.get("name") or info.get("kind"))]
+    if info.get("parameters"):
+        parts.append(f"{info['parameters']:,} parameters")
+    shape = info.get("input") or {}
+    if shape.get("height"):
+        parts.append(f"input {shape.get('channels', 1)}×{shape['height']}×{shape['width']}")
+    test = info.get("test") or {}
+    if test:
+        parts.append(f"test inference on {test.get('frames', 1)} synthetic frames: {test.get('seconds', 0):.2f} s, "
+                     f"Dice vs the simulator {test.get('dice_vs_simulator', float('nan')):.2f}")
+    if info.get("needs_truth"):
+        parts.append("needs generated data (it reads the simulator's masks)")
+    return " · ".join(parts)
+
+
+class TeacherPage(QWizardPage):
+    def __init__(self, state: WizardState) -> None:
+        super().__init__()
+        self.state = state
+        self.setTitle("1 · Teacher")
+        self.setSubTitle("The model whose masks the student learns from. No patient data and no human labels "
+                         "are used.")
+        layout = QVBoxLayout(self)
+
+        self.resume_box = QGroupBox("Resume an interrupted run")
+        resume_row = QHBoxLayout(self.resume_box)
+        self.resume_list = QComboBox()
+        self.resume_button = QPushButton("Resume")
+        resume_row.addWidget(self.resume_list, 1)
+        resume_row.addWidget(self.resume_button)
+        layout.addWidget(self.resume_box)
+
+        self.group = QButtonGroup(self)
+        self.buttons: dict[str, QRadioButton] = {}
+        self.paths = {"deeplab": PathRow("EchoNet-Dynamic checkpoint", "PyTorch checkpoints (*.pt *.pth)"),
+                      "onnx": PathRow("ONNX teacher", "ONNX models (*.onnx)")}
+        for key, label in CHOICES:
+            button = self.buttons[key] = QRadioButton(label)
+            self.group.addButton(button)
+            layout.addWidget(button)
+            if key in self.paths:
+                self.paths[key].changed.connect(lambda _, k=key: self._choose(k))
+                layout.addWidget(self.paths[key])
+        self.buttons["teacher"].setChecked(True)
+        self.group.buttonClicked.connect(lambda button: self._choose(self._key(button)))
+        layout.addSpacing(8)
+        self.status = StatusLine()
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        note = QLabel("The check runs the teacher once on a simulated frame in a separate process; "
+                      "a teacher that fails it cannot be used.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: palette(mid);")
+        layout.addWidget(note)
+
+        self.probe = Probe(self)
+        self.probe.done.connect(self._checked)
+        self.probe.failed.connect(self._failed)
+        self._checking = ""
+
+    def _key(self, button: QRadioButton) -> str:
+        return next(k for k, b in self.buttons.items() if b is button)
+
+    def initializePage(self) -> None:
+        runs = list_runs(finished=False)
+        self.resume_list.clear()
+        for run in runs:
+            self.resume_list.addItem(run.describe(), str(run.folder))
+        self.resume_box.setVisible(bool(runs))
+        if self.state.teacher_info is None:
+            self._choose(self._key(self.group.checkedButton()))
+
+    def spec(self, key: str) -> str:
+        return self.paths[key].path() if key in self.paths else key
+
+    def _choose(self, key: str) -> None:
+        self.buttons[key].setChecked(True)
+        spec = self.spec(key)
+        self.state.teacher_info = None
+        self.completeChanged.emit()
+        if not spec:
+            self.probe.cancel()
+            self.status.error("choose a file with Browse…")
+            return
+        self.state.teacher = self._checking = spec
+        self.status.busy(f"Checking {spec} …")
+        self.probe.start("teacher", spec)
+
+    def _checked(self, info: dict) -> None:
+        self.state.teacher_info = info
+        self.status.ok(describe_teacher(info))
+        self.completeChanged.emit()
+
+    def _failed(self, message: str) -> None:
+        self.state.teacher_info = None
+        self.status.error(f"{message}; choose another teacher")
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.state.teacher_info is not None and self.state.teacher == self._checking

@@ -1,0 +1,76 @@
+"""The distillation wizard's window: six pages over one :class:`WizardState`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget, QWizard
+
+from echoviewer.distill_runs import Run, read_json
+from echoviewer.gui.wizard.data_page import DataPage
+from echoviewer.gui.wizard.evaluate_page import EvaluatePage
+from echoviewer.gui.wizard.run_page import RunPage
+from echoviewer.gui.wizard.state import WizardState
+from echoviewer.gui.wizard.student_page import StudentPage
+from echoviewer.gui.wizard.teacher_page import TeacherPage
+from echoviewer.gui.wizard.use_page import UsePage
+from echoviewer.io import Cine
+from echoviewer.user_data import ActiveStudent
+
+TEACHER, DATA, STUDENT, RUN, EVALUATE, USE = range(6)
+
+
+class DistillWizard(QWizard):
+    """Teacher → data → student → run → evaluate → use. ``student_installed(path)`` when the last
+    page made a new active student."""
+
+    student_installed = Signal(str)
+
+    def __init__(self, open_cine: Callable[[], Cine | None] = lambda: None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Distill a new student")
+        self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
+        self.resize(980, 720)
+        self.state = WizardState(current=ActiveStudent().get())
+        self.pages = {TEACHER: TeacherPage(self.state), DATA: DataPage(self.state), STUDENT: StudentPage(self.state),
+                      RUN: RunPage(self.state), EVALUATE: EvaluatePage(self.state, open_cine),
+                      USE: UsePage(self.state)}
+        for page_id, page in self.pages.items():
+            self.setPage(page_id, page)
+        self.pages[TEACHER].resume_button.clicked.connect(
+            lambda: self.resume(Path(self.pages[TEACHER].resume_list.currentData())))
+        self.pages[USE].installed.connect(self.student_installed)
+        self.pages[RUN].state_changed.connect(self._run_state)
+
+    def resume(self, folder: Path) -> None:
+        """Continue an interrupted run in ``folder``: straight to the run page."""
+        plan = read_json(folder / "plan.json")
+        if not isinstance(plan, dict):
+            self.pages[TEACHER].status.error(f"{folder}: its plan.json is unreadable; start a new run")
+            return
+        self.state.run = Run(folder, plan)
+        self.state.current = str(plan.get("current", self.state.current))
+        self.state.epochs = int(plan.get("student", {}).get("epochs", self.state.epochs))
+        self.setStartId(RUN)
+        self.restart()
+
+    def _run_state(self) -> None:
+        running = self.pages[RUN].running()
+        self.button(QWizard.WizardButton.CancelButton).setText("Stop and close" if running else "Cancel")
+
+    def running(self) -> bool:
+        return self.pages[RUN].running()
+
+    def done(self, result: int) -> None:
+        """Closing stops a run (it can be resumed later); the viewer's model is left as it is."""
+        run_page = self.pages[RUN]
+        if run_page.running():
+            run_page.child.stop()
+            run_page.child.process.waitForFinished(20_000)
+        for page in self.pages.values():
+            if hasattr(page, "probe"):
+                page.probe.cancel()
+        super().done(result)
