@@ -151,7 +151,7 @@ def install_student(run: Run, name: str | None = None) -> Path:
         raise ValueError(f"{source}: the model does not match its model card; run the distillation again")
     if name:
         card["name"] = " ".join(name.split())
-    folder = user_models_dir()
+    folder = user_models_dir().resolve()
     folder.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", card["name"]).strip("-.")[:60] or "student"
     target, count = folder / f"{stem}.onnx", 1

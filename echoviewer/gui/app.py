@@ -16,8 +16,8 @@ from echoviewer.gui.main_window import MainWindow
 SCREENSHOT_SIZE = (1440, 860)
 
 
-# Qt's off-screen platform says this on every window; it is noise, not a problem.
-_QUIET = ("This plugin does not support propagateSizeHints()",)
+# Qt's off-screen platform says these on every window; they are noise, not a problem.
+_QUIET = ("This plugin does not support propagateSizeHints()", "This plugin does not support raise()")
 
 
 def _qt_message(_mode, _context, message: str) -> None:

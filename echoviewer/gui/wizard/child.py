@@ -71,8 +71,8 @@ class DistillProcess(QObject):
             if isinstance(payload, dict):
                 self.message.emit(payload)
                 return
-        if line.startswith("error:"):
-            self._error_line = line.removeprefix("error:").strip()
+        if line.startswith("error:") or ": error: " in line:  # ours, or argparse's "prog: error: ..."
+            self._error_line = line.split("error:", 1)[1].strip()
         self.log.emit(line)
 
     def _flush(self) -> None:

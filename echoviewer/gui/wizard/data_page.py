@@ -76,7 +76,7 @@ class DataPage(QWizardPage):
         for signal in (self.count.valueChanged, self.seed.valueChanged, self.frames.editingFinished,
                        group.buttonClicked, self.folder.changed):
             signal.connect(self._changed)
-        self._forms = (form_box, self.folder)
+        self.form_box = form_box
 
     def initializePage(self) -> None:
         if self.state.data_info is None:
@@ -99,6 +99,7 @@ class DataPage(QWizardPage):
             self.preset.setCurrentIndex(self.preset.findData("custom"))
             self.preset.blockSignals(False)
         self.state.data_info = None
+        self.status.busy("Checking …")
         self.completeChanged.emit()
         self._debounce.start()
 
@@ -108,8 +109,8 @@ class DataPage(QWizardPage):
         s.data_mode = "generate" if self.generate.isChecked() else "folder"
         s.n, s.seed, s.frames, s.folder = self.count.value(), self.seed.value(), self.frames.text().strip(), \
             self.folder.path()
-        self._forms[0].setEnabled(s.data_mode == "generate")
-        self._forms[1].setEnabled(s.data_mode == "folder")
+        self.form_box.setEnabled(s.data_mode == "generate")
+        self.folder.setEnabled(s.data_mode == "folder")
         self.thumbnails.clear()
         if s.data_mode == "folder":
             if not s.folder:

@@ -65,6 +65,7 @@ class StudentPage(QWizardPage):
 
     def _changed(self) -> None:
         self._info = None
+        self.status.busy("Checking …")
         self.completeChanged.emit()
         self._debounce.start()
 

@@ -1,0 +1,339 @@
+"""``python -m distill pipeline``: one distillation run from a plan, as the viewer's wizard starts it.
+
+Its files and JSON stage lines, the stages it skips (the simulator's truth needs no targets, a data
+folder needs no generating), a rerun of a finished run, refusals, SIGTERM and ``--stop-on-eof``
+with their resume; and ``EchoNetFolder.split`` with several splits, which the targets stage uses.
+
+Everything runs on 12 generated cines of 8 frames for one or a few epochs: the students learnt mean
+nothing, only the command's promises are checked. The one finished run is built once per session
+(:func:`finished_run`) and shared with ``tests/test_distill_runs.py``; nothing may change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from distill.cli import main
+from distill.datasets.echonet import EchoNetFolder
+from tests.helpers import ROOT, one_error_line
+
+TINY = ("--generate", "12", "--frames", "8", "--batch", "2", "--clip", "4", "--evaluate-videos", "2")
+NEW_RUN = ("--teacher", "teacher", *TINY, "--epochs", "1")
+STAGES = ["generate", "targets", "train", "evaluate", "export"]
+_SHARED: dict[str, tuple[Path, subprocess.CompletedProcess]] = {}
+
+
+def child_env(data_dir: Path | None = None) -> dict[str, str]:
+    """The child's environment, read now (after the autouse fixture chose this test's data folder)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    if data_dir is not None:
+        env["ECHOVIEWER_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def pipeline(*argv: str, data_dir: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    """``python -m distill pipeline ARGV`` in a child, stdin closed, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "distill", "pipeline", *argv], cwd=ROOT, env=child_env(data_dir),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+
+def finished_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One finished run (bundled teacher, 12 generated cines, 1 epoch, 2 TEST videos scored) and the
+    command that made it, once per session. Read it; never change it (copy what a test alters)."""
+    if "run" not in _SHARED:
+        base = tmp_path_factory.mktemp("pipeline")
+        run = base / "shared"
+        result = pipeline("--run", str(run), *NEW_RUN, "--name", "Shared student", "--progress", "json",
+                          data_dir=base / "echoviewer-data")
+        assert result.returncode == 0, result.stderr[-3000:]
+        _SHARED["run"] = (run, result)
+    return _SHARED["run"]
+
+
+def json_lines(stdout: str) -> list[dict]:
+    """The JSON lines of a child's stdout (``evaluate`` and ``export`` also print plain text there)."""
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def stage_lines(stdout: str) -> list[dict]:
+    return [line for line in json_lines(stdout) if line.get("stage") == "pipeline" and line.get("event") == "stage"]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``folder``: (mtime, bytes)."""
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    return finished_run(tmp_path_factory)
+
+
+# --- a new run ------------------------------------------------------------------------------------
+
+def test_a_new_run_writes_the_student_its_card_the_result_and_both_reports(shared) -> None:
+    run, _ = shared
+    student, card_path = run / "student.onnx", run / "student.json"
+    card = json.loads(card_path.read_text())
+    assert card["sha256"] == sha256(student) and card["name"] == "Shared student"
+
+    result = json.loads((run / "result.json").read_text())
+    assert result["student"] == str(student) and result["card"] == str(card_path)
+    assert result["sha256"] == card["sha256"] and result["name"] == "Shared student"
+    assert result["parameters"] == card["parameters"] > 0
+    assert result["summary"] == json.loads((run / "train" / "summary.json").read_text())
+
+    new, current = (json.loads((run / folder / "evaluation.json").read_text())
+                    for folder in ("evaluation", "evaluation-current"))
+    assert result["evaluation"] == str(run / "evaluation" / "evaluation.json")
+    assert result["evaluation_current"] == str(run / "evaluation-current" / "evaluation.json")
+    assert (run / "evaluation" / "evaluation.md").is_file() and (run / "evaluation-current" / "evaluation.md").is_file()
+    assert new["videos_scored"] == current["videos_scored"] == 2  # --evaluate-videos 2
+    assert new["student"]["sha256"] == json.loads((run / "candidate.json").read_text())["sha256"]
+    assert current["student"]["name"] == "echoviewer bundled student"  # --current defaults to the bundled one
+    assert card["metrics"]["summary"] == new["summary"]  # the scores travel with the model
+
+    plan = json.loads((run / "plan.json").read_text())
+    assert plan["teacher"] == "teacher" and plan["data"] == {"generate": {"n": 12, "seed": 0, "frames": "8"}}
+    assert plan["student"]["model"] == "fast" and plan["student"]["epochs"] == 1 and plan["evaluate_videos"] == 2
+
+
+def test_json_progress_announces_every_stage_in_order_and_ends_with_done(shared) -> None:
+    run, made = shared
+    lines = json_lines(made.stdout)
+    stages = [(i, line) for i, line in enumerate(lines) if line.get("stage") == "pipeline"
+              and line.get("event") == "stage"]
+    assert [line["name"] for _, line in stages] == STAGES
+    assert [(line["index"], line["count"]) for _, line in stages] == [(i, 5) for i in range(1, 6)]
+    announced = {line["name"]: i for i, line in stages}
+    for name in ("generate", "targets", "train"):  # each stage's own progress follows its announcement
+        first = next(i for i, line in enumerate(lines) if line.get("stage") == name)
+        assert announced[name] < first, name
+    assert announced["train"] < announced["evaluate"] < announced["export"]
+
+    done = lines[-1]
+    assert done["stage"] == "pipeline" and done["event"] == "done"
+    assert done == {"stage": "pipeline", "event": "done", **json.loads((run / "result.json").read_text())}
+    assert "done" in [line.get("event") for line in lines if line.get("stage") == "train"]
+
+
+def test_the_simulators_truth_skips_targets_and_a_data_folder_skips_generate(shared, tmp_path) -> None:
+    data = shared[0] / "data"
+    run = tmp_path / "truth"
+    made = pipeline("--run", str(run), "--teacher", "truth", "--data", str(data), "--epochs", "1", "--batch", "2",
+                    "--clip", "4", "--evaluate-videos", "1", "--progress", "json")
+    assert made.returncode == 0, made.stderr[-3000:]
+    stages = stage_lines(made.stdout)
+    assert [line["name"] for line in stages] == ["train", "evaluate", "export"]
+    assert [(line["index"], line["count"]) for line in stages] == [(1, 3), (2, 3), (3, 3)]
+    assert not (run / "targets").exists() and not (run / "data").exists()
+    assert " targets " not in made.stderr and " generate " not in made.stderr
+    assert json.loads((run / "plan.json").read_text())["data"] == {"folder": str(data.resolve())}
+    card = json.loads((run / "student.json").read_text())
+    assert card["sha256"] == sha256(run / "student.onnx") and card["training"]["targets"] == "truth"
+    assert json.loads((run / "result.json").read_text())["sha256"] == card["sha256"]
+
+
+def test_a_rerun_of_a_finished_run_redoes_nothing_and_exits_0(shared, tmp_path) -> None:
+    run = tmp_path / "copy"
+    shutil.copytree(shared[0], run)
+    before = snapshot(run)
+    again = pipeline("--run", str(run), "--progress", "json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    steps = [line for line in again.stderr.splitlines() if line.startswith(("run: ", "skip (done): "))]
+    # targets is always run (it skips every finished video itself); every other step is skipped
+    assert [line.split()[1] if line.startswith("run: ") else "skip" for line in steps] == \
+        ["skip", "python", "skip", "skip", "skip", "skip", "skip"], again.stderr
+    assert " targets " in steps[1] and "0 written, 10 already done" in again.stderr
+    after = snapshot(run)
+    changed = [name for name in before if after.get(name) != before[name]]
+    assert set(after) == set(before) and changed in ([], ["targets/targets.json"]), changed
+    assert json_lines(again.stdout)[-1]["event"] == "done"
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+def test_new_run_options_for_a_folder_holding_a_plan_are_refused(shared, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(shared[0] / "plan.json", run)
+    for extra in (NEW_RUN, ("--model", "convlstm"), ("--name", "other")):
+        assert main(["pipeline", "--run", str(run), *extra]) == 2
+        assert "already holds a run" in one_error_line(capsys.readouterr().err)
+    assert [p.name for p in run.iterdir()] == ["plan.json"]
+    assert (run / "plan.json").read_bytes() == (shared[0] / "plan.json").read_bytes()
+
+
+def test_a_new_run_without_a_teacher_or_data_is_refused(tmp_path, capsys) -> None:
+    for argv in (TINY, ("--teacher", "teacher"), ("--teacher", "teacher", "--generate", "3", "--data", str(tmp_path))):
+        run = tmp_path / "run"
+        assert main(["pipeline", "--run", str(run), *argv]) == 2
+        assert "--teacher" in one_error_line(capsys.readouterr().err)
+        assert not run.exists()
+
+
+def test_the_truth_teacher_with_a_folder_lacking_masks_is_refused(tmp_path, capsys) -> None:
+    data = tmp_path / "real"
+    (data / "Videos").mkdir(parents=True)
+    run = tmp_path / "run"
+    assert main(["pipeline", "--run", str(run), "--teacher", "truth", "--data", str(data)]) == 2
+    assert "Masks" in one_error_line(capsys.readouterr().err)
+    assert not run.exists()
+
+
+def test_a_non_empty_folder_without_a_plan_is_refused(tmp_path, capsys) -> None:
+    (tmp_path / "something.txt").write_text("mine")
+    assert main(["pipeline", "--run", str(tmp_path), *NEW_RUN]) == 2
+    assert "not empty" in one_error_line(capsys.readouterr().err)
+    assert [p.name for p in tmp_path.iterdir()] == ["something.txt"]
+
+
+def test_an_unknown_model_is_refused_at_once_in_one_line(tmp_path) -> None:
+    """Before anything is generated or a plan written: else the folder holds a plan that can never finish."""
+    run = tmp_path / "run"
+    refused = pipeline("--run", str(run), *NEW_RUN, "--model", "nosuch", timeout=60)
+    assert refused.returncode == 2
+    assert "nosuch" in one_error_line(refused.stderr)
+    assert not run.exists()
+
+
+# --- stop and resume ------------------------------------------------------------------------------
+
+class Child:
+    """``python -m distill pipeline ARGV`` started in the background: stdout read line by line in a
+    thread (JSON lines kept), stderr to a file, stdin a pipe left open until :meth:`close_stdin`."""
+
+    def __init__(self, tmp_path: Path, *argv: str) -> None:
+        self.err = tmp_path / "stderr.txt"
+        with open(self.err, "w") as err:
+            self.process = subprocess.Popen([sys.executable, "-m", "distill", "pipeline", *argv], cwd=ROOT,
+                                            env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=err, text=True)
+        self.lines: list[dict] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                self.lines.append(json.loads(line))
+
+    def wait_for(self, ready, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready(self.lines):
+            assert self.process.poll() is None, f"ended with {self.process.returncode}: {self.stderr()[-2000:]}"
+            assert time.monotonic() < deadline, self.stderr()[-2000:]
+            time.sleep(0.01)
+
+    def close_stdin(self) -> None:
+        self.process.stdin.close()
+
+    def wait(self, timeout: float) -> int:
+        try:
+            code = self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+        self.reader.join(10)
+        return code
+
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+
+def training_step_after_epoch_1(lines: list[dict]) -> bool:
+    """A training step line after the first epoch ended (so ``train/last.pt`` exists)."""
+    epoch = next((i for i, line in enumerate(lines) if line.get("stage") == "train" and line.get("event") == "epoch"),
+                 None)
+    return epoch is not None and any(line.get("stage") == "train" and "done" in line for line in lines[epoch + 1:])
+
+
+def long_run(shared: Path, run: Path, *extra: str) -> list[str]:
+    """A run on the shared data with the truth (no generate, no targets): training comes first."""
+    return ["--run", str(run), "--teacher", "truth", "--data", str(shared / "data"), "--epochs", "30",
+            "--patience", "100", "--batch", "2", "--clip", "4", "--evaluate-videos", "1", "--progress", "json",
+            *extra]
+
+
+def test_sigterm_stops_within_a_step_and_the_run_resumes_to_the_end(shared, tmp_path) -> None:
+    run = tmp_path / "run"
+    child = Child(tmp_path, *long_run(shared[0], run))
+    try:
+        child.wait_for(training_step_after_epoch_1)
+        child.process.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+    finally:
+        code = child.wait(timeout=60)
+    assert code == 130, child.stderr()[-2000:]
+    assert time.monotonic() - sent < 10
+    err = child.stderr()
+    assert f"python -m distill pipeline --run {run}" in err and "Traceback" not in err
+    assert (run / "train" / "last.pt").is_file() and (run / "plan.json").is_file()
+    assert not (run / "result.json").exists() and not (run / "train" / "summary.json").exists()
+    assert not (run / "student.onnx").exists()
+    epochs_done = len(json.loads((run / "train" / "history.json").read_text()))
+    assert 1 <= epochs_done < 30
+
+    # `--run DIR` alone (with --stop-on-eof and stdin left open, as the wizard starts it) finishes the run
+    resumed = Child(tmp_path, "--run", str(run), "--progress", "json", "--stop-on-eof")
+    try:
+        code = resumed.wait(timeout=180)
+    finally:
+        resumed.close_stdin()
+    err = resumed.stderr()
+    assert code == 0, err[-3000:]
+    assert "Fatal Python error" not in err and "Traceback" not in err
+    train_step = next(line for line in err.splitlines() if line.startswith("run: ") and " train " in line)
+    assert "--resume" in train_step
+    history = json.loads((run / "train" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == list(range(1, 31))
+    assert json.loads((run / "result.json").read_text())["sha256"] == sha256(run / "student.onnx")
+    assert resumed.lines[-1]["event"] == "done"
+
+
+def test_the_end_of_stdin_stops_a_run_with_stop_on_eof_and_an_open_stdin_does_not(shared, tmp_path) -> None:
+    run = tmp_path / "run"
+    child = Child(tmp_path, *long_run(shared[0], run, "--stop-on-eof"))
+    try:
+        child.wait_for(training_step_after_epoch_1)
+        steps = len(child.lines)
+        time.sleep(0.5)  # stdin is open: training goes on
+        assert child.process.poll() is None and len(child.lines) > steps
+        child.close_stdin()
+    finally:
+        code = child.wait(timeout=60)
+    err = child.stderr()
+    assert code == 130, err[-2000:]
+    assert f"--run {run}" in err and "Traceback" not in err
+    assert (run / "train" / "last.pt").is_file() and not (run / "result.json").exists()
+
+
+# --- EchoNetFolder.split with several splits ------------------------------------------------------
+
+def test_split_takes_a_comma_separated_union_and_all(shared) -> None:
+    folder = EchoNetFolder(shared[0] / "data")
+    names = {split: {r.name for r in folder.split(split)} for split in ("TRAIN", "VAL", "TEST")}
+    assert all(names.values()) and len(folder.records) == 12
+    union = {r.name for r in folder.split("TRAIN,VAL")}
+    assert union == names["TRAIN"] | names["VAL"] and not union & names["TEST"]
+    assert {r.name for r in folder.split(" val , train")} == union
+    assert len(folder.split("TRAIN,VAL")) == len(names["TRAIN"]) + len(names["VAL"])  # no duplicates
+    assert [r.name for r in folder.split("all")] == [r.name for r in folder.records]
+    assert folder.split("NOSUCH") == []

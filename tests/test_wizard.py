@@ -1,0 +1,257 @@
+"""The distillation wizard, driven like a user drives it: real child processes, a tiny preset.
+
+A handful of 8-frame cines and one or a few epochs keep a whole run to seconds; everything else
+(probes, the pipeline, evaluation, export, installing) is the real thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QThreadPool
+from PySide6.QtWidgets import QWizard
+
+from echoviewer.analysis.onnx_model import file_sha256, sidecar_path
+from echoviewer.distill_runs import list_runs
+from echoviewer.gui.app import application
+from echoviewer.gui.main_window import MainWindow
+from echoviewer.gui.wizard.wizard import DATA, EVALUATE, RUN, STUDENT, TEACHER, USE, DistillWizard
+from echoviewer.resources import SAMPLE_CINE
+from echoviewer.user_data import ActiveStudent, user_models_dir
+from tests.helpers import moving_frames
+
+PROBE_MS = 120_000
+RUN_MS = 300_000
+SHOTS = os.environ.get("ECHOVIEWER_WIZARD_SHOTS")  # a folder: save a screenshot of every page there
+
+
+@pytest.fixture(scope="module")
+def app(qapp):
+    return application()
+
+
+@pytest.fixture
+def window(app, qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1300, 820)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.close()
+    assert QThreadPool.globalInstance().waitForDone(30_000)
+
+
+def shot(widget, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        widget.grab().save(str(Path(SHOTS) / f"{name}.png"))
+
+
+def open_wizard(qtbot, window: MainWindow) -> DistillWizard:
+    window.actions["distill"].trigger()
+    wizard = window.wizard
+    assert isinstance(wizard, DistillWizard) and wizard.isVisible()
+    return wizard
+
+
+def next_button(wizard: QWizard):
+    button = wizard.button(QWizard.WizardButton.CommitButton)
+    return button if button.isVisible() else wizard.button(QWizard.WizardButton.NextButton)
+
+
+def wait_complete(qtbot, wizard: QWizard, timeout: int = PROBE_MS) -> None:
+    qtbot.waitUntil(lambda: wizard.currentPage().isComplete(), timeout=timeout)
+    assert next_button(wizard).isEnabled() or wizard.currentId() == USE
+
+
+def go_next(qtbot, wizard: QWizard, expected: int) -> None:
+    wait_complete(qtbot, wizard)
+    next_button(wizard).click()
+    assert wizard.currentId() == expected
+
+
+def tiny_data(qtbot, wizard: DistillWizard) -> None:
+    """Data page: 12 cines of 8 frames."""
+    page = wizard.currentPage()
+    page.count.setValue(12)
+    page.frames.setText("8")
+    page.frames.editingFinished.emit()
+    qtbot.waitUntil(lambda: page.status.state == "ok", timeout=PROBE_MS)
+    assert "12 cines" in page.status.text()
+
+
+def to_run_page(qtbot, wizard: DistillWizard, epochs: int) -> None:
+    """Bundled teacher, tiny generated data, the fast student for ``epochs`` epochs, started."""
+    wait_complete(qtbot, wizard)
+    assert "2,483,969 parameters" in wizard.currentPage().status.text()
+    shot(wizard, "1-teacher")
+    go_next(qtbot, wizard, DATA)
+    tiny_data(qtbot, wizard)
+    shot(wizard, "2-data")
+    go_next(qtbot, wizard, STUDENT)
+    page = wizard.currentPage()
+    page.epochs.setValue(epochs)
+    qtbot.waitUntil(lambda: page.isComplete() and page.status.state == "ok", timeout=PROBE_MS)
+    assert "111,361 parameters" in page.status.text() and "training about" in page.status.text()
+    shot(wizard, "3-student")
+    go_next(qtbot, wizard, RUN)
+
+
+def test_wizard_end_to_end_makes_a_student_the_viewer_uses(qtbot, window):
+    window.open_path(SAMPLE_CINE)
+    qtbot.waitUntil(lambda: window.controller.study is not None and not window.controller.working, timeout=60_000)
+    before = window.controller.study
+    wizard = open_wizard(qtbot, window)
+    to_run_page(qtbot, wizard, epochs=1)
+    run_page = wizard.currentPage()
+    qtbot.waitUntil(run_page.isComplete, timeout=RUN_MS)
+    shot(wizard, "4-run")
+    assert "Finished" in run_page.status.text()
+    assert all(row.bar.value() == row.bar.maximum() for row in run_page.rows.values())
+    assert len(run_page._val_x) == 1 and len(run_page._train_x) >= 1  # the loss curves were drawn live
+    assert "python -m distill" in run_page.log.toPlainText()
+    assert window.controller.model_spec == "student"  # nothing changes in the viewer before the last page
+
+    next_button(wizard).click()
+    page = wizard.currentPage()
+    assert wizard.currentId() == EVALUATE
+    qtbot.waitUntil(lambda: page.status.state != "busy", timeout=PROBE_MS)
+    assert page.status.state == "ok", page.status.text()
+    cells = {page.table.item(r, 0).text(): [page.table.item(r, c).text() for c in (1, 2, 3)]
+             for r in range(page.table.rowCount())}
+    new_dice, current_dice, _ = cells["Dice vs teacher (masks > 80)"]
+    assert 0 <= float(new_dice) <= 1 and float(current_dice) > 0.85  # the bundled student agrees with its teacher
+    assert float(cells["Dice vs truth (synthetic)"][2]) > 0.85      # the teacher against the simulator
+    assert cells["parameters"] == ["111,361", "111,361", "2,483,969"]
+    captions = [label.toolTip() for label in page.overlays.findChildren(type(page.heading)) if label.toolTip()]
+    assert any(c.startswith("open cine") for c in captions) and len(captions) >= 2
+    shot(wizard, "5-evaluate")
+
+    next_button(wizard).click()
+    page = wizard.currentPage()
+    assert wizard.currentId() == USE
+    page.name.setText("my tiny student")
+    page.use_button.click()
+    assert page.status.state == "ok", page.status.text()
+    shot(wizard, "6-use")
+    cards = list(user_models_dir().glob("*.json"))
+    assert len(cards) == 1
+    card = json.loads(cards[0].read_text())
+    model = cards[0].with_suffix(".onnx")
+    assert card["name"] == "my tiny student" and card["sha256"] == file_sha256(model)
+    assert card["metrics"]["summary"]["dice_vs_teacher"] == pytest.approx(float(new_dice), abs=1e-3)
+    # the viewer switched to it and re-ran the open cine with it
+    qtbot.waitUntil(lambda: not window.controller.working and window.controller.study is not before, timeout=60_000)
+    assert window.controller.model_spec == str(model.resolve())
+    assert window.controller.study.analysis.segmentation.model.sha256 == card["sha256"]
+    assert ActiveStudent().get() == str(model.resolve()) and ActiveStudent().previous() == "student"
+    assert "active student" in window.model_box.currentText() and "my tiny student" in window.model_box.currentText()
+    wizard.accept()
+
+    # the previous student stays selectable and can be restored
+    window._fill_model_menu()
+    assert "student" in [window.model_box.itemData(i) for i in range(window.model_box.count())]
+    assert window.actions["restore_student"].isEnabled()
+    window.actions["restore_student"].trigger()
+    qtbot.waitUntil(lambda: not window.controller.working, timeout=60_000)
+    assert window.controller.model_spec == "student" and ActiveStudent().get() == "student"
+
+
+def test_cancel_keeps_the_model_and_resume_finishes_also_after_closing(qtbot, window):
+    wizard = open_wizard(qtbot, window)
+    to_run_page(qtbot, wizard, epochs=4)
+    run_page = wizard.currentPage()
+    qtbot.waitUntil(lambda: bool(run_page._train_x), timeout=RUN_MS)  # training has started
+    assert run_page.cancel_button.isEnabled()
+    run_page.cancel_button.click()
+    qtbot.waitUntil(lambda: not run_page.running(), timeout=60_000)
+    assert "Cancelled" in run_page.status.text()
+    assert run_page.resume_button.isEnabled() and not next_button(wizard).isEnabled()
+    assert window.controller.model_spec == "student" and ActiveStudent().get() == "student"
+    assert not list(user_models_dir().glob("*.onnx"))
+    run = wizard.state.run
+    assert run.result is None and (run.folder / "plan.json").is_file()
+
+    # the app was closed: a new wizard offers the interrupted run and resumes it
+    wizard.reject()
+    qtbot.waitUntil(lambda: window.wizard is None)
+    wizard = open_wizard(qtbot, window)
+    teacher = wizard.currentPage()
+    assert wizard.currentId() == TEACHER and teacher.resume_box.isVisibleTo(wizard)
+    assert teacher.resume_list.count() == 1 and Path(teacher.resume_list.currentData()) == run.folder
+    teacher.resume_button.click()
+    assert wizard.currentId() == RUN
+    run_page = wizard.currentPage()
+    qtbot.waitUntil(run_page.isComplete, timeout=RUN_MS)
+    assert "Finished" in run_page.status.text()
+    log = run_page.log.toPlainText()
+    assert "skip (done): python -m distill generate" in log  # the data was not made again
+    summary = json.loads((run.folder / "train" / "summary.json").read_text())
+    assert summary["epochs"] >= 1 and len(json.loads((run.folder / "train" / "history.json").read_text())) >= 1
+    assert list_runs(finished=False) == [] and len(list_runs(finished=True)) == 1
+    assert window.controller.model_spec == "student"
+    wizard.reject()
+
+
+def test_a_teacher_that_fails_its_check_stops_the_first_page(qtbot, window, tmp_path):
+    broken = tmp_path / "hospital.onnx"
+    broken.write_bytes(np.random.default_rng(0).bytes(4096))
+    sidecar_path(broken).write_text(json.dumps({"name": "broken"}))
+    wizard = open_wizard(qtbot, window)
+    page = wizard.currentPage()
+    wait_complete(qtbot, wizard)
+    page.buttons["onnx"].click()
+    assert not page.isComplete() and "Browse" in page.status.text()  # no file chosen yet
+    page.paths["onnx"].set_path(str(broken))
+    qtbot.waitUntil(lambda: page.status.state == "error", timeout=PROBE_MS)
+    assert "hospital" in page.status.text() and not page.isComplete()
+    assert not next_button(wizard).isEnabled()
+    wizard.reject()
+
+
+def test_bad_data_choices_are_stopped_on_the_data_page(qtbot, window, tmp_path):
+    empty = tmp_path / "nothing here"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no videos")
+    wizard = open_wizard(qtbot, window)
+    go_next(qtbot, wizard, DATA)
+    page = wizard.currentPage()
+    page.existing.click()
+    page.folder.set_path(str(empty))
+    qtbot.waitUntil(lambda: page.status.state == "error", timeout=PROBE_MS)
+    assert "no .avi videos" in page.status.text() and not next_button(wizard).isEnabled()
+    page.generate.click()
+    page.frames.setText("many")
+    page.frames.editingFinished.emit()
+    qtbot.waitUntil(lambda: page.status.state == "error", timeout=PROBE_MS)
+    assert "frames" in page.status.text() and not next_button(wizard).isEnabled()
+    wizard.reject()
+
+
+def test_the_simulator_truth_needs_data_with_masks(qtbot, window, tmp_path):
+    plain = tmp_path / "avis"
+    plain.mkdir()
+    for i in range(16):
+        writer = cv2.VideoWriter(str(plain / f"v{i:02d}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, (112, 112), False)
+        for frame in moving_frames(8, 112, 112):
+            writer.write(frame)
+        writer.release()
+    wizard = open_wizard(qtbot, window)
+    page = wizard.currentPage()
+    wait_complete(qtbot, wizard)
+    page.buttons["truth"].click()
+    qtbot.waitUntil(lambda: page.status.state == "ok", timeout=PROBE_MS)
+    assert "generated data" in page.status.text()
+    go_next(qtbot, wizard, DATA)
+    data = wizard.currentPage()
+    data.existing.click()
+    data.folder.set_path(str(plain))
+    qtbot.waitUntil(lambda: data.status.state == "error", timeout=PROBE_MS)
+    assert "simulator masks" in data.status.text() and not next_button(wizard).isEnabled()
+    wizard.reject()
