@@ -31,7 +31,6 @@ from tests.helpers import ROOT, one_error_line
 TINY = ("--generate", "12", "--frames", "8", "--batch", "2", "--clip", "4", "--evaluate-videos", "2")
 NEW_RUN = ("--teacher", "teacher", *TINY, "--epochs", "1")
 STAGES = ["generate", "targets", "train", "evaluate", "export"]
-_SHARED: dict[str, tuple[Path, subprocess.CompletedProcess]] = {}
 
 
 def child_env(data_dir: Path | None = None) -> dict[str, str]:
@@ -50,15 +49,20 @@ def pipeline(*argv: str, data_dir: Path | None = None, timeout: float = 180) -> 
 
 def finished_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """One finished run (bundled teacher, 12 generated cines, 1 epoch, 2 TEST videos scored) and the
-    command that made it, once per session. Read it; never change it (copy what a test alters)."""
-    if "run" not in _SHARED:
-        base = tmp_path_factory.mktemp("pipeline")
-        run = base / "shared"
+    command that made it, once per session. Read it; never change it (copy what a test alters).
+
+    Kept at a fixed place in the session's temporary folder, not in a module global: pytest imports
+    this file as ``test_distill_pipeline`` and ``tests/test_distill_runs.py`` as ``tests.test_...``."""
+    base = tmp_path_factory.getbasetemp() / "distill-pipeline-shared"
+    run, made = base / "shared", base / "made.json"
+    if not made.is_file():
+        assert not base.exists(), "building the shared run failed in an earlier test; see its error"
+        base.mkdir()
         result = pipeline("--run", str(run), *NEW_RUN, "--name", "Shared student", "--progress", "json",
                           data_dir=base / "echoviewer-data")
         assert result.returncode == 0, result.stderr[-3000:]
-        _SHARED["run"] = (run, result)
-    return _SHARED["run"]
+        made.write_text(json.dumps([result.args, result.returncode, result.stdout, result.stderr]))
+    return run, subprocess.CompletedProcess(*json.loads(made.read_text()))
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -163,7 +167,10 @@ def test_a_rerun_of_a_finished_run_redoes_nothing_and_exits_0(shared, tmp_path) 
     assert " targets " in steps[1] and "0 written, 10 already done" in again.stderr
     after = snapshot(run)
     changed = [name for name in before if after.get(name) != before[name]]
-    assert set(after) == set(before) and changed in ([], ["targets/targets.json"]), changed
+    # result.json is written again, naming the files where the run now is; nothing else is redone
+    assert set(after) == set(before) and set(changed) <= {"result.json", "targets/targets.json"}, changed
+    moved = before["result.json"][1].decode().replace(str(shared[0]), str(run))
+    assert json.loads((run / "result.json").read_text()) == json.loads(moved)
     assert json_lines(again.stdout)[-1]["event"] == "done"
 
 
@@ -204,10 +211,11 @@ def test_a_non_empty_folder_without_a_plan_is_refused(tmp_path, capsys) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["something.txt"]
 
 
-def test_an_unknown_model_is_refused_at_once_in_one_line(tmp_path) -> None:
+def test_an_unknown_model_is_refused_at_once_in_one_line(shared, tmp_path) -> None:
     """Before anything is generated or a plan written: else the folder holds a plan that can never finish."""
     run = tmp_path / "run"
-    refused = pipeline("--run", str(run), *NEW_RUN, "--model", "nosuch", timeout=60)
+    refused = pipeline("--run", str(run), "--teacher", "truth", "--data", str(shared[0] / "data"), "--model", "nosuch",
+                       timeout=60)
     assert refused.returncode == 2
     assert "nosuch" in one_error_line(refused.stderr)
     assert not run.exists()
