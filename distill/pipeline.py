@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from distill.generate import UsageError
+from echoviewer.io.atomic import atomic_output
 
 PLAN, RESULT = "plan.json", "result.json"
 STAGES = ("generate", "targets", "train", "evaluate", "export")
@@ -70,10 +71,18 @@ class Plan:
                 if args.generate is not None else {"folder": str(Path(args.data).resolve())})
         student = {key: getattr(args, key) for key in TRAIN_SETTINGS[:-1] if getattr(args, key) is not None}
         student.setdefault("model", "fast")
-        plan = cls(name=args.name or args.run.name, teacher=args.teacher, data=data,
-                   student={**student, "seed": args.seed}, current=args.current,
+        plan = cls(name=args.name or args.run.name, teacher=_absolute(args.teacher), data=data,
+                   student={**student, "seed": args.seed}, current=_absolute(args.current),
                    evaluate_videos=args.evaluate_videos)
         plan.check()
+        # Refused now, not after generating the data: a model name that builds nothing, a teacher that
+        # does not load, a current student that does not load (the same loader the stages use).
+        from distill.models import build
+        from distill.teachers.registry import load_segmenter
+
+        build(plan.student["model"])
+        for spec in (plan.teacher, plan.current):
+            load_segmenter(spec)
         return plan
 
     def check(self) -> None:
@@ -92,11 +101,16 @@ class Plan:
 
     def write(self, run: Path) -> None:
         run.mkdir(parents=True, exist_ok=True)
-        (run / PLAN).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        _write_json(run / PLAN, asdict(self))
 
     def stages(self) -> list[str]:
         return [s for s in STAGES if not (s == "generate" and "folder" in self.data)
                 and not (s == "targets" and self.teacher == "truth")]
+
+
+def _absolute(spec: str) -> str:
+    """A model file's absolute path (a resumed run may start elsewhere); names stay names."""
+    return spec if spec in ("teacher", "student", "truth") else str(Path(spec).resolve())
 
 
 def _options(settings: dict) -> list[str]:
@@ -158,8 +172,13 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
               "evaluation": str(evaluation / "evaluation.json"),
               "evaluation_current": str(current / "evaluation.json"),
               "summary": json.loads((train / "summary.json").read_text(encoding="utf-8"))}
-    (run / RESULT).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    _write_json(run / RESULT, result)
     return result
+
+
+def _write_json(path: Path, content: dict) -> None:
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -179,7 +179,7 @@ def duration(seconds: float | None) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def test_videos(run: Run, limit: int = 3) -> list[Path]:
+def held_out_videos(run: Run, limit: int = 3) -> list[Path]:
     """Up to ``limit`` of the held-out videos the run scored, as files."""
     report = run.evaluation("new") or {}
     root = Path(str(report.get("data", "")))

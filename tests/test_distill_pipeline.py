@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from distill.cli import main
+from distill.cli import build_parser, main
 from distill.datasets.echonet import EchoNetFolder
+from distill.pipeline import Plan
+from echoviewer.analysis.models import BUNDLED
 from tests.helpers import ROOT, one_error_line
 
 TINY = ("--generate", "12", "--frames", "8", "--batch", "2", "--clip", "4", "--evaluate-videos", "2")
@@ -151,6 +153,8 @@ def test_the_simulators_truth_skips_targets_and_a_data_folder_skips_generate(sha
     assert json.loads((run / "plan.json").read_text())["data"] == {"folder": str(data.resolve())}
     card = json.loads((run / "student.json").read_text())
     assert card["sha256"] == sha256(run / "student.onnx") and card["training"]["targets"] == "truth"
+    for folder in ("evaluation", "evaluation-current"):  # --evaluate-videos 1 of the 2 TEST videos
+        assert json.loads((run / folder / "evaluation.json").read_text())["videos_scored"] == 1
     assert json.loads((run / "result.json").read_text())["sha256"] == card["sha256"]
 
 
@@ -221,14 +225,33 @@ def test_an_unknown_model_is_refused_at_once_in_one_line(shared, tmp_path) -> No
     assert not run.exists()
 
 
+def test_a_teacher_that_does_not_load_is_refused_before_any_data_is_made(tmp_path) -> None:
+    run = tmp_path / "run"
+    refused = pipeline("--run", str(run), "--teacher", str(tmp_path / "missing.onnx"), "--generate", "12",
+                       "--frames", "8", timeout=60)
+    assert refused.returncode == 2 and "missing.onnx" in one_error_line(refused.stderr)
+    assert not run.exists()
+
+
+def test_a_relative_teacher_path_is_stored_absolute(shared, tmp_path, monkeypatch) -> None:
+    """A run resumed from another working folder still finds its teacher."""
+    monkeypatch.chdir(BUNDLED["teacher"].parent)
+    plan = Plan.from_args(build_parser("pipeline").parse_args(
+        ["pipeline", "--run", str(tmp_path / "run"), "--teacher", "teacher.onnx", "--generate", "12"]))
+    assert plan.teacher == str(BUNDLED["teacher"].resolve()) and plan.current == "student"
+
+
 # --- stop and resume ------------------------------------------------------------------------------
 
 class Child:
     """``python -m distill pipeline ARGV`` started in the background: stdout read line by line in a
     thread (JSON lines kept), stderr to a file, stdin a pipe left open until :meth:`close_stdin`."""
 
+    started = 0
+
     def __init__(self, tmp_path: Path, *argv: str) -> None:
-        self.err = tmp_path / "stderr.txt"
+        Child.started += 1
+        self.err = tmp_path / f"stderr-{Child.started}.txt"
         with open(self.err, "w") as err:
             self.process = subprocess.Popen([sys.executable, "-m", "distill", "pipeline", *argv], cwd=ROOT,
                                             env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -250,17 +273,22 @@ class Child:
             time.sleep(0.01)
 
     def close_stdin(self) -> None:
-        self.process.stdin.close()
+        if not self.process.stdin.closed:
+            self.process.stdin.close()
 
     def wait(self, timeout: float) -> int:
-        try:
-            code = self.process.wait(timeout=timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
+        code = self.process.wait(timeout=timeout)
         self.reader.join(10)
         return code
+
+    def end(self) -> None:
+        """Kill the child if a failed check left it running; close its pipes."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.close_stdin()
+        self.reader.join(10)
+        self.process.stdout.close()
 
     def stderr(self) -> str:
         return self.err.read_text()
@@ -280,15 +308,16 @@ def long_run(shared: Path, run: Path, *extra: str) -> list[str]:
             *extra]
 
 
-def test_sigterm_stops_within_a_step_and_the_run_resumes_to_the_end(shared, tmp_path) -> None:
+def test_sigterm_stops_within_a_step_and_the_run_resumes_to_the_end_with_exit_0(shared, tmp_path) -> None:
     run = tmp_path / "run"
     child = Child(tmp_path, *long_run(shared[0], run))
     try:
         child.wait_for(training_step_after_epoch_1)
         child.process.send_signal(signal.SIGTERM)
         sent = time.monotonic()
-    finally:
         code = child.wait(timeout=60)
+    finally:
+        child.end()
     assert code == 130, child.stderr()[-2000:]
     assert time.monotonic() - sent < 10
     err = child.stderr()
@@ -300,11 +329,13 @@ def test_sigterm_stops_within_a_step_and_the_run_resumes_to_the_end(shared, tmp_
     assert 1 <= epochs_done < 30
 
     # `--run DIR` alone (with --stop-on-eof and stdin left open, as the wizard starts it) finishes the run
+    # and exits 0: its stdin watcher must not abort the interpreter's shutdown (a daemon thread blocked
+    # in sys.stdin.buffer did: "Fatal Python error: ... could not acquire lock ...", exit -6)
     resumed = Child(tmp_path, "--run", str(run), "--progress", "json", "--stop-on-eof")
     try:
         code = resumed.wait(timeout=180)
     finally:
-        resumed.close_stdin()
+        resumed.end()
     err = resumed.stderr()
     assert code == 0, err[-3000:]
     assert "Fatal Python error" not in err and "Traceback" not in err
@@ -325,8 +356,9 @@ def test_the_end_of_stdin_stops_a_run_with_stop_on_eof_and_an_open_stdin_does_no
         time.sleep(0.5)  # stdin is open: training goes on
         assert child.process.poll() is None and len(child.lines) > steps
         child.close_stdin()
-    finally:
         code = child.wait(timeout=60)
+    finally:
+        child.end()
     err = child.stderr()
     assert code == 130, err[-2000:]
     assert f"--run {run}" in err and "Traceback" not in err

@@ -29,7 +29,7 @@ from tests.helpers import ROOT
 from tests.test_distill_pipeline import finished_run
 
 
-held_out = distill_runs.test_videos  # imported by its name, pytest would collect it as a test
+held_out = distill_runs.held_out_videos
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_a_run_reads_its_history_and_evaluations(shared, tmp_path) -> None:
     assert empty.history == []
 
 
-def test_test_videos_are_the_held_out_videos_the_run_scored(shared) -> None:
+def test_held_out_videos_are_the_videos_the_run_scored(shared) -> None:
     data = shared.folder / "data"
     test_split = {r.name for r in EchoNetFolder(data).split("TEST")}
     scored = [row["name"] for row in shared.evaluation()["videos"]]
@@ -258,17 +258,24 @@ def test_active_student_refuses_relative_and_missing_paths(tmp_path, monkeypatch
     assert not active.file.exists() and active.get() == "student"
 
 
-@pytest.mark.parametrize("content", [b"{", b"\xff\xfe\x00", b"[]", b'{"version": 99, "spec": "student"}',
-                                     b'{"version": 1, "spec": 3}', b'{"version": 1, "spec": "relative.onnx"}'])
-def test_a_damaged_active_student_file_reads_as_the_bundled_student(tmp_path, content) -> None:
-    (tmp_path / "relative.onnx").write_bytes(b"onnx")
-    active = ActiveStudent(tmp_path)
-    active.file.write_bytes(content)
-    assert active.get() == "student" and active.previous() is None
+@pytest.mark.parametrize("content", ["{", "[]", '{"version": 99, "spec": "MODEL"}', '{"version": 1, "spec": 3}',
+                                     '{"version": 1, "spec": "relative.onnx"}', '{"spec": "MODEL"}'])
+def test_a_damaged_active_student_file_reads_as_the_bundled_student(tmp_path, monkeypatch, content) -> None:
     model = tmp_path / "mine.onnx"
     model.write_bytes(b"onnx")
+    (tmp_path / "relative.onnx").write_bytes(b"onnx")
+    monkeypatch.chdir(tmp_path)
+    active = ActiveStudent(tmp_path)
+    active.file.write_text(content.replace("MODEL", str(model)))
+    assert active.get() == "student" and active.previous() is None
     active.set(str(model))  # a damaged file is replaced, not a reason to fail
-    assert active.get() == str(model)
+    assert active.get() == str(model) and active.previous() == "student"
+
+
+def test_an_active_student_file_that_is_not_utf8_reads_as_the_bundled_student(tmp_path) -> None:
+    active = ActiveStudent(tmp_path)
+    active.file.write_bytes(b"\xff\xfe{\x00")
+    assert active.get() == "student" and active.previous() is None
 
 
 def test_read_json_is_none_for_missing_or_unreadable_files(tmp_path) -> None:

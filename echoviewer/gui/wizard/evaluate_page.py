@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWizardPage
 
 from echoviewer.analysis.models import load_model
-from echoviewer.distill_runs import comparison_picture, test_videos
+from echoviewer.distill_runs import comparison_picture, held_out_videos
 from echoviewer.gui.tasks import Task, start
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.widgets import StatusLine, Thumbnails, pixmap
@@ -95,7 +95,7 @@ class EvaluatePage(QWizardPage):
     def _draw_overlays(self) -> None:
         run, spec, open_cine = self.state.run, self.state.current, self.open_cine()
         new_path = run.result["student"]
-        videos = test_videos(run)
+        videos = held_out_videos(run)
 
         def work(task: Task) -> list:
             new, current = load_model(new_path), load_model(spec)
