@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
+from distill.pipeline import options, run_step
 from echoviewer.resources import MODELS
 
 SEED = 2025
@@ -24,20 +24,6 @@ TEACHER = {"model": "teacher", "epochs": 30, "patience": 6, "batch": 8, "clip": 
            "schedule": "cosine"}
 STUDENT = {"model": "fast", "epochs": 40, "patience": 8, "batch": 8, "clip": 16, "augment": 0.5, "dice": 0.5,
            "schedule": "cosine"}
-
-
-def _options(settings: dict) -> list[str]:
-    return [item for key, value in settings.items() for item in (f"--{key}", str(value))]
-
-
-def _step(argv: list[str], done: bool) -> None:
-    """Run one ``python -m distill`` command unless its output is already complete."""
-    from distill.cli import main
-
-    shown = "python -m distill " + " ".join(argv)
-    print(("skip (done): " if done else "run: ") + shown, file=sys.stderr, flush=True)
-    if not done and (code := main(argv)) != 0:
-        raise SystemExit(code)
 
 
 def reproduce(work: Path, out: Path, *, seed: int = SEED, progress: str = "bar") -> None:
@@ -51,27 +37,27 @@ def reproduce(work: Path, out: Path, *, seed: int = SEED, progress: str = "bar")
 
     for data, n, frames, data_seed in ((train_data, TRAIN_CINES, TRAIN_FRAMES, seed),
                                        (test_data, TEST_CINES, TEST_FRAMES, seed + 1)):
-        _step(["generate", "--out", str(data), "--n", str(n), "--seed", str(data_seed), "--frames", frames,
+        run_step(["generate", "--out", str(data), "--n", str(n), "--seed", str(data_seed), "--frames", frames,
                "--workers", "2", *common, *resume_if(data.exists())], (data / "FileList.csv").is_file())
-    _step(["train", "--data", str(train_data), "--targets", "truth", "--out", str(teacher_run), "--seed", str(seed),
-           *_options(TEACHER), *common, *resume_if((teacher_run / "last.pt").is_file())],
+    run_step(["train", "--data", str(train_data), "--targets", "truth", "--out", str(teacher_run), "--seed", str(seed),
+           *options(TEACHER), *common, *resume_if((teacher_run / "last.pt").is_file())],
           (teacher_run / "summary.json").is_file())
-    _step(["export", "--checkpoint", str(teacher_run / "best.pt"), "--out", str(teacher_onnx),
+    run_step(["export", "--checkpoint", str(teacher_run / "best.pt"), "--out", str(teacher_onnx),
            "--name", "echoviewer bundled teacher", "--data", str(test_data)], teacher_onnx.is_file())
     # Finished videos are skipped, so this step resumes by itself.
-    _step(["targets", "--teacher", str(teacher_onnx), "--data", str(train_data), "--out", str(targets), *common],
+    run_step(["targets", "--teacher", str(teacher_onnx), "--data", str(train_data), "--out", str(targets), *common],
           False)
-    _step(["train", "--data", str(train_data), "--targets", str(targets), "--out", str(student_run), "--seed",
-           str(seed), *_options(STUDENT), *common, *resume_if((student_run / "last.pt").is_file())],
+    run_step(["train", "--data", str(train_data), "--targets", str(targets), "--out", str(student_run), "--seed",
+           str(seed), *options(STUDENT), *common, *resume_if((student_run / "last.pt").is_file())],
           (student_run / "summary.json").is_file())
-    _step(["export", "--checkpoint", str(student_run / "best.pt"), "--out", str(student_onnx),
+    run_step(["export", "--checkpoint", str(student_run / "best.pt"), "--out", str(student_onnx),
            "--name", "echoviewer bundled student", "--data", str(test_data)], student_onnx.is_file())
     # Both models are scored as the viewer runs them: in onnxruntime.
-    _step(["evaluate", "--student", str(student_onnx), "--teacher", str(teacher_onnx),
+    run_step(["evaluate", "--student", str(student_onnx), "--teacher", str(teacher_onnx),
            "--data", str(test_data), "--split", "all", "--out", str(evaluation), *common], False)
     out.mkdir(parents=True, exist_ok=True)
     for name, checkpoint in (("teacher", teacher_run / "best.pt"), ("student", student_run / "best.pt")):
-        _step(["export", "--checkpoint", str(checkpoint), "--out", str(out / f"{name}.onnx"), "--name",
+        run_step(["export", "--checkpoint", str(checkpoint), "--out", str(out / f"{name}.onnx"), "--name",
                f"echoviewer bundled {name}", "--data", str(test_data), "--metrics",
                str(evaluation / "evaluation.json")], False)
     shutil.copyfile(evaluation / "evaluation.md", out / "evaluation.md")

@@ -113,7 +113,7 @@ def _absolute(spec: str) -> str:
     return spec if spec in ("teacher", "student", "truth") else str(Path(spec).resolve())
 
 
-def _options(settings: dict) -> list[str]:
+def options(settings: dict) -> list[str]:
     """``{"epochs": 3}`` → ``["--epochs", "3"]``."""
     return [item for key, value in settings.items() for item in (f"--{key}", str(value))]
 
@@ -154,7 +154,7 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
                   "--split", "TRAIN,VAL", *common], False)
     stage("train")
     run_step(["train", "--data", str(data), "--targets", "truth" if plan.teacher == "truth" else str(targets),
-              "--out", str(train), *_options(plan.student), *common,
+              "--out", str(train), *options(plan.student), *common,
               *(["--resume"] if (train / "last.pt").is_file() else [])], (train / "summary.json").is_file())
     stage("evaluate")
     run_step(["export", "--checkpoint", str(train / "best.pt"), "--out", str(candidate), "--name", plan.name,
