@@ -68,6 +68,7 @@ def main() -> int:
     wizard = window.wizard
 
     def shot(name: str) -> None:
+        wait(app, lambda: False, 0.3)  # let the layout settle (labels that wrapped, pictures just added)
         if args.shots:
             args.shots.mkdir(parents=True, exist_ok=True)
             wizard.grab().save(str(args.shots / f"wizard-{name}.png"))

@@ -82,8 +82,10 @@ class EvaluatePage(QWizardPage):
         if new is None:
             self.status.error(f"{run.folder}: no evaluation report; go back and Resume the run")
             return
+        data = Path(new["data"])
+        source = "the generated cines" if data.resolve().parent == run.folder.resolve() else data.name
         self.heading.setText(f"<b>{new['student'].get('name')}</b> against teacher <b>{new['teacher'].get('name')}"
-                             f"</b> on {new['videos_scored']} held-out videos of {Path(new['data']).name}.")
+                             f"</b> on {new['videos_scored']} held-out videos of {source}.")
         rows = report_table(new, current)
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
