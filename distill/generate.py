@@ -61,14 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="progress as a bar on stderr, JSON lines on stdout, or nothing")
 
 
-def _settings(args: argparse.Namespace) -> dict[str, object]:
+def settings_from(args: argparse.Namespace) -> dict[str, object]:
     sizes = [[args.size, args.size]] if args.format == "echonet" else [list(size) for size in DICOM_SIZES]
     frames = list(args.frames) if isinstance(args.frames, tuple) else args.frames
     return {"n": args.n, "seed": args.seed, "format": args.format, "sizes": sizes,
             "frames": frames, "compression": args.compression, "simulator": 1}
 
 
-def _prepare(out: Path, settings: dict[str, object], resume: bool) -> None:
+def prepare_folder(out: Path, settings: dict[str, object], resume: bool) -> None:
     manifest = out / MANIFEST
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file: choose a folder for --out")
@@ -142,9 +142,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if not 32 <= args.size <= 1024:
         raise UsageError("--size must lie in 32-1024 pixels")
-    settings = _settings(args)
+    settings = settings_from(args)
     out: Path = args.out
-    _prepare(out, settings, args.resume)
+    prepare_folder(out, settings, args.resume)
     fmt = str(settings["format"])
     names = [case_name(i) for i in range(args.n)]
     pending = [i for i, name in enumerate(names) if not is_complete(out, name, fmt)]

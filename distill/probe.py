@@ -21,8 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from distill.datasets.echonet import SPLITS, EchoNetFolder, _find_root
-from distill.generate import _prepare, _settings, make_case, parse_frames
+from distill.datasets.echonet import SPLITS, EchoNetFolder, find_root
+from distill.generate import make_case, parse_frames, prepare_folder, settings_from
 from distill.synth import simulate
 from distill.synth.writers import truth_path, video_path
 from echoviewer.io.preview import first_frame
@@ -145,7 +145,7 @@ def probe_data(args: argparse.Namespace) -> dict[str, Any]:
     try:
         folder = EchoNetFolder(root)
     except FileNotFoundError as exc:
-        if _find_root(root)[1] == "echonet":  # a FileList whose videos are absent: its own message
+        if find_root(root)[1] == "echonet":  # a FileList whose videos are absent: its own message
             raise ValueError(str(exc)) from None
         raise ValueError(f"{root} holds no .avi videos; choose an EchoNet-Dynamic or EchoNet-Synthetic "
                          "folder or a folder of AVI files") from None
@@ -194,14 +194,14 @@ def probe_generate(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("--n and --workers must be at least 1")
     if not 32 <= args.size <= 1024:
         raise ValueError("--size must lie in 32-1024 pixels")
-    settings = _settings(argparse.Namespace(**vars(args), format="echonet", compression="jpeg"))
+    settings = settings_from(argparse.Namespace(**vars(args), format="echonet", compression="jpeg"))
     cases = THUMBNAILS if args.thumbnails else 1
     thumbnails: list[str] = []
     if args.thumbnails:
         args.thumbnails.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="distill-probe-") as temporary:
         out = Path(temporary)
-        _prepare(out, settings, resume=False)
+        prepare_folder(out, settings, resume=False)
         start = time.perf_counter()
         names = [make_case(out, index, settings) for index in range(cases)]
         seconds = time.perf_counter() - start

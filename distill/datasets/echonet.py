@@ -119,7 +119,7 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
         raise ValueError(f"{path}: not a readable CSV file ({exc})") from exc
 
 
-def _find_root(root: Path) -> tuple[Path, str]:
+def find_root(root: Path) -> tuple[Path, str]:
     """The folder holding FileList.csv (EchoNet layouts) or the videos (plain), and the layout."""
     for candidate in (root, root / "dynamic"):
         if (candidate / "FileList.csv").is_file():
@@ -143,7 +143,7 @@ class EchoNetFolder:
         if not given.is_dir():
             raise FileNotFoundError(f"{given}: no such folder; give the dataset folder (the one "
                                     "holding FileList.csv and Videos/, or the .avi files)")
-        self.root, self.layout = _find_root(given)
+        self.root, self.layout = find_root(given)
         self.videos_dir = self.root / "Videos"
         on_disk = _videos_in(self.videos_dir)
         if not on_disk and (beside := _videos_in(self.root)):

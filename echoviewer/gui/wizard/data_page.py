@@ -86,9 +86,11 @@ class DataPage(QWizardPage):
         preset = DATA_PRESETS.get(self.preset.currentData())
         if preset is None:
             return
-        for widget, value in ((self.count, preset.n), (self.frames, preset.frames)):
+        for widget in (self.count, self.frames):
             widget.blockSignals(True)
-            widget.setValue(value) if isinstance(widget, QSpinBox) else widget.setText(value)
+        self.count.setValue(preset.n)
+        self.frames.setText(preset.frames)
+        for widget in (self.count, self.frames):
             widget.blockSignals(False)
         self.state.epochs, self.state.patience = preset.epochs, preset.patience
         self._changed()

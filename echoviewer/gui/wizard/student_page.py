@@ -7,7 +7,7 @@ import time
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLineEdit, QSpinBox, QVBoxLayout, QWizard, QWizardPage
 
-from echoviewer.distill_runs import STUDENT_PRESETS, duration, training_seconds
+from echoviewer.distill_runs import STUDENT_PRESETS, TRAINING, duration, training_seconds
 from echoviewer.gui.wizard.child import Probe
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.widgets import StatusLine
@@ -74,7 +74,8 @@ class StudentPage(QWizardPage):
         self.state.model, self.state.batch, self.state.clip = preset.model, preset.batch, preset.clip
         self.state.epochs, self.state.patience = self.epochs.value(), self.patience.value()
         self.status.busy("Building the network and timing a few training steps …")
-        self.probe.start("student", preset.model, "--clip", str(preset.clip), "--batch", str(preset.batch))
+        self.probe.start("student", preset.model, "--clip", str(preset.clip), "--batch", str(preset.batch),
+                         "--augment", str(TRAINING["augment"]))
 
     def estimate(self, info: dict) -> tuple[float, float]:
         """(training seconds, whole-run seconds) on this machine, at the epoch limit."""
