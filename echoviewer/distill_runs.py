@@ -150,7 +150,7 @@ def install_student(run: Run, name: str | None = None) -> Path:
     card = read_json(sidecar_path(source))
     if not isinstance(card, dict) or card.get("sha256") != file_sha256(source):
         raise ValueError(f"{source}: the model does not match its model card; run the distillation again")
-    if name:
+    if name and name.strip():
         card["name"] = " ".join(name.split())
     folder = user_models_dir().resolve()
     folder.mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,8 @@ def test_install_copies_the_model_and_its_card_into_the_users_model_folder(share
         "Shared-student.json", "Shared-student.onnx"]
     # the run's own card keeps its name
     assert json.loads((shared.folder / "student.json").read_text())["name"] == "Shared student"
+    blank = install_student(shared, name="   ")  # a blank name keeps the run's
+    assert json.loads(blank.with_suffix(".json").read_text())["name"] == "Shared student"
 
 
 def test_a_model_changed_after_export_installs_nothing(shared, tmp_path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QThreadPool
+from PySide6.QtCore import QProcess, QThreadPool
 from PySide6.QtWidgets import QWizard
 
 from echoviewer.analysis.onnx_model import file_sha256, sidecar_path
@@ -115,6 +115,11 @@ def test_wizard_end_to_end_makes_a_student_the_viewer_uses(qtbot, window):
     assert "Finished" in run_page.status.text()
     assert all(row.bar.value() == row.bar.maximum() for row in run_page.rows.values())
     assert len(run_page._val_x) == 1 and len(run_page._train_x) >= 1  # the loss curves were drawn live
+    val_x, _ = run_page.val_curve.getData()
+    train_x, _ = run_page.train_curve.getData()
+    assert val_x is not None and len(val_x) == 1 and train_x is not None and len(train_x) >= 1
+    assert [row.info.text() for row in run_page.rows.values()] == ["done"] * 5
+    assert json.loads((wizard.state.run.folder / "plan.json").read_text())["name"] == wizard.state.name
     assert "python -m distill" in run_page.log.toPlainText()
     assert window.controller.model_spec == "student"  # nothing changes in the viewer before the last page
 
@@ -139,6 +144,7 @@ def test_wizard_end_to_end_makes_a_student_the_viewer_uses(qtbot, window):
     page.name.setText("my tiny student")
     page.use_button.click()
     assert page.status.state == "ok", page.status.text()
+    assert not page.use_button.isEnabled()  # one student per run: a second click would install a copy
     shot(wizard, "6-use")
     cards = list(user_models_dir().glob("*.json"))
     assert len(cards) == 1
@@ -161,17 +167,26 @@ def test_wizard_end_to_end_makes_a_student_the_viewer_uses(qtbot, window):
     window.actions["restore_student"].trigger()
     qtbot.waitUntil(lambda: not window.controller.working, timeout=60_000)
     assert window.controller.model_spec == "student" and ActiveStudent().get() == "student"
+    # the label marks the active student, not whichever model the viewer shows
+    window.controller.set_model(str(model.resolve()))
+    qtbot.waitUntil(lambda: not window.controller.working and window.controller.model_spec != "student", timeout=60_000)
+    labels = {window.model_box.itemData(i): window.model_box.itemText(i) for i in range(window.model_box.count())}
+    assert "active student" in labels["student"] and "active student" not in labels[str(model.resolve())]
 
 
 def test_cancel_keeps_the_model_and_resume_finishes_also_after_closing(qtbot, window):
     wizard = open_wizard(qtbot, window)
     to_run_page(qtbot, wizard, epochs=4)
     run_page = wizard.currentPage()
-    qtbot.waitUntil(lambda: bool(run_page._train_x), timeout=RUN_MS)  # training has started
+    assert not run_page.resume_button.isEnabled()
+    assert wizard.button(QWizard.WizardButton.CancelButton).text() == "Stop and close"
+    qtbot.waitUntil(lambda: bool(run_page._val_x), timeout=RUN_MS)  # a first epoch has finished
     assert run_page.cancel_button.isEnabled()
     run_page.cancel_button.click()
     qtbot.waitUntil(lambda: not run_page.running(), timeout=60_000)
     assert "Cancelled" in run_page.status.text()
+    assert "stopped; run the same command again" in run_page.log.toPlainText()  # SIGTERM, not a kill
+    assert wizard.button(QWizard.WizardButton.CancelButton).text() == "Cancel"
     assert run_page.resume_button.isEnabled() and not next_button(wizard).isEnabled()
     assert window.controller.model_spec == "student" and ActiveStudent().get() == "student"
     assert not list(user_models_dir().glob("*.onnx"))
@@ -188,6 +203,7 @@ def test_cancel_keeps_the_model_and_resume_finishes_also_after_closing(qtbot, wi
     teacher.resume_button.click()
     assert wizard.currentId() == RUN
     run_page = wizard.currentPage()
+    assert run_page._val_x == [float(h["epoch"]) for h in run.history] != []  # the epochs done so far, at once
     qtbot.waitUntil(run_page.isComplete, timeout=RUN_MS)
     assert "Finished" in run_page.status.text()
     log = run_page.log.toPlainText()
@@ -196,6 +212,10 @@ def test_cancel_keeps_the_model_and_resume_finishes_also_after_closing(qtbot, wi
     assert summary["epochs"] >= 1 and len(json.loads((run.folder / "train" / "history.json").read_text())) >= 1
     assert list_runs(finished=False) == [] and len(list_runs(finished=True)) == 1
     assert window.controller.model_spec == "student"
+    wizard.reject()
+    qtbot.waitUntil(lambda: window.wizard is None)
+    wizard = open_wizard(qtbot, window)
+    assert not wizard.currentPage().resume_box.isVisibleTo(wizard)  # a finished run is not offered again
     wizard.reject()
 
 
@@ -253,5 +273,46 @@ def test_the_simulator_truth_needs_data_with_masks(qtbot, window, tmp_path):
     data.existing.click()
     data.folder.set_path(str(plain))
     qtbot.waitUntil(lambda: data.status.state == "error", timeout=PROBE_MS)
+    assert "simulator masks" in data.status.text() and not next_button(wizard).isEnabled()
+    wizard.reject()
+
+
+def test_a_run_stops_resumably_when_the_viewer_dies_or_is_closed(qtbot, window):
+    wizard = open_wizard(qtbot, window)
+    to_run_page(qtbot, wizard, epochs=4)
+    run_page = wizard.currentPage()
+    qtbot.waitUntil(lambda: bool(run_page._train_x), timeout=RUN_MS)  # training has started
+    run_page.child.process.closeWriteChannel()  # what a viewer that dies does: --stop-on-eof stops the child
+    qtbot.waitUntil(lambda: not run_page.running(), timeout=60_000)
+    assert "Cancelled" in run_page.status.text() and wizard.state.run.result is None
+    run_page.resume_button.click()
+    assert run_page.running()
+    qtbot.waitUntil(lambda: run_page._stage == "train", timeout=RUN_MS)  # resumed, training again
+    process = run_page.child.process
+    window.close()  # closing the viewer closes the wizard, which stops the child before it goes
+    assert process.state() == QProcess.ProcessState.NotRunning
+    assert len(list_runs(finished=False)) == 1 and ActiveStudent().get() == "student"
+
+
+def test_truth_chosen_after_the_data_page_is_checked_again(qtbot, window, tmp_path):
+    plain = tmp_path / "avis"
+    plain.mkdir()
+    for i in range(16):
+        writer = cv2.VideoWriter(str(plain / f"v{i:02d}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, (112, 112), False)
+        for frame in moving_frames(8, 112, 112):
+            writer.write(frame)
+        writer.release()
+    wizard = open_wizard(qtbot, window)
+    go_next(qtbot, wizard, DATA)
+    data = wizard.currentPage()
+    data.existing.click()
+    data.folder.set_path(str(plain))
+    qtbot.waitUntil(lambda: data.status.state == "ok", timeout=PROBE_MS)
+    wizard.back()
+    teacher = wizard.currentPage()
+    teacher.buttons["truth"].click()
+    qtbot.waitUntil(lambda: teacher.status.state == "ok", timeout=PROBE_MS)
+    go_next(qtbot, wizard, DATA)
+    qtbot.waitUntil(lambda: data.status.state != "busy", timeout=PROBE_MS)
     assert "simulator masks" in data.status.text() and not next_button(wizard).isEnabled()
     wizard.reject()

@@ -104,16 +104,15 @@ class RunPage(QWizardPage):
     # ---- starting and stopping ---------------------------------------------------------------
     def initializePage(self) -> None:
         if self.state.run is None:
-            folder = new_run_folder(self.state.name)
-            self.state.run = Run(folder, {"name": self.state.name})
-            self._start("--run", str(folder), *self.state.pipeline_arguments())
-        else:
-            self.resume()
+            self.state.run = Run(new_run_folder(self.state.name), {"name": self.state.name})
+        self.resume()
 
     def resume(self) -> None:
+        """Start the run, or continue it: once its plan is written, the folder alone says what to do."""
         run = self.state.run
         self._show_history(run)
-        self._start("--run", str(run.folder))
+        started = (run.folder / "plan.json").is_file()
+        self._start("--run", str(run.folder), *([] if started else self.state.pipeline_arguments()))
 
     def _start(self, *arguments: str) -> None:
         self._stage, self._evaluations, self._started = "", 0, time.monotonic()

@@ -97,6 +97,7 @@ class TeacherPage(QWizardPage):
         self.buttons[key].setChecked(True)
         spec = self.spec(key)
         self.state.teacher_info = None
+        self.state.data_info = None  # the data page checks again: the truth teacher needs simulator masks
         self.completeChanged.emit()
         if not spec:
             self.probe.cancel()

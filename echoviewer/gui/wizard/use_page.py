@@ -24,6 +24,8 @@ class UsePage(QWizardPage):
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.name = QLineEdit()
+        self.name.textChanged.connect(lambda text: self.use_button.setEnabled(
+            bool(text.strip()) and self.state.installed is None))
         form.addRow("Name", self.name)
         layout.addLayout(form)
         self.use_button = QPushButton("Save it and make it the active student")

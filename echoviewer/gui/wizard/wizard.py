@@ -59,7 +59,7 @@ class DistillWizard(QWizard):
 
     def _run_state(self) -> None:
         running = self.pages[RUN].running()
-        self.button(QWizard.WizardButton.CancelButton).setText("Stop and close" if running else "Cancel")
+        self.setButtonText(QWizard.WizardButton.CancelButton, "Stop and close" if running else "Cancel")
 
     def running(self) -> bool:
         return self.pages[RUN].running()
