@@ -76,6 +76,17 @@ def go_next(qtbot, wizard: QWizard, expected: int) -> None:
     assert wizard.currentId() == expected
 
 
+def plain_avis(folder: Path) -> Path:
+    """16 short AVIs without simulator masks: a folder the truth teacher cannot use."""
+    folder.mkdir()
+    for i in range(16):
+        writer = cv2.VideoWriter(str(folder / f"v{i:02d}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, (112, 112), False)
+        for frame in moving_frames(8, 112, 112):
+            writer.write(frame)
+        writer.release()
+    return folder
+
+
 def tiny_data(qtbot, wizard: DistillWizard) -> None:
     """Data page: 12 cines of 8 frames."""
     page = wizard.currentPage()
@@ -255,13 +266,7 @@ def test_bad_data_choices_are_stopped_on_the_data_page(qtbot, window, tmp_path):
 
 
 def test_the_simulator_truth_needs_data_with_masks(qtbot, window, tmp_path):
-    plain = tmp_path / "avis"
-    plain.mkdir()
-    for i in range(16):
-        writer = cv2.VideoWriter(str(plain / f"v{i:02d}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, (112, 112), False)
-        for frame in moving_frames(8, 112, 112):
-            writer.write(frame)
-        writer.release()
+    plain = plain_avis(tmp_path / "avis")
     wizard = open_wizard(qtbot, window)
     page = wizard.currentPage()
     wait_complete(qtbot, wizard)
@@ -295,13 +300,7 @@ def test_a_run_stops_resumably_when_the_viewer_dies_or_is_closed(qtbot, window):
 
 
 def test_truth_chosen_after_the_data_page_is_checked_again(qtbot, window, tmp_path):
-    plain = tmp_path / "avis"
-    plain.mkdir()
-    for i in range(16):
-        writer = cv2.VideoWriter(str(plain / f"v{i:02d}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, (112, 112), False)
-        for frame in moving_frames(8, 112, 112):
-            writer.write(frame)
-        writer.release()
+    plain = plain_avis(tmp_path / "avis")
     wizard = open_wizard(qtbot, window)
     go_next(qtbot, wizard, DATA)
     data = wizard.currentPage()
