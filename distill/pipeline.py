@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from distill.generate import UsageError
-from echoviewer.io.atomic import atomic_output
+from echoviewer.io.atomic import write_json
 
 PLAN, RESULT = "plan.json", "result.json"
 STAGES = ("generate", "targets", "train", "evaluate", "export")
@@ -101,7 +101,7 @@ class Plan:
 
     def write(self, run: Path) -> None:
         run.mkdir(parents=True, exist_ok=True)
-        _write_json(run / PLAN, asdict(self))
+        write_json(run / PLAN, asdict(self))
 
     def stages(self) -> list[str]:
         return [s for s in STAGES if not (s == "generate" and "folder" in self.data)
@@ -172,13 +172,8 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
               "evaluation": str(evaluation / "evaluation.json"),
               "evaluation_current": str(current / "evaluation.json"),
               "summary": json.loads((train / "summary.json").read_text(encoding="utf-8"))}
-    _write_json(run / RESULT, result)
+    write_json(run / RESULT, result, allow_nan=True)  # a diverged loss is NaN
     return result
-
-
-def _write_json(path: Path, content: dict) -> None:
-    with atomic_output(path) as temporary:
-        temporary.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
 
 
 def _stop(signum: int, frame: object) -> None:

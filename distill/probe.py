@@ -87,16 +87,10 @@ def _input_spec(segmenter: Any) -> dict[str, int | None] | None:
     return None
 
 
-def _dice(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean Dice over frames of two boolean (T, H, W) masks; a frame empty in both counts 1."""
-    overlap = (found & truth).sum(axis=(1, 2))
-    total = found.sum(axis=(1, 2)) + truth.sum(axis=(1, 2))
-    return float(np.mean(np.where(total > 0, 2 * overlap / np.maximum(total, 1), 1.0)))
-
-
 def probe_teacher(args: argparse.Namespace) -> dict[str, Any]:
     """Load ``args.spec`` and run it on a short synthetic cine; ValueError if its output is unusable."""
     from distill.teachers.registry import load_segmenter
+    from echoviewer.analysis.quality import dice_per_frame  # onnxruntime: only where a model runs
 
     segmenter = load_segmenter(args.spec)
     described = segmenter.describe()
@@ -124,7 +118,7 @@ def probe_teacher(args: argparse.Namespace) -> dict[str, Any]:
                          "and std) or choose another teacher")
     result["test"] = {"frames": TEST_FRAMES, "output_shape": list(probabilities.shape),
                       "seconds": round(seconds, 4), "mask_fraction": round(float(found.mean()), 4),
-                      "dice_vs_simulator": round(_dice(found, cine.masks), 4)}
+                      "dice_vs_simulator": round(float(dice_per_frame(found, cine.masks).mean()), 4)}
     return result
 
 

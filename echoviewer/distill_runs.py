@@ -9,12 +9,12 @@ installs a finished student into the user's model folder.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,9 @@ import numpy as np
 
 from echoviewer.analysis.onnx_model import OnnxModel, file_sha256, sidecar_path
 from echoviewer.analysis.overlay import draw_overlay
+from echoviewer.analysis.quality import dice_per_frame
 from echoviewer.analysis.segmentation import segment
+from echoviewer.io.atomic import write_json
 from echoviewer.io.cine import Cine
 from echoviewer.user_data import data_dir, read_json, user_models_dir
 
@@ -79,15 +81,24 @@ def distill_command(*arguments: str) -> tuple[str, list[str], dict[str, str]]:
     return sys.executable, ["-m", "distill", *arguments], {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
+def _safe_stem(text: str, limit: int, default: str) -> str:
+    """``text`` as a file name: other characters become ``-``; no leading or trailing ``-`` or ``.``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:limit] or default
+
+
+def _first_free(stem: str, path: Callable[[str], Path], taken: Callable[[Path], bool]) -> Path:
+    """``path(stem)``, else ``path(stem-2)``, ``path(stem-3)``, … whichever ``taken`` refuses first."""
+    candidate, count = path(stem), 1
+    while taken(candidate):
+        count += 1
+        candidate = path(f"{stem}-{count}")
+    return candidate
+
+
 def new_run_folder(name: str) -> Path:
     """A fresh folder under :func:`runs_dir` named after the date and ``name``."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:40] or "run"
-    base = runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
-    folder, count = base, 1
-    while folder.exists():
-        count += 1
-        folder = base.with_name(f"{base.name}-{count}")
-    return folder
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_safe_stem(name, 40, 'run')}"
+    return _first_free(stem, lambda s: runs_dir() / s, Path.exists)
 
 
 @dataclass(frozen=True)
@@ -154,13 +165,10 @@ def install_student(run: Run, name: str | None = None) -> Path:
         card["name"] = " ".join(name.split())
     folder = user_models_dir().resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", card["name"]).strip("-.")[:60] or "student"
-    target, count = folder / f"{stem}.onnx", 1
-    while target.exists() or sidecar_path(target).exists():
-        count += 1
-        target = folder / f"{stem}-{count}.onnx"
+    target = _first_free(_safe_stem(card["name"], 60, "student"), lambda s: folder / f"{s}.onnx",
+                         lambda p: p.exists() or sidecar_path(p).exists())
     shutil.copyfile(source, target)
-    sidecar_path(target).write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    write_json(sidecar_path(target), card, allow_nan=True)  # the card as export wrote it
     return target
 
 
@@ -201,6 +209,5 @@ def comparison_picture(cine: Cine, new: OnnxModel, current: OnnxModel) -> tuple[
     new_masks, current_masks = segment(cine, new), segment(cine, current)
     index = int(np.argmax(new_masks.native_area_px))
     a, b = new_masks.native_mask(index), current_masks.native_mask(index)
-    total = int(a.sum()) + int(b.sum())
-    dice = 2 * int((a & b).sum()) / total if total else 1.0
+    dice = float(dice_per_frame(a[None], b[None])[0])
     return draw_overlay(cine.display_frame(index), a, mode="contour", other=b), dice

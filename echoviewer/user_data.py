@@ -1,6 +1,6 @@
 """The viewer's per-user state in the user's data folder: saved ED/ES edits and recent files.
 
-Every file appears whole or not at all (:func:`echoviewer.io.atomic.atomic_output`); a damaged or
+Every file appears whole or not at all (:func:`echoviewer.io.atomic.write_json`); a damaged or
 foreign file reads as absent, never as an error. File names never hold patient identifiers.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import platformdirs
 
-from echoviewer.io.atomic import atomic_output
+from echoviewer.io.atomic import write_json
 from echoviewer.io.cine import Cine
 
 VERSION = 1
@@ -99,12 +99,6 @@ def read_json(path: Path) -> Any:
         return None
 
 
-def _write_json(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as temporary:
-        temporary.write_text(json.dumps(content, indent=1, allow_nan=False), encoding="utf-8")
-
-
 def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
@@ -132,7 +126,7 @@ class EditStore:
             return None
 
     def save(self, identity: str, edits: SavedEdits) -> None:
-        _write_json(self._path(identity), {"version": VERSION, **asdict(edits)})
+        write_json(self._path(identity), {"version": VERSION, **asdict(edits)})
 
     def forget(self, identity: str) -> None:
         """Drop the saved edits (nothing happens when there are none)."""
@@ -161,7 +155,7 @@ class RecentFiles:
         """Put ``path`` (resolved) first, dropping its older entry and what exceeds the limit."""
         first = Path(path).resolve()
         kept = [first] + [p for p in self.paths() if p != first]
-        _write_json(self.file, {"version": VERSION, "paths": [str(p) for p in kept[:self.limit]]})
+        write_json(self.file, {"version": VERSION, "paths": [str(p) for p in kept[:self.limit]]})
 
     def clear(self) -> None:
         self.file.unlink(missing_ok=True)
@@ -198,4 +192,4 @@ class ActiveStudent:
             raise ValueError(f"{spec!r} is not a student: give 'student' or an existing model file's absolute path")
         current = self.get()
         if spec != current:
-            _write_json(self.file, {"version": VERSION, "spec": spec, "previous": current})
+            write_json(self.file, {"version": VERSION, "spec": spec, "previous": current})

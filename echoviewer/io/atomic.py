@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,3 +25,11 @@ def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | os.PathLike[str], content: object, *, allow_nan: bool = False) -> None:
+    """``content`` as indented JSON, atomically, creating the folder; NaN refused unless allowed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(content, indent=1, allow_nan=allow_nan) + "\n", encoding="utf-8")
