@@ -87,6 +87,13 @@ def plain_avis(folder: Path) -> Path:
     return folder
 
 
+def choose_folder(qtbot, page, folder: Path, outcome: str) -> None:
+    """Data page: use an existing folder; wait until its check says ``outcome`` (ok or error)."""
+    page.existing.click()
+    page.folder.set_path(str(folder))
+    qtbot.waitUntil(lambda: page.status.state == outcome, timeout=PROBE_MS)
+
+
 def tiny_data(qtbot, wizard: DistillWizard) -> None:
     """Data page: 12 cines of 8 frames."""
     page = wizard.currentPage()
@@ -253,9 +260,7 @@ def test_bad_data_choices_are_stopped_on_the_data_page(qtbot, window, tmp_path):
     wizard = open_wizard(qtbot, window)
     go_next(qtbot, wizard, DATA)
     page = wizard.currentPage()
-    page.existing.click()
-    page.folder.set_path(str(empty))
-    qtbot.waitUntil(lambda: page.status.state == "error", timeout=PROBE_MS)
+    choose_folder(qtbot, page, empty, "error")
     assert "no .avi videos" in page.status.text() and not next_button(wizard).isEnabled()
     page.generate.click()
     page.frames.setText("many")
@@ -275,9 +280,7 @@ def test_the_simulator_truth_needs_data_with_masks(qtbot, window, tmp_path):
     assert "generated data" in page.status.text()
     go_next(qtbot, wizard, DATA)
     data = wizard.currentPage()
-    data.existing.click()
-    data.folder.set_path(str(plain))
-    qtbot.waitUntil(lambda: data.status.state == "error", timeout=PROBE_MS)
+    choose_folder(qtbot, data, plain, "error")
     assert "simulator masks" in data.status.text() and not next_button(wizard).isEnabled()
     wizard.reject()
 
@@ -304,9 +307,7 @@ def test_truth_chosen_after_the_data_page_is_checked_again(qtbot, window, tmp_pa
     wizard = open_wizard(qtbot, window)
     go_next(qtbot, wizard, DATA)
     data = wizard.currentPage()
-    data.existing.click()
-    data.folder.set_path(str(plain))
-    qtbot.waitUntil(lambda: data.status.state == "ok", timeout=PROBE_MS)
+    choose_folder(qtbot, data, plain, "ok")
     wizard.back()
     teacher = wizard.currentPage()
     teacher.buttons["truth"].click()

@@ -177,10 +177,10 @@ class RunPage(QWizardPage):
         self._stage = name
         if name in self.rows:
             self.rows[name].busy("starting …")
-        for skipped in STAGES:
-            if skipped != name and list(STAGES).index(skipped) < list(STAGES).index(name) \
-                    and self.rows[skipped].info.text() == "waiting":
-                self.rows[skipped].finish("not needed" if skipped in ("generate", "targets") else "done")
+        order = list(STAGES)
+        for earlier in order[:order.index(name)] if name in order else []:  # stages the plan leaves out
+            if self.rows[earlier].info.text() == "waiting":
+                self.rows[earlier].finish("not needed" if earlier in ("generate", "targets") else "done")
 
     def _log(self, line: str) -> None:
         self.log.appendPlainText(line)
