@@ -28,7 +28,7 @@ from pathlib import Path
 
 from common import default_file, timings, verdict  # bench/ is on sys.path when a script runs
 from echoviewer.analysis import analyze
-from echoviewer.analysis.onnx_model import OnnxModel, to_uint8
+from echoviewer.analysis.onnx_model import OnnxModel, quantize_probabilities
 from echoviewer.analysis.phases import find_events
 from echoviewer.analysis.preprocess import model_view
 from echoviewer.analysis.segmentation import segment
@@ -58,7 +58,7 @@ def stages(path: Path, model: OnnxModel, runs: int) -> dict[str, float]:
         "load_cine": timed(lambda: load_cine(path), runs)[0],
         "sector + model view": timed(lambda: model_view(load_cine(path), model.input_size), runs)[0]
         - timed(lambda: load_cine(path), runs)[0],
-        "inference": timed(lambda: to_uint8(model.probabilities(frames)), runs)[0],
+        "inference": timed(lambda: quantize_probabilities(model.probabilities(frames)), runs)[0],
         "native area curve": timed(lambda: segment(cine, model).native_area_px, runs)[0]
         - timed(lambda: segment(cine, model), runs)[0],
     }
@@ -73,7 +73,7 @@ def deeplab_onnx(folder: Path) -> Path:
 
     import torch
 
-    from distill.teachers.deeplab import ECHONET_MEAN, ECHONET_STD, DeepLabV3ResNet50
+    from distill.networks.deeplab import ECHONET_MEAN, ECHONET_STD, DeepLabV3ResNet50
 
     net = DeepLabV3ResNet50().eval()
     path = folder / "deeplab.onnx"

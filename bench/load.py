@@ -5,6 +5,8 @@ Measures, in one run:
 * wall time of ``load_cine(FILE)``, best and median of 5 runs (grey frames decoded; colour
   frames, if any, decoded on demand);
 * wall time of ``pydicom.dcmread(FILE).pixel_array``, best of 3 runs;
+* wall time of ``first_frame(FILE)`` (the viewer's first picture) against ``load_cine``; goal: at
+  least 5× faster, so the window shows the cine before it is decoded;
 * their ratio; goal: ``load_cine`` at least 20× faster;
 * for colour cines, ``load_cine(FILE).rgb`` (every colour frame decoded too) and the mean time
   to decode one colour frame for display;
@@ -27,8 +29,10 @@ import pydicom
 
 from common import default_file, timings, verdict  # bench/ is on sys.path when a script runs
 from echoviewer.io import load_cine
+from echoviewer.io.preview import first_frame
 
 SPEEDUP_GOAL = 20.0
+PREVIEW_GOAL = 5.0
 MEMORY_GOAL = 3.0
 LOAD_RUNS = 5
 PYDICOM_RUNS = 3
@@ -57,6 +61,11 @@ def main() -> None:
               f"{verdict(speedup >= SPEEDUP_GOAL)}")
     else:
         print("pydicom: not a DICOM file; no comparison")
+    first_frame(path)  # warm-up
+    preview = timings(lambda: first_frame(path), LOAD_RUNS)
+    preview_ratio = min(ours) / min(preview)
+    print(f"first_frame: {min(preview) * 1e3:.1f} ms (best of {LOAD_RUNS}), {preview_ratio:.1f}x faster "
+          f"than load_cine (goal >= {PREVIEW_GOAL:g}x): {verdict(preview_ratio >= PREVIEW_GOAL)}")
     if cine.colour is not None:
         everything = timings(lambda: load_cine(path).rgb, PYDICOM_RUNS)
         print(f"load_cine + every colour frame: {min(everything):.3f} s (best of {PYDICOM_RUNS})")

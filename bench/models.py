@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from echoviewer.analysis.preprocess import model_view
-from distill.teachers.onnx_model import OnnxSegmenter
+from distill.segmenters.onnx import OnnxSegmenter
 from echoviewer.io import load_cine
 from echoviewer.resources import SAMPLE_CINE, STUDENT_MODEL, TEACHER_MODEL
 

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from distill.generate import UsageError
+from distill.errors import UsageError
 from echoviewer.io.errors import CineLoadError
 
 # name → (module, help). A command's module is imported only when that command runs, so that
@@ -23,7 +23,7 @@ COMMANDS = {
     "train": ("distill.train", "train a student (or the teacher) on soft targets"),
     "evaluate": ("distill.evaluate", "score a student against a teacher, no labels needed"),
     "export": ("distill.export", "write a trained network as ONNX with its model card"),
-    "reproduce-bundled": ("distill.bundled", "rebuild resources/models from a seed"),
+    "reproduce-bundled": ("distill.reproduce_bundled", "rebuild resources/models from a seed"),
     "probe": ("distill.probe", "quick checks of a teacher, dataset, generate run or student"),
     "pipeline": ("distill.pipeline", "one distillation run from a plan (the viewer's wizard), resumable"),
 }

@@ -15,7 +15,7 @@ import torch
 from distill.datasets.echonet import EchoNetFolder
 from distill.progress import Progress
 from distill.targets import read_target
-from distill.teachers.truth import TruthTeacher
+from distill.segmenters.truth import TruthTeacher
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ threshold; timing curves count pixels > 25. Reported, as means over videos:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,17 +28,16 @@ import numpy as np
 
 from distill.datasets.echonet import EchoNetFolder, TruthMasks, VideoRecord
 from distill.progress import Progress
-from distill.teachers.base import Segmenter
-from distill.teachers.registry import load_segmenter
+from distill.segmenters.base import Segmenter
+from distill.segmenters.registry import load_segmenter
 from echoviewer.analysis.phases import MASK_THRESHOLD, area_curve, block_rule, find_events
-from echoviewer.io.atomic import atomic_output
+from echoviewer.analysis.quality import dice_per_frame
+from echoviewer.io.atomic import atomic_output, write_json
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
+def mean_dice(a: np.ndarray, b: np.ndarray) -> float:
     """Mean per-frame Dice of two boolean (T, H, W) stacks; two empty frames agree (1)."""
-    inter = (a & b).reshape(len(a), -1).sum(1)
-    total = a.reshape(len(a), -1).sum(1) + b.reshape(len(b), -1).sum(1)
-    return float(np.mean(np.where(total > 0, 2 * inter / np.maximum(total, 1), 1.0)))
+    return float(np.mean(dice_per_frame(a, b)))
 
 
 def afd(curve: np.ndarray, references: np.ndarray, kind: str) -> float | None:
@@ -99,7 +97,7 @@ def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float,
     t_ed, t_es = (np.array([block_rule(t_curve, int(p), kind) for p in peaks], int)
                   for peaks, kind in zip(find_events(t_curve, fps), ("ed", "es")))
     s_mask, t_mask = student_soft > MASK_THRESHOLD, teacher_soft > MASK_THRESHOLD
-    row = {"frames": len(student_soft), "dice_vs_teacher": dice(s_mask, t_mask),
+    row = {"frames": len(student_soft), "dice_vs_teacher": mean_dice(s_mask, t_mask),
            "afd_ed_vs_teacher": afd(s_curve, t_ed, "ed"), "afd_es_vs_teacher": afd(s_curve, t_es, "es"),
            "teacher_events": int(len(t_ed) + len(t_es))}
     if truth is None:
@@ -107,7 +105,7 @@ def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float,
         row["ef_naive_teacher"] = naive_ef(teacher_soft, t_ed, t_es)
         return row
     ed, es = truth.ed_frames.astype(int), truth.es_frames.astype(int)
-    row.update({"dice_vs_truth": dice(s_mask, truth.masks), "teacher_dice_vs_truth": dice(t_mask, truth.masks),
+    row.update({"dice_vs_truth": mean_dice(s_mask, truth.masks), "teacher_dice_vs_truth": mean_dice(t_mask, truth.masks),
                 "afd_ed_vs_truth": afd(s_curve, ed, "ed"), "afd_es_vs_truth": afd(s_curve, es, "es"),
                 "teacher_afd_ed_vs_truth": afd(t_curve, ed, "ed"), "teacher_afd_es_vs_truth": afd(t_curve, es, "es"),
                 "ef_true": truth.ef, "ef_naive_student": naive_ef(student_soft, ed, es),
@@ -184,11 +182,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def write_report(report: dict, out: Path) -> str:
-    out.mkdir(parents=True, exist_ok=True)
     table = markdown(report)
-    for name, text in (("evaluation.json", json.dumps(report, indent=1) + "\n"), ("evaluation.md", table)):
-        with atomic_output(out / name) as temporary:
-            temporary.write_text(text, encoding="utf-8")
+    write_json(out / "evaluation.json", report, allow_nan=True)
+    with atomic_output(out / "evaluation.md") as temporary:
+        temporary.write_text(table, encoding="utf-8")
     return table
 
 

@@ -16,7 +16,6 @@ the same name beside it; the JSON is also the sidecar that ``OnnxSegmenter`` rea
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import warnings
 from datetime import datetime, timezone
@@ -29,13 +28,15 @@ import torch
 from torch import nn
 
 from distill.datasets.echonet import EchoNetFolder
-from distill.models import load_model, parameter_count
-from distill.students.convlstm import ConvLSTMStudent, export_step_onnx
-from distill.teachers.onnx_model import OnnxSegmenter, sidecar_path
-from distill.teachers.torch_model import clip_logits
+from distill.networks import parameter_count
+from distill.networks.checkpoints import load_checkpoint
+from distill.networks.convlstm import ConvLSTMStudent, export_step_onnx
+from distill.segmenters.checkpoint import clip_logits
+from distill.segmenters.onnx import OnnxSegmenter, sidecar_path
+from echoviewer.analysis.onnx_model import file_sha256
 from echoviewer.analysis.phases import MASK_THRESHOLD, TIMING_THRESHOLD
 from echoviewer.io import load_cine
-from echoviewer.io.atomic import atomic_output
+from echoviewer.io.atomic import atomic_output, write_json
 from echoviewer.resources import SAMPLE_CINE
 
 OPSET = 17
@@ -111,14 +112,14 @@ def model_card(model: nn.Module, checkpoint: dict, temporal: str, *, name: str, 
 def export(checkpoint_path: Path, out: Path, *, name: str, data: Path | None = None,
            metrics: dict | None = None) -> dict:
     """Export, check and write ``out`` (.onnx) and its card (.json); returns the card."""
-    model, checkpoint = load_model(checkpoint_path)
+    model, checkpoint = load_checkpoint(checkpoint_path)
     frames, source = check_frames(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     card_path = sidecar_path(out)
     with atomic_output(out, suffix=".onnx") as onnx_tmp, atomic_output(card_path, suffix=".json") as card_tmp:
         temporal = _export_graph(model, onnx_tmp)
         card = model_card(model, checkpoint, temporal, name=name, metrics=metrics)
-        card_tmp.write_text(json.dumps(card), encoding="utf-8")  # the sidecar for the check below
+        write_json(card_tmp, card, allow_nan=True)  # the sidecar for the check below
         reference = clip_logits(model, frames)
         got = OnnxSegmenter(onnx_tmp, sidecar=card_tmp)
         logits = got.raw_outputs(frames)[:, 0]
@@ -132,8 +133,8 @@ def export(checkpoint_path: Path, out: Path, *, name: str, data: Path | None = N
         del graph.metadata_props[:]
         graph.metadata_props.add(key="model_card", value=json.dumps(card, sort_keys=True))
         onnx.save(graph, str(onnx_tmp))
-        card["sha256"] = hashlib.sha256(onnx_tmp.read_bytes()).hexdigest()
-        card_tmp.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+        card["sha256"] = file_sha256(onnx_tmp)
+        write_json(card_tmp, card, allow_nan=True)  # both files are committed together, on leaving the block
     return card
 
 

@@ -18,17 +18,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from distill.errors import UsageError
 from distill.progress import Progress
 from distill.synth.simulator import simulate
 from distill.synth.writers import FORMATS, case_name, is_complete, write_case, write_tables
+from echoviewer.io.atomic import write_json
 
 MANIFEST = "synth.json"
 # Native frame sizes of common scanners' exports (SonoSite, GE, Philips): each DICOM case draws one.
 DICOM_SIZES = ((480, 640), (434, 636), (600, 800))
-
-
-class UsageError(Exception):
-    """A problem with the command line or the output folder; the message says what to do."""
 
 
 def parse_frames(text: str) -> int | tuple[int, int]:
@@ -90,7 +88,7 @@ def prepare_folder(out: Path, settings: dict[str, object], resume: bool) -> None
     (out / "Masks").mkdir(parents=True, exist_ok=True)
     if settings["format"] == "echonet":
         (out / "Videos").mkdir(exist_ok=True)
-    manifest.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(manifest, settings)
 
 
 def make_case(out: Path, index: int, settings: dict[str, object]) -> str:

@@ -29,7 +29,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from distill.generate import UsageError
+from distill.errors import UsageError
 from echoviewer.io.atomic import write_json
 
 PLAN, RESULT = "plan.json", "result.json"
@@ -77,8 +77,8 @@ class Plan:
         plan.check()
         # Refused now, not after generating the data: a model name that builds nothing, a teacher that
         # does not load, a current student that does not load (the same loader the stages use).
-        from distill.models import build
-        from distill.teachers.registry import load_segmenter
+        from distill.networks import build
+        from distill.segmenters.registry import load_segmenter
 
         build(plan.student["model"])
         for spec in (plan.teacher, plan.current):

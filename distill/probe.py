@@ -74,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _input_spec(segmenter: Any) -> dict[str, int | None] | None:
     """The frames the model takes: size (None: any) and channels; None for the truth teacher."""
-    from distill.teachers.deeplab import ECHONET_SIZE
-    from distill.teachers.registry import EchoNetTeacher, OnnxSegmenter, TorchSegmenter
+    from distill.networks.deeplab import ECHONET_SIZE
+    from distill.segmenters.checkpoint import TorchSegmenter
+    from distill.segmenters.echonet import EchoNetTeacher
+    from distill.segmenters.onnx import OnnxSegmenter
 
     if isinstance(segmenter, OnnxSegmenter):
         (height, width), channels = segmenter.input_size, segmenter.spec["channels"]
@@ -89,7 +91,7 @@ def _input_spec(segmenter: Any) -> dict[str, int | None] | None:
 
 def probe_teacher(args: argparse.Namespace) -> dict[str, Any]:
     """Load ``args.spec`` and run it on a short synthetic cine; ValueError if its output is unusable."""
-    from distill.teachers.registry import load_segmenter
+    from distill.segmenters.registry import load_segmenter
     from echoviewer.analysis.quality import dice_per_frame  # onnxruntime: only where a model runs
 
     segmenter = load_segmenter(args.spec)
@@ -229,7 +231,7 @@ def probe_student(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from distill.augment import augment
-    from distill.models import build, parameter_count
+    from distill.networks import build, parameter_count
     from distill.train import loss_terms
 
     if min(args.clip, args.batch, args.steps) < 1 or not 32 <= args.size <= 1024:

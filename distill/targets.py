@@ -18,8 +18,9 @@ import numpy as np
 from distill.datasets.echonet import EchoNetFolder, VideoRecord
 from distill.datasets.npz import load_npz, save_npz
 from distill.progress import Progress
-from distill.teachers.base import Segmenter
-from distill.teachers.registry import load_segmenter
+from distill.segmenters.base import Segmenter
+from distill.segmenters.registry import load_segmenter
+from echoviewer.io.atomic import write_json
 
 MANIFEST = "targets.json"
 KEY = "soft"
@@ -50,8 +51,7 @@ def _check_manifest(out: Path, manifest: dict) -> None:
         if previous.get("teacher") != manifest["teacher"]:
             raise ValueError(f"{out} holds targets of another teacher ({previous.get('teacher', {}).get('name')}); "
                              "choose an empty --out folder")
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    write_json(path, manifest)
 
 
 def produce_targets(teacher: Segmenter, folder: EchoNetFolder, records: list[VideoRecord], out: Path,

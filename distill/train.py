@@ -41,9 +41,10 @@ from tqdm import tqdm
 from distill.augment import augment
 from distill.clips import Clip, load_clips, stack_windows, window_starts
 from distill.datasets.echonet import EchoNetFolder
-from distill.models import build, parameter_count, read_checkpoint, save_checkpoint
+from distill.networks import build, parameter_count
+from distill.networks.checkpoints import read_checkpoint, save_checkpoint
 from distill.progress import Progress
-from echoviewer.io.atomic import atomic_output
+from echoviewer.io.atomic import write_json
 
 ProgressCallback = Callable[[dict], None]
 
@@ -159,15 +160,13 @@ class _Run:
 
     def _save_last(self) -> None:
         if not (self.out / "config.json").is_file():
-            (self.out / "config.json").write_text(
-                json.dumps({"config": asdict(self.config), "identity": self.config.identity()}, indent=1) + "\n",
-                encoding="utf-8")
+            write_json(self.out / "config.json", {"config": asdict(self.config), "identity": self.config.identity()},
+                       allow_nan=True)
         save_checkpoint(self.out / "last.pt", self.model, optimizer=self.optimizer.state_dict(), epoch=self.epoch,
                         best=self.best, best_epoch=self.best_epoch, history=json.dumps(self.history),
                         numpy_rng=json.dumps(self.rng.bit_generator.state), torch_rng=self.generator.get_state(),
                         torch_global_rng=torch.get_rng_state())
-        with atomic_output(self.out / "history.json") as temporary:
-            temporary.write_text(json.dumps(self.history, indent=1) + "\n", encoding="utf-8")
+        write_json(self.out / "history.json", self.history, allow_nan=True)  # a diverged loss is NaN
 
     def _batch(self, clips: list[Clip], starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         length = self.config.clip
@@ -259,8 +258,7 @@ class _Run:
         else:
             summary["weights_sha256_per_rank"] = [checksum]
         if self.rank == 0:
-            with atomic_output(self.out / "summary.json") as temporary:
-                temporary.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+            write_json(self.out / "summary.json", summary, allow_nan=True)
         return summary
 
 

@@ -68,6 +68,22 @@ def runs_dir() -> Path:
     return data_dir() / "runs"
 
 
+DISTILL_EXTRA = 'pip install "echoviewer[distill]"'
+
+
+def distill_unavailable() -> str | None:
+    """Why the wizard cannot run here (one line naming what to install), or None.
+
+    The viewer installs without torch and onnx; ``distill``'s training needs both. Found without
+    importing them, so asking costs nothing.
+    """
+    missing = [name for name in ("distill", "torch", "onnx") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (f"The distillation wizard needs {', '.join(missing)}, which this installation lacks; "
+            f"install them with: {DISTILL_EXTRA}")
+
+
 def distill_command(*arguments: str) -> tuple[str, list[str], dict[str, str]]:
     """(program, arguments, extra environment) running ``python -m distill ARGUMENTS``.
 
@@ -75,7 +91,7 @@ def distill_command(*arguments: str) -> tuple[str, list[str], dict[str, str]]:
     """
     spec = importlib.util.find_spec("distill")
     if spec is None or spec.origin is None:
-        raise RuntimeError("the distill package is not installed; reinstall echoviewer with its distill extras")
+        raise RuntimeError(distill_unavailable() or "the distill package is not installed")
     root = str(Path(spec.origin).parent.parent)
     path = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
     return sys.executable, ["-m", "distill", *arguments], {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}

@@ -7,7 +7,6 @@ foreign file reads as absent, never as an error. File names never hold patient i
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -16,13 +15,12 @@ from typing import Any
 
 import platformdirs
 
-from echoviewer.io.atomic import write_json
+from echoviewer.io.atomic import read_json, write_json
 from echoviewer.io.cine import Cine
 
 VERSION = 1
 BUNDLED_SPECS = ("student", "teacher")  # echoviewer.analysis.models.BUNDLED (not imported: onnxruntime)
 _IDENTITY = re.compile(r"[a-z0-9-]{1,100}")
-_JSON_ERRORS = (OSError, ValueError, RecursionError)  # ValueError: not UTF-8 or not JSON
 
 
 def data_dir() -> Path:
@@ -89,14 +87,6 @@ def _checked_identity(identity: str) -> str:
     if not isinstance(identity, str) or not _IDENTITY.fullmatch(identity):
         raise ValueError(f"{identity!r} is not a file identity; use file_identity(cine)")
     return identity
-
-
-def read_json(path: Path) -> Any:
-    """The parsed file, or None when it is missing or unreadable."""
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except _JSON_ERRORS:
-        return None
 
 
 def _as_tuple(value: Any) -> Any:

@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=565,
                         help="first seed tried (default 565, the bundled sample's seed)")
     parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parents[1] / "resources/samples/sample_a4c.dcm")
+                        default=Path(__file__).resolve().parents[1] / "echoviewer/resources/samples/sample_a4c.dcm")
     args = parser.parse_args()
     seed = args.seed
     # A case's rhythm, EF and quality do not depend on the frame size: screen seeds small.

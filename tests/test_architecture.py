@@ -31,7 +31,7 @@ def _loaded_by_command(argv: list[str], watched: tuple[str, ...]) -> list[str]:
     """Which of ``watched`` a fresh interpreter has imported after ``echoviewer ARGV SAMPLE`` ran."""
     code = (f"import sys; from echoviewer.cli import main; assert main({argv!r} + [sys.argv[1]]) == 0; "
             f"print(sorted(m for m in {watched!r} if m in sys.modules))")
-    sample = ROOT / "resources" / "samples" / "sample_a4c.dcm"
+    sample = ROOT / "echoviewer" / "resources" / "samples" / "sample_a4c.dcm"
     result = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True,
                             text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr

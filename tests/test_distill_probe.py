@@ -85,7 +85,7 @@ def _torch_dict(path: Path) -> None:
 def test_a_damaged_or_foreign_model_file_is_named_in_one_line(capsys, tmp_path, name, write) -> None:
     path = tmp_path / name
     write(path)
-    shutil.copy(ROOT / "resources/models/teacher.json", path.with_suffix(".json"))
+    shutil.copy(ROOT / "echoviewer/resources/models/teacher.json", path.with_suffix(".json"))
     assert str(path) in probe_error(capsys, "teacher", str(path))
 
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from echoviewer.io import Cine, CineLoadError, load_cine
 from tests.conftest import pydicom_data_dir
 
-SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "echoviewer" / "resources" / "samples"
 BUNDLED_SAMPLE = "sample_a4c.dcm"
 HEADER_BYTES = 4096  # where a DICOM keeps its file meta and first elements
 # Transfer syntax, frame timing, ultrasound regions, image geometry and pixel format, pixel data

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pydicom
@@ -129,22 +127,3 @@ def test_other_compression_gives_none_without_decoding_in_process(tmp_path, monk
     assert first_frame(packed) is None
     assert decoded == []
     assert first_frame(plain) is not None and decoded  # the spy does see in-process decoding
-
-
-def test_faster_than_the_full_load(pydicom_data) -> None:
-    path = pydicom_data / "color3d_jpeg_baseline.dcm"
-    first_frame(path), load_cine(path)  # warm up imports and caches
-
-    def best(call) -> float:
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    preview = best(lambda: first_frame(path))
-    full = best(lambda: load_cine(path).rgb)
-    grey = best(lambda: load_cine(path))
-    print(f"\n{path.name}: first_frame {preview * 1e3:.1f} ms; load_cine {grey * 1e3:.1f} ms "
-          f"(grey frames), {full * 1e3:.1f} ms with every colour frame")

@@ -12,7 +12,7 @@ import platformdirs
 import pydicom
 import pytest
 
-from echoviewer.analysis.model_catalog import ModelEntry, available_models
+from echoviewer.model_catalog import ModelEntry, available_models
 from echoviewer.analysis.models import BUNDLED
 from echoviewer.io import load_cine
 from echoviewer.resources import SAMPLE_CINE, STUDENT_MODEL, TEACHER_MODEL

@@ -50,7 +50,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)  # overflow-free logistic
 
 
-def to_uint8(probabilities: np.ndarray) -> np.ndarray:
+def quantize_probabilities(probabilities: np.ndarray) -> np.ndarray:
     """Probability × 255, rounded: how soft masks are stored (as EchoDFKD stores its targets)."""
     return np.rint(np.clip(probabilities, 0.0, 1.0) * 255.0).astype(np.uint8)
 

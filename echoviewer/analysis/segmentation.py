@@ -9,7 +9,7 @@ from functools import cached_property
 
 import numpy as np
 
-from echoviewer.analysis.onnx_model import OnnxModel, to_uint8
+from echoviewer.analysis.onnx_model import OnnxModel, quantize_probabilities
 from echoviewer.analysis.preprocess import SquareCrop, model_view
 from echoviewer.io import Cine
 
@@ -67,7 +67,7 @@ class Segmentation:
 def segment(cine: Cine, model: OnnxModel) -> Segmentation:
     """Run ``model`` over the whole cine in frame order (temporal models see the clip as a whole)."""
     frames, sector, crop = model_view(cine, model.input_size)
-    soft = to_uint8(model.probabilities(frames))
+    soft = quantize_probabilities(model.probabilities(frames))
     return Segmentation(ModelInfo.of(model), soft, sector, crop, model.mask_threshold)
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import qInstallMessageHandler
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from echoviewer.gui.main_window import MainWindow
+from echoviewer.resources import APP_ICON
 
 SCREENSHOT_SIZE = (1440, 860)
 
@@ -32,6 +34,7 @@ def application() -> QApplication:
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("echoviewer")
+    app.setWindowIcon(QIcon(str(APP_ICON)))
     return app
 
 

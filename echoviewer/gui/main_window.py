@@ -10,7 +10,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
                                QProgressBar, QSlider, QSplitter, QStyle, QVBoxLayout, QWidget)
 
-from echoviewer.analysis.model_catalog import available_models
+from echoviewer.model_catalog import available_models
 from echoviewer.analysis.models import BUNDLED
 from echoviewer.analysis.overlay import OVERLAY_MODES
 from echoviewer.gui.cine_view import CineView

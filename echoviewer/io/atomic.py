@@ -1,4 +1,4 @@
-"""Files that appear whole or not at all."""
+"""Files that appear whole or not at all, and JSON read back without trusting it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+_JSON_ERRORS = (OSError, ValueError, RecursionError)  # ValueError: not UTF-8 or not JSON
 
 
 @contextmanager
@@ -33,3 +36,11 @@ def write_json(path: str | os.PathLike[str], content: object, *, allow_nan: bool
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as temporary:
         temporary.write_text(json.dumps(content, indent=1, allow_nan=allow_nan) + "\n", encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """The parsed file, or None when it is missing, unreadable, not UTF-8 or not JSON."""
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except _JSON_ERRORS:
+        return None

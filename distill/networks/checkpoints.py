@@ -1,58 +1,28 @@
-"""Build networks by name and read/write this project's checkpoints, never unpickling code.
-
-Names: ``fast`` (the default student), ``teacher`` (the bundled teacher's network),
-``convlstm`` or ``convlstm:KxN`` (the paper's student with K blocks of N layers; default 3x3).
+"""This project's checkpoints, written and read without ever unpickling code.
 
 A checkpoint is a dict of plain data that ``torch.load(..., weights_only=True)`` reads:
-``{"format": FORMAT, "config": {...}, "state_dict": {...}, ...}``; the config rebuilds the network.
+``{"format": FORMAT, "config": {...}, "state_dict": {...}, ...}``; the config rebuilds the network
+(:func:`distill.networks.from_config`).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from distill.students.convlstm import ConvLSTMStudent
-from distill.teachers.errors import TeacherLoadError
-from distill.unet import ARCHITECTURES, TemporalUNet
+from distill.networks import from_config
+from echoviewer.analysis.errors import ModelLoadError
 from echoviewer.io.atomic import atomic_output
 
 FORMAT = "echoviewer-distill-checkpoint/1"
-_CONVLSTM = re.compile(r"convlstm(?::(\d)x(\d))?")
 
 
-class CheckpointError(TeacherLoadError):
+class CheckpointError(ModelLoadError):
     """A file that is not a usable checkpoint; the message names the file and the expected form."""
-
-
-def build(name: str) -> nn.Module:
-    """A freshly initialised network from its name (see the module docstring)."""
-    if name in ARCHITECTURES:
-        return TemporalUNet(name)
-    if match := _CONVLSTM.fullmatch(name):
-        blocks, layers = (int(match[1]), int(match[2])) if match[1] else (3, 3)
-        return ConvLSTMStudent(blocks=blocks, layers=layers)
-    raise ValueError(f"unknown network {name!r}; expected one of {', '.join(sorted(ARCHITECTURES))}, "
-                     "convlstm or convlstm:KxN (e.g. convlstm:2x2)")
-
-
-def from_config(config: dict) -> nn.Module:
-    """Rebuild a network from ``model.config()``."""
-    kind = config.get("name")
-    if kind == "unet":
-        return TemporalUNet.from_config(config)
-    if kind == "convlstm":
-        return ConvLSTMStudent.from_config(config)
-    raise ValueError(f"unknown network config {config!r}")
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, **extra: object) -> None:
@@ -82,7 +52,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict:
     return payload
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict]:
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, dict]:
     """The network stored in a checkpoint, in eval mode, and the checkpoint's dict."""
     payload = read_checkpoint(path)
     try:

@@ -11,39 +11,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
-from distill.models import FORMAT, CheckpointError, parameter_count, read_checkpoint
-from distill.teachers.base import Segmenter
-from distill.teachers.onnx_model import OnnxSegmenter
-from distill.teachers.torch_model import TorchSegmenter
-from distill.teachers.truth import TruthTeacher
+from distill.networks.checkpoints import FORMAT, CheckpointError, read_checkpoint
+from distill.segmenters.base import Segmenter
+from distill.segmenters.checkpoint import TorchSegmenter
+from distill.segmenters.echonet import EchoNetTeacher
+from distill.segmenters.onnx import OnnxSegmenter
+from distill.segmenters.truth import TruthTeacher
 from echoviewer.analysis.models import BUNDLED
-from echoviewer.analysis.onnx_model import sigmoid
-
-
-class EchoNetTeacher(Segmenter):
-    """EchoNet-Dynamic's DeepLabV3-ResNet50 (``deeplabv3_resnet50_random.pt``), the paper's teacher."""
-
-    kind = "echonet-deeplabv3"
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        from distill.teachers.deeplab import load_echonet_deeplab
-
-        self.path = Path(path)
-        self.model = load_echonet_deeplab(self.path)
-        self.name = f"EchoNet-Dynamic DeepLabV3-ResNet50 ({self.path.name})"
-        self.parameters = parameter_count(self.model)
-
-    def probabilities(self, frames: np.ndarray) -> np.ndarray:
-        from distill.teachers.deeplab import echonet_logits
-
-        return sigmoid(echonet_logits(self.model, frames))
-
 
 
 def load_segmenter(spec: str | os.PathLike[str]) -> Segmenter:
-    """The segmenter ``spec`` names (see the module docstring); TeacherLoadError if unusable."""
+    """The segmenter ``spec`` names (see the module docstring); ModelLoadError if unusable."""
     text = str(spec)
     if text == "truth":
         return TruthTeacher()

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from echoviewer.analysis import DEFAULT_MODEL, ModelLoadError, analyze, load_model
 from echoviewer.analysis.report import (beats_csv_path, mask_archive, write_beats_csv,
                                         write_frames_csv, write_json)
-from echoviewer.cli import report_error
+from echoviewer.cli.errors import report_error
 from echoviewer.io.errors import one_line
 from echoviewer.io import CineLoadError, find_cines, load_cine
 

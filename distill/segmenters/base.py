@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.datasets.echonet import EchoNetFolder, VideoRecord
-from echoviewer.analysis.onnx_model import file_sha256, to_uint8
+from echoviewer.analysis.onnx_model import file_sha256, quantize_probabilities
 
 
 class Segmenter(ABC):
@@ -32,7 +32,7 @@ class Segmenter(ABC):
     def soft_masks(self, frames: np.ndarray, folder: EchoNetFolder | None = None,
                    record: VideoRecord | None = None) -> np.ndarray:
         """uint8 (T, H, W) soft masks; the truth teacher needs the folder and record."""
-        return to_uint8(self.probabilities(frames))
+        return quantize_probabilities(self.probabilities(frames))
 
     @cached_property
     def sha256(self) -> str | None:

@@ -5,7 +5,6 @@ Listing reads only the JSON sidecars' names; no ONNX session is loaded.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from echoviewer.analysis.models import BUNDLED
 from echoviewer.analysis.onnx_model import sidecar_path
+from echoviewer.io.atomic import read_json
 from echoviewer.user_data import user_models_dir
 
 LABEL_LENGTH = 80
@@ -30,10 +30,7 @@ class ModelEntry:
 
 def _label(model: Path) -> str:
     """The sidecar's ``name`` as one printable line, else the file's stem."""
-    try:
-        card = json.loads(sidecar_path(model).read_bytes().decode("utf-8"))
-    except (OSError, ValueError, RecursionError):  # ValueError: not UTF-8 or not JSON
-        card = None
+    card = read_json(sidecar_path(model))
     name = card.get("name") if isinstance(card, dict) else None
     label = " ".join(name.split())[:LABEL_LENGTH] if isinstance(name, str) else ""
     return label if label and label.isprintable() else model.stem

@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from distill.models import load_model, parameter_count
-from distill.teachers.base import Segmenter
+from distill.networks import parameter_count
+from distill.networks.checkpoints import load_checkpoint
+from distill.segmenters.base import Segmenter
 from echoviewer.analysis.onnx_model import sigmoid
 
 FRAME_CHUNK = 32  # frames per forward pass of a per-frame network (bounded memory)
@@ -31,7 +32,7 @@ class TorchSegmenter(Segmenter):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.model, checkpoint = load_model(self.path)
+        self.model, checkpoint = load_checkpoint(self.path)
         self.config = checkpoint["config"]
         self.name = f"{self.path.name} ({self.model.config().get('arch') or self.config['name']})"
         self.parameters = parameter_count(self.model)

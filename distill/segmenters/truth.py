@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from distill.datasets.echonet import EchoNetFolder, VideoRecord
-from distill.teachers.base import Segmenter
+from distill.segmenters.base import Segmenter
 
 
 class TruthTeacher(Segmenter):

@@ -1,1 +1,0 @@
-"""Student networks: the paper's ConvLSTM and a fast temporal U-Net."""

@@ -1,0 +1,36 @@
+"""``echoviewer info FILE...``: one JSON line per file describing the cine, without patient identifiers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from echoviewer.cli.errors import report_error
+from echoviewer.io import CineLoadError, load_cine
+
+
+def info_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="echoviewer info",
+        description="Describe cines as JSON, one object per line per file, without patient "
+                    "identifiers. Keys: file, format, frames, width, height, colour, fps, "
+                    "fps_source (FrameTimeVector, FrameTime, CineRate, "
+                    "RecommendedDisplayFrameRate, EffectiveDuration, container, file or "
+                    "assumed), fps_assumed, duration_s, calibration ({cm_per_px_x, cm_per_px_y, "
+                    "source} or null), calibration_note (why, when null), region, "
+                    "transfer_syntax, sop_class, manufacturer, photometric, decoder.",
+        epilog="Exit status: 0 when every file loaded, 1 when any could not be read "
+               "(its one-line reason goes to stderr).")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="DICOM, AVI/MP4 or .npy/.npz file")
+    args = parser.parse_args(argv)
+    failed = 0
+    for name in args.files:
+        try:
+            cine = load_cine(name)
+        except CineLoadError as exc:
+            report_error(str(exc))
+            failed += 1
+            continue
+        print(json.dumps(cine.describe()), flush=True)
+    return 1 if failed else 0

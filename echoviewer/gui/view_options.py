@@ -1,0 +1,139 @@
+"""How the viewer shows the study and plays it, in one object: the overlay mode and opacity, the
+patient identifiers, the plot's time axis, the playback speed and loop.
+
+:class:`ViewOptions` is the one home of these choices (as napari keeps ``layer.opacity`` on the
+layer and its Qt controls only mirror it): the views (cine view, curve plot, playback) render
+from it and redraw on its ``changed`` signal, the controls (View menu, toolbar, transport) write
+to it and mirror that signal, exports read it and ``viewer.ini`` keeps it between sessions
+(:meth:`ViewOptions.load`, :meth:`ViewOptions.save`). Whether the teacher–student disagreement is
+shown is not here: switching it on runs an analysis, so it is the controller's
+(``StudyController.compare``).
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from echoviewer.analysis.overlay import OVERLAY_MODES
+from echoviewer.user_data import data_dir
+
+SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0)
+OPACITY_PERCENT = (5, 100)  # the toolbar's slider; opacity is held to the percent it shows
+
+
+def viewer_settings() -> QSettings:
+    """``viewer.ini`` in the user's data folder: the window's layout, these options, the model."""
+    return QSettings(str(data_dir() / "viewer.ini"), QSettings.Format.IniFormat)
+
+
+def _overlay(value: object) -> str:
+    if value not in OVERLAY_MODES:
+        raise ValueError(f"overlay mode {value!r} is unknown; use one of {', '.join(OVERLAY_MODES)}")
+    return value
+
+
+def _opacity(value: object) -> float:
+    low, high = OPACITY_PERCENT
+    if isinstance(value, bool) or not isinstance(value, Real) or not low / 100 <= value <= high / 100:
+        raise ValueError(f"opacity must be a number from {low / 100} to {high / 100}; got {value!r}")
+    return round(float(value), 2)
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected True or False; got {value!r}")
+    return value
+
+
+def _speed(value: object) -> float:
+    if isinstance(value, bool) or value not in SPEEDS:
+        raise ValueError(f"playback speed must be one of {', '.join(f'{s:g}' for s in SPEEDS)}; got {value!r}")
+    return float(value)
+
+
+class _Option:
+    """One field of :class:`ViewOptions`: reads the held value; a set checks it first."""
+
+    def __init__(self, check, default) -> None:
+        self.check, self.default = check, default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, options: ViewOptions | None, owner: type | None = None):
+        return self if options is None else options._values[self.name]
+
+    def __set__(self, options: ViewOptions, value: object) -> None:
+        options._set(self.name, self.check(value))
+
+
+class ViewOptions(QObject):
+    """The viewer's display and playback choices.
+
+    Each field is a property whose setter checks the value (ValueError when it is not one the
+    viewer offers), does nothing when the value is already held (so a control that mirrors the
+    options and writes them back stops there) and otherwise emits ``changed(name, value)`` once.
+    """
+
+    changed = Signal(str, object)  # (field name, new value)
+
+    overlay = _Option(_overlay, "fill")           # one of OVERLAY_MODES
+    opacity = _Option(_opacity, 0.35)             # of the LV fill, 0.05–1.0
+    identifiers = _Option(_flag, False)           # patient name and ID on screen and in exports
+    time_axis = _Option(_flag, True)              # the area plot against time (s), else frames
+    speed = _Option(_speed, 1.0)                  # playback, relative to the file's frame times
+    loop = _Option(_flag, True)                   # playback starts again at the end
+
+    FIELDS = ("overlay", "opacity", "identifiers", "time_axis", "speed", "loop")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._values = {name: getattr(type(self), name).default for name in self.FIELDS}
+
+    def _set(self, name: str, value: object) -> None:
+        if self._values[name] != value:
+            self._values[name] = value
+            self.changed.emit(name, value)
+
+    def cycle_overlay(self) -> None:
+        """fill → contour → hidden → fill."""
+        self.overlay = OVERLAY_MODES[(OVERLAY_MODES.index(self.overlay) + 1) % len(OVERLAY_MODES)]
+
+    # ---- viewer.ini ---------------------------------------------------------------------------
+    def load(self, settings: QSettings) -> None:
+        """The choices :meth:`save` wrote; a value that is missing or that the user damaged (the
+        file is theirs to edit) leaves that field as it is. The identifiers are never stored:
+        every session starts with them hidden."""
+        low, high = OPACITY_PERCENT
+        self.overlay = _choice(settings.value("overlay"), OVERLAY_MODES, self.overlay)
+        self.opacity = _number(settings.value("opacity"), low, high, round(self.opacity * 100)) / 100
+        self.speed = SPEEDS[_number(settings.value("speed_index"), 0, len(SPEEDS) - 1, SPEEDS.index(self.speed))]
+        self.loop = _choice(settings.value("loop"), ("true", "false"), _text(self.loop)) == "true"
+        self.time_axis = _choice(settings.value("time_axis"), ("true", "false"), _text(self.time_axis)) == "true"
+
+    def save(self, settings: QSettings) -> None:
+        settings.setValue("overlay", self.overlay)
+        settings.setValue("opacity", round(self.opacity * 100))
+        settings.setValue("speed_index", SPEEDS.index(self.speed))
+        settings.setValue("loop", _text(self.loop))
+        settings.setValue("time_axis", _text(self.time_axis))
+
+
+def _text(flag: bool) -> str:
+    return "true" if flag else "false"
+
+
+def _choice(value: object, allowed: tuple[str, ...], default: str) -> str:
+    """A stored setting, if it is one of ``allowed``."""
+    return value if isinstance(value, str) and value in allowed else default
+
+
+def _number(value: object, low: int, high: int, default: int) -> int:
+    """A stored whole number in ``low``–``high``."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return number if low <= number <= high else default
