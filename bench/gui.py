@@ -302,7 +302,7 @@ def scrubbing(window: MainWindow, path: Path, rng: np.random.Generator,
     rows, stages = [], {}
     for mode, disagreement in (("fill", False), ("contour", False), ("fill", True)):
         label = mode + (" + disagreement" if disagreement else "")
-        window.set_overlay(mode)
+        window.options.overlay = mode
         if disagreement:
             window.actions["disagreement"].setChecked(True)
             wait_until_idle(window, TIMEOUT_S)
@@ -320,7 +320,7 @@ def scrubbing(window: MainWindow, path: Path, rng: np.random.Generator,
         stages[label] = stage_timings(window)
     counter.remove()
     window.actions["disagreement"].setChecked(False)
-    window.set_overlay("fill")
+    window.options.overlay = "fill"
     wait_until_idle(window, TIMEOUT_S)
 
     print(f"\nscrubbing ({cine.n_frames} frames of {cine.width}x{cine.height}; ms a frame from set_frame "

@@ -1,6 +1,6 @@
 """Benchmark the bundled models in onnxruntime: frames per second at 112×112 on this CPU.
 
-Runs ``resources/models/student.onnx`` and ``teacher.onnx`` (or the files given) on the bundled
+Runs ``echoviewer/resources/models/student.onnx`` and ``teacher.onnx`` (or the files given) on the bundled
 sample cine's model view, repeated to ``--frames`` frames, as the viewer will: the student sees the
 whole clip at once (a temporal model), the teacher batches of 32 frames. onnxruntime uses
 ``--threads`` intra-op threads (default 2). Prints the best of ``--repeat`` runs.

@@ -7,9 +7,10 @@ from "Start training" to "Finished", and the new student's scores on the held-ou
 Goals (issue 7): the quick preset ends in under 10 minutes on 2 CPU cores, with Dice vs the
 bundled teacher ≥ 0.85.
 
-Usage: ``python bench/wizard.py [--preset quick|standard] [--epochs N] [--shots DIR] [--open FILE]``;
-``--shots`` saves a screenshot of every page (the README's come from here), ``--open`` opens a cine
-in the viewer first so the report's overlays include it.
+Usage: ``python bench/wizard.py [--preset quick|standard] [--epochs N] [--shots DIR] [--open FILE]
+[--pages-only]``; ``--shots`` saves a screenshot of every page (the README's come from here),
+``--open`` opens a cine in the viewer first so the report's overlays include it, ``--pages-only``
+stops before the run (the first three pages, their checks and the student page's estimate).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main() -> int:
     parser.add_argument("--shots", type=Path, default=None, help="save a PNG of every page here")
     parser.add_argument("--open", type=Path, default=None, help="a cine to open in the viewer first")
     parser.add_argument("--data-dir", type=Path, default=None, help="user data folder (default: a temporary one)")
+    parser.add_argument("--pages-only", action="store_true", help="stop before the run: no training")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     temporary = None
@@ -56,6 +58,7 @@ def main() -> int:
     from echoviewer.gui.app import application
     from echoviewer.gui.main_window import MainWindow
     from echoviewer.gui.wizard.wizard import RUN
+    from echoviewer.run_contract import PIPELINE, STAGE, is_event
 
     app = application()
     window = MainWindow()
@@ -91,13 +94,15 @@ def main() -> int:
         student.epochs.setValue(args.epochs)
     wait(app, lambda: student.status.state == "ok", 180)
     print(f"student page: {student.status.text()}")
+    if args.pages_only:
+        shot("3-student")
+        return finish(window, temporary)
     forward("3-student")
     assert wizard.currentId() == RUN
     run_page = wizard.currentPage()
     marks: list[tuple[str, float]] = []
     run_page.child.message.connect(
-        lambda line: marks.append((line["name"], time.monotonic()))
-        if line.get("stage") == "pipeline" and line.get("event") == "stage" else None)
+        lambda line: marks.append((line["name"], time.monotonic())) if is_event(line, PIPELINE, STAGE) else None)
     start = time.monotonic()
     shot_taken = []
 
@@ -119,7 +124,7 @@ def main() -> int:
     for (name, begin), (_, end) in zip(stamps, stamps[1:]):
         print(f"  {name:<9} {end - begin:7.1f} s")
     run = wizard.state.run
-    summary = json.loads((run.folder / "train" / "summary.json").read_text())
+    summary = json.loads(run.files.train.summary.read_text())
     new, current = run.evaluation("new"), run.evaluation("current")
     dice = new["summary"]["dice_vs_teacher"]
     print(f"  training: {summary['epochs']} epochs (best {summary['best_epoch']}), {summary['seconds']:.0f} s")
@@ -140,7 +145,11 @@ def main() -> int:
     page = wizard.currentPage()
     page.use_button.click()
     shot("6-use")
-    wizard.accept()
+    return finish(window, temporary)
+
+
+def finish(window, temporary: str | None) -> int:
+    window.wizard.accept()
     window.close()
     if temporary:
         shutil.rmtree(temporary, ignore_errors=True)

@@ -23,7 +23,7 @@ COMMANDS = {
     "train": ("distill.train", "train a student (or the teacher) on soft targets"),
     "evaluate": ("distill.evaluate", "score a student against a teacher, no labels needed"),
     "export": ("distill.export", "write a trained network as ONNX with its model card"),
-    "reproduce-bundled": ("distill.reproduce_bundled", "rebuild resources/models from a seed"),
+    "reproduce-bundled": ("distill.reproduce_bundled", "rebuild echoviewer/resources/models from a seed"),
     "probe": ("distill.probe", "quick checks of a teacher, dataset, generate run or student"),
     "pipeline": ("distill.pipeline", "one distillation run from a plan (the viewer's wizard), resumable"),
 }

@@ -16,6 +16,7 @@ from distill.datasets.echonet import EchoNetFolder
 from distill.progress import Progress
 from distill.targets import read_target
 from distill.segmenters.truth import TruthTeacher
+from echoviewer.run_contract import load_stage
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def load_clips(folder: EchoNetFolder, split: str, targets: str | Path, *, progre
     """
     records = folder.split(split)
     truth = TruthTeacher() if str(targets) == "truth" else None
-    clips, bar = [], Progress(f"load {split.lower()}", total=len(records), mode=progress, unit="video")
+    clips, bar = [], Progress(load_stage(split), total=len(records), mode=progress, unit="video")
     try:
         # Unreadable videos were reported when the targets were made.
         for record, frames, _ in folder.read_videos(records, {}, bar.advance):

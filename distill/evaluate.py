@@ -21,7 +21,7 @@ import argparse
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from distill.segmenters.registry import load_segmenter
 from echoviewer.analysis.phases import MASK_THRESHOLD, area_curve, block_rule, find_events
 from echoviewer.analysis.quality import dice_per_frame
 from echoviewer.io.atomic import atomic_output, write_json
+from echoviewer.run_contract import REPORT
 
 
 def mean_dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -105,7 +106,8 @@ def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float,
         row["ef_naive_teacher"] = naive_ef(teacher_soft, t_ed, t_es)
         return row
     ed, es = truth.ed_frames.astype(int), truth.es_frames.astype(int)
-    row.update({"dice_vs_truth": mean_dice(s_mask, truth.masks), "teacher_dice_vs_truth": mean_dice(t_mask, truth.masks),
+    row.update({"dice_vs_truth": mean_dice(s_mask, truth.masks),
+                "teacher_dice_vs_truth": mean_dice(t_mask, truth.masks),
                 "afd_ed_vs_truth": afd(s_curve, ed, "ed"), "afd_es_vs_truth": afd(s_curve, es, "es"),
                 "teacher_afd_ed_vs_truth": afd(t_curve, ed, "ed"), "teacher_afd_es_vs_truth": afd(t_curve, es, "es"),
                 "ef_true": truth.ef, "ef_naive_student": naive_ef(student_soft, ed, es),
@@ -135,7 +137,7 @@ def evaluate(student: Segmenter, teacher: Segmenter, folder: EchoNetFolder, reco
         summary["ef_naive_r_teacher"] = scores.pearson("ef_naive_teacher", "ef_true")
     return {"student": student.describe(), "teacher": teacher.describe(), "data": str(folder.root),
             "videos_scored": len(scores.rows), "videos_failed": failed,
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "speed": {"student_fps": student_time.fps, "teacher_fps": teacher_time.fps,
                       "cpu_threads": os.cpu_count()},
             "summary": summary, "videos": scores.rows}
@@ -183,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_report(report: dict, out: Path) -> str:
     table = markdown(report)
-    write_json(out / "evaluation.json", report, allow_nan=True)
+    write_json(out / REPORT, report, allow_nan=True)
     with atomic_output(out / "evaluation.md") as temporary:
         temporary.write_text(table, encoding="utf-8")
     return table

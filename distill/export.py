@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -32,8 +32,8 @@ from distill.networks import parameter_count
 from distill.networks.checkpoints import load_checkpoint
 from distill.networks.convlstm import ConvLSTMStudent, export_step_onnx
 from distill.segmenters.checkpoint import clip_logits
-from distill.segmenters.onnx import OnnxSegmenter, sidecar_path
-from echoviewer.analysis.onnx_model import file_sha256
+from distill.segmenters.onnx import OnnxSegmenter
+from echoviewer.analysis.onnx_model import file_sha256, sidecar_path
 from echoviewer.analysis.phases import MASK_THRESHOLD, TIMING_THRESHOLD
 from echoviewer.io import load_cine
 from echoviewer.io.atomic import atomic_output, write_json
@@ -105,7 +105,7 @@ def model_card(model: nn.Module, checkpoint: dict, temporal: str, *, name: str, 
                        "mask_threshold_uint8": MASK_THRESHOLD, "timing_threshold_uint8": TIMING_THRESHOLD},
             "temporal": temporal, "teacher": teacher, "data": train.get("data"), "seed": train.get("seed"),
             "training": train, "epochs_trained": checkpoint.get("epoch"), "val_loss": checkpoint.get("val_loss"),
-            "metrics": metrics or {}, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "metrics": metrics or {}, "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "opset": OPSET}
 
 

@@ -15,7 +15,8 @@ an interrupted one resumes, so resuming after a cancel, a kill or a crash finish
 With ``--progress json`` every command's progress lines go to stdout, and before each stage a line
 ``{"stage": "pipeline", "event": "stage", "name": "train", "index": 3, "count": 5}``. SIGTERM (or,
 with ``--stop-on-eof``, the end of stdin: the parent that started this process has gone) stops the
-run as Ctrl-C does, within a training step, leaving everything needed to resume.
+run as Ctrl-C does, within a training step, leaving everything needed to resume. The folder's names,
+the stages and the JSON lines are ``echoviewer.run_contract``'s, which the viewer reads too.
 """
 
 from __future__ import annotations
@@ -31,10 +32,8 @@ from pathlib import Path
 
 from distill.errors import UsageError
 from echoviewer.io.atomic import write_json
-
-PLAN, RESULT = "plan.json", "result.json"
-STAGES = ("generate", "targets", "train", "evaluate", "export")
-TRAIN_SETTINGS = ("model", "epochs", "patience", "batch", "clip", "lr", "schedule", "dice", "augment", "seed")
+from echoviewer.run_contract import (DONE, PIPELINE, PLAN, REPORT, STAGE, TRAIN_SETTINGS, RunFolder, event_line,
+                                     planned_stages, write_line)
 
 
 @dataclass
@@ -104,8 +103,7 @@ class Plan:
         write_json(run / PLAN, asdict(self))
 
     def stages(self) -> list[str]:
-        return [s for s in STAGES if not (s == "generate" and "folder" in self.data)
-                and not (s == "targets" and self.teacher == "truth")]
+        return planned_stages(self.data, self.teacher)
 
 
 def _absolute(spec: str) -> str:
@@ -130,17 +128,17 @@ def run_step(argv: list[str], done: bool) -> None:
 
 def run_plan(run: Path, plan: Plan, progress: str) -> dict:
     """Every stage of ``plan`` in ``run``; returns what ``result.json`` holds."""
-    data = run / "data" if "generate" in plan.data else Path(plan.data["folder"])
-    targets, train = run / "targets", run / "train"
-    candidate, final = run / "candidate.onnx", run / "student.onnx"
-    evaluation, current = run / "evaluation", run / "evaluation-current"
+    files = RunFolder(run)
+    data = files.data if "generate" in plan.data else Path(plan.data["folder"])
+    targets, train = files.targets, files.train
+    candidate, final = files.candidate, files.student
+    evaluation, current = files.evaluation, files.evaluation_current
     common = ["--progress", progress]
     names = plan.stages()
 
     def stage(name: str) -> None:
         if progress == "json":
-            print(json.dumps({"stage": "pipeline", "event": "stage", "name": name,
-                              "index": names.index(name) + 1, "count": len(names)}), flush=True)
+            write_line(event_line(PIPELINE, STAGE, name=name, index=names.index(name) + 1, count=len(names)))
 
     if "generate" in names:
         stage("generate")
@@ -154,25 +152,24 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
                   "--split", "TRAIN,VAL", *common], False)
     stage("train")
     run_step(["train", "--data", str(data), "--targets", "truth" if plan.teacher == "truth" else str(targets),
-              "--out", str(train), *options(plan.student), *common,
-              *(["--resume"] if (train / "last.pt").is_file() else [])], (train / "summary.json").is_file())
+              "--out", str(train.path), *options(plan.student), *common,
+              *(["--resume"] if train.last.is_file() else [])], train.summary.is_file())
     stage("evaluate")
-    run_step(["export", "--checkpoint", str(train / "best.pt"), "--out", str(candidate), "--name", plan.name,
+    run_step(["export", "--checkpoint", str(train.best), "--out", str(candidate), "--name", plan.name,
               "--data", str(data)], candidate.is_file())
     scoring = ["--teacher", plan.teacher, "--data", str(data), "--split", "TEST",
                "--max-videos", str(plan.evaluate_videos), *common]
     for student, out in ((str(candidate), evaluation), (plan.current, current)):
-        run_step(["evaluate", "--student", student, "--out", str(out), *scoring], (out / "evaluation.json").is_file())
+        run_step(["evaluate", "--student", student, "--out", str(out), *scoring], (out / REPORT).is_file())
     stage("export")
-    run_step(["export", "--checkpoint", str(train / "best.pt"), "--out", str(final), "--name", plan.name,
-              "--data", str(data), "--metrics", str(evaluation / "evaluation.json")], (run / RESULT).is_file())
+    run_step(["export", "--checkpoint", str(train.best), "--out", str(final), "--name", plan.name,
+              "--data", str(data), "--metrics", str(files.report("new"))], files.result.is_file())
     card = json.loads(final.with_suffix(".json").read_text(encoding="utf-8"))
     result = {"student": str(final), "card": str(final.with_suffix(".json")), "name": plan.name,
               "sha256": card["sha256"], "parameters": card["parameters"],
-              "evaluation": str(evaluation / "evaluation.json"),
-              "evaluation_current": str(current / "evaluation.json"),
-              "summary": json.loads((train / "summary.json").read_text(encoding="utf-8"))}
-    write_json(run / RESULT, result, allow_nan=True)  # a diverged loss is NaN
+              "evaluation": str(files.report("new")), "evaluation_current": str(files.report("current")),
+              "summary": json.loads(train.summary.read_text(encoding="utf-8"))}
+    write_json(files.result, result, allow_nan=True)  # a diverged loss is NaN
     return result
 
 
@@ -245,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if args.progress == "json":
-        print(json.dumps({"stage": "pipeline", "event": "done", **result}), flush=True)
+        write_line(event_line(PIPELINE, DONE, **result))
     else:
         print(f"done: {result['student']}", file=sys.stderr)
     return 0

@@ -1,16 +1,18 @@
 """Progress of a long command: a tqdm bar on stderr, JSON lines on stdout, or nothing.
 
-JSON lines are what the viewer's distillation wizard reads from a child process:
+JSON lines are what the viewer's distillation wizard reads from a child process
+(``echoviewer.run_contract.progress_line``):
 ``{"stage": "generate", "done": 3, "total": 10, "elapsed_s": 1.2, "eta_s": 2.8}``.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 from tqdm import tqdm
+
+from echoviewer.run_contract import progress_line, write_line
 
 
 class Progress:
@@ -28,9 +30,8 @@ class Progress:
         elapsed = time.monotonic() - self._start
         finished = self.done - self._start_done
         eta = elapsed / finished * (self.total - self.done) if finished else None
-        print(json.dumps({"stage": self.stage, "done": self.done, "total": self.total,
-                          "elapsed_s": round(elapsed, 2), "eta_s": None if eta is None else round(eta, 2),
-                          **fields}), flush=True)
+        write_line(progress_line(self.stage, self.done, self.total, round(elapsed, 2),
+                                 None if eta is None else round(eta, 2), **fields))
 
     def advance(self, steps: int = 1, **fields: object) -> None:
         """Count ``steps`` more; ``fields`` (losses, epoch, ...) go into the JSON line and the bar."""

@@ -45,6 +45,7 @@ from distill.networks import build, parameter_count
 from distill.networks.checkpoints import read_checkpoint, save_checkpoint
 from distill.progress import Progress
 from echoviewer.io.atomic import write_json
+from echoviewer.run_contract import DONE, EPOCH, TrainFolder, event_line, tagged, write_line
 
 ProgressCallback = Callable[[dict], None]
 
@@ -116,6 +117,7 @@ class _Run:
         self.rank, self.world = _distributed()
         self.device = _device(config.device, self.rank)
         self.out = Path(config.out)
+        self.files = TrainFolder(self.out)
         torch.manual_seed(config.seed)
         self.model = build(config.model).to(self.device)
         self.per_frame = getattr(self.model, "temporal", "frame") == "frame"
@@ -131,11 +133,11 @@ class _Run:
             self.net = self.model
 
     def _prepare_out(self, resume: bool) -> None:
-        last = self.out / "last.pt"
+        last = self.files.last
         if resume:
             if not last.is_file():
-                raise ValueError(f"{self.out}: nothing to resume (no last.pt); start without --resume")
-            saved = json.loads((self.out / "config.json").read_text(encoding="utf-8"))
+                raise ValueError(f"{self.out}: nothing to resume (no {last.name}); start without --resume")
+            saved = json.loads(self.files.config.read_text(encoding="utf-8"))
             if saved.get("identity") != self.config.identity():
                 raise ValueError(f"{self.out} was trained with other settings ({saved.get('identity')}); "
                                  "resume with the same ones or choose a new --out")
@@ -159,14 +161,14 @@ class _Run:
         torch.set_rng_state(checkpoint["torch_global_rng"])
 
     def _save_last(self) -> None:
-        if not (self.out / "config.json").is_file():
-            write_json(self.out / "config.json", {"config": asdict(self.config), "identity": self.config.identity()},
+        if not self.files.config.is_file():
+            write_json(self.files.config, {"config": asdict(self.config), "identity": self.config.identity()},
                        allow_nan=True)
-        save_checkpoint(self.out / "last.pt", self.model, optimizer=self.optimizer.state_dict(), epoch=self.epoch,
+        save_checkpoint(self.files.last, self.model, optimizer=self.optimizer.state_dict(), epoch=self.epoch,
                         best=self.best, best_epoch=self.best_epoch, history=json.dumps(self.history),
                         numpy_rng=json.dumps(self.rng.bit_generator.state), torch_rng=self.generator.get_state(),
                         torch_global_rng=torch.get_rng_state())
-        write_json(self.out / "history.json", self.history, allow_nan=True)  # a diverged loss is NaN
+        write_json(self.files.history, self.history, allow_nan=True)  # a diverged loss is NaN
 
     def _batch(self, clips: list[Clip], starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         length = self.config.clip
@@ -234,13 +236,13 @@ class _Run:
             if val_loss < self.best:
                 self.best, self.best_epoch = val_loss, self.epoch
                 if self.rank == 0:
-                    save_checkpoint(self.out / "best.pt", self.model, epoch=self.epoch, val_loss=val_loss,
+                    save_checkpoint(self.files.best, self.model, epoch=self.epoch, val_loss=val_loss,
                                     train=json.dumps(asdict(cfg)))
             self.history.append({"epoch": self.epoch, "loss": float(np.mean(losses)), "val_loss": val_loss,
                                  "seconds": round(time.monotonic() - epoch_start, 2)})
             if self.rank == 0:
                 self._save_last()
-            on_progress({"event": "epoch", "epoch": self.epoch, "epochs": cfg.epochs, "loss": self.history[-1]["loss"],
+            on_progress({"event": EPOCH, "epoch": self.epoch, "epochs": cfg.epochs, "loss": self.history[-1]["loss"],
                          "val_loss": round(val_loss, 5), "best_val_loss": round(self.best, 5),
                          "best_epoch": self.best_epoch})
         return self._finish(time.monotonic() - start_time)
@@ -258,7 +260,7 @@ class _Run:
         else:
             summary["weights_sha256_per_rank"] = [checksum]
         if self.rank == 0:
-            write_json(self.out / "summary.json", summary, allow_nan=True)
+            write_json(self.files.summary, summary, allow_nan=True)
         return summary
 
 
@@ -298,9 +300,9 @@ def _progress_printer(mode: str) -> tuple[ProgressCallback, Callable[[], None]]:
     state: dict[str, Progress] = {}
 
     def on_progress(event: dict) -> None:
-        if event.get("event") == "epoch":
+        if event.get("event") == EPOCH:
             if mode == "json":
-                print(json.dumps({"stage": "train", **event}), flush=True)
+                write_line(tagged("train", event))
             elif mode == "bar":
                 tqdm.write(f"epoch {event['epoch']}: loss {event['loss']:.4f}, val {event['val_loss']:.4f} "
                            f"(best {event['best_val_loss']:.4f} at epoch {event['best_epoch']})", file=sys.stderr)
@@ -336,10 +338,11 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
         if dist.is_initialized():
             dist.destroy_process_group()
-    if rank == 0:
-        print(json.dumps({"stage": "train", "event": "done", **summary}) if args.progress == "json" else
-              f"done: {summary['epochs']} epochs, best val loss {summary['best_val_loss']:.4f} at epoch "
-              f"{summary['best_epoch']} -> {Path(config.out) / 'best.pt'}")
+    if rank == 0 and args.progress == "json":
+        write_line(event_line("train", DONE, **summary))
+    elif rank == 0:
+        print(f"done: {summary['epochs']} epochs, best val loss {summary['best_val_loss']:.4f} at epoch "
+              f"{summary['best_epoch']} -> {TrainFolder(Path(config.out)).best}")
     if world > 1:  # every file is written: leave now. torch's gloo can abort the interpreter's shutdown
         # ("terminate called without an active exception"; torch 2.13, busy CPU), failing a finished run
         sys.stdout.flush()

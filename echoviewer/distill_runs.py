@@ -1,9 +1,10 @@
 """Distillation runs as the viewer sees them, without Qt, torch or ``distill`` imported.
 
 The wizard runs ``python -m distill pipeline`` and ``python -m distill probe`` in child processes
-(:func:`distill_command`), one run folder per run under ``data_dir()/runs``. This module holds the
-presets the wizard offers, reads a run's files (plan, training history, evaluations, result) and
-installs a finished student into the user's model folder.
+(:func:`distill_command`), one run folder per run under ``data_dir()/runs``. This module reads a
+run's files (plan, training history, evaluations, result; their names, the presets and the JSON
+lines are :mod:`echoviewer.run_contract`'s) and installs a finished student into the user's model
+folder.
 """
 
 from __future__ import annotations
@@ -26,42 +27,8 @@ from echoviewer.analysis.quality import dice_per_frame
 from echoviewer.analysis.segmentation import segment
 from echoviewer.io.atomic import write_json
 from echoviewer.io.cine import Cine
+from echoviewer.run_contract import RunFolder, expected_split
 from echoviewer.user_data import data_dir, read_json, user_models_dir
-
-
-@dataclass(frozen=True)
-class DataPreset:
-    label: str
-    n: int
-    frames: str
-    epochs: int
-    patience: int
-
-
-# Measured on a 2-core CPU (README "The distillation wizard"): quick ends in about 5 minutes with
-# the fast student, whose Dice against the bundled teacher on held-out cines was 0.95.
-DATA_PRESETS = {
-    "quick": DataPreset("Quick: 160 short cines, up to 50 epochs (about 5 min on 2 cores)", 160, "32-48", 50, 8),
-    "standard": DataPreset("Standard: 600 cines, up to 40 epochs (about 16 min on 2 cores)", 600, "32-64", 40, 8),
-}
-
-
-@dataclass(frozen=True)
-class StudentPreset:
-    label: str
-    model: str
-    batch: int = 8
-    clip: int = 16
-
-
-STUDENT_PRESETS = {
-    "fast": StudentPreset("Fast U-Net (this app's real-time student)", "fast"),
-    "convlstm:1x1": StudentPreset("ConvLSTM 1×1 (the paper's smallest)", "convlstm:1x1"),
-    "convlstm:2x2": StudentPreset("ConvLSTM 2×2 (the paper's)", "convlstm:2x2"),
-    "convlstm:3x3": StudentPreset("ConvLSTM 3×3 (the paper's largest)", "convlstm:3x3"),
-}
-TRAINING = {"augment": 0.5, "dice": 0.5, "schedule": "cosine"}  # the bundled student's recipe
-TRAIN_SHARE = 6 / 8  # distill's hash split: TRAIN 6/8, VAL 1/8, TEST 1/8
 
 
 def runs_dir() -> Path:
@@ -125,23 +92,27 @@ class Run:
     plan: dict
 
     @property
+    def files(self) -> RunFolder:
+        return RunFolder(self.folder)
+
+    @property
     def name(self) -> str:
         return str(self.plan.get("name") or self.folder.name)
 
     @property
     def result(self) -> dict | None:
-        result = read_json(self.folder / "result.json")
+        result = read_json(self.files.result)
         return result if isinstance(result, dict) else None
 
     @property
     def history(self) -> list[dict]:
         """Per-epoch losses so far (``train/history.json``)."""
-        history = read_json(self.folder / "train" / "history.json")
+        history = read_json(self.files.train.history)
         return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
 
     def evaluation(self, which: str = "new") -> dict | None:
         """The evaluation report of the new student (``new``) or of the one it replaces (``current``)."""
-        report = read_json(self.folder / ("evaluation" if which == "new" else "evaluation-current") / "evaluation.json")
+        report = read_json(self.files.report(which))
         return report if isinstance(report, dict) and isinstance(report.get("summary"), dict) else None
 
     def describe(self) -> str:
@@ -153,16 +124,16 @@ class Run:
         return f"{self.name}: {student.get('model', '?')} on {source}, teacher {self.plan.get('teacher')}; {epochs}"
 
 
+def read_run(folder: Path) -> Run | None:
+    """The run in ``folder``; None when its plan is missing or unreadable."""
+    plan = read_json(RunFolder(folder).plan)
+    return Run(folder, plan) if isinstance(plan, dict) else None
+
+
 def list_runs(finished: bool | None = None) -> list[Run]:
     """Runs under :func:`runs_dir`, newest first; ``finished`` filters by state."""
-    runs = []
-    for folder in sorted(runs_dir().glob("*/"), reverse=True):
-        plan = read_json(folder / "plan.json")
-        if isinstance(plan, dict):
-            run = Run(folder, plan)
-            if finished is None or (run.result is not None) == finished:
-                runs.append(run)
-    return runs
+    runs = (read_run(folder) for folder in sorted(runs_dir().glob("*/"), reverse=True))
+    return [run for run in runs if run is not None and (finished is None or (run.result is not None) == finished)]
 
 
 def install_student(run: Run, name: str | None = None) -> Path:
@@ -190,7 +161,7 @@ def install_student(run: Run, name: str | None = None) -> Path:
 
 def training_seconds(step_seconds: float, videos: int, batch: int, epochs: int) -> float:
     """Training time from one measured step: ``distill train`` takes TRAIN // batch steps an epoch."""
-    return step_seconds * max(int(videos * TRAIN_SHARE) // batch, 1) * epochs
+    return step_seconds * max(expected_split(videos)["TRAIN"] // batch, 1) * epochs
 
 
 def duration(seconds: float | None) -> str:

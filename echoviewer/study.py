@@ -1,13 +1,13 @@
 """The open study: one cine's analysis, the user's ED/ES picks and their undo history.
 
 GUI-free: the viewer's Qt controller (``echoviewer.gui.controller``) holds one :class:`Study`,
-calls its editing methods and tells every view when ``analysis`` changed. Picks are kept as
-:class:`Picks`, so undo/redo and autosave deal with two small tuples, not with measurements.
+calls its editing methods, saves the picks and tells every view when ``analysis`` changed.
+Picks are kept as :class:`Picks`, so undo/redo and saving deal with two small tuples, not with
+measurements.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -49,17 +49,15 @@ class Study:
 
     ``automatic`` are the analysis engine's picks for the current model; ``picks`` what the user
     sees. ``user_edited`` is True once the user changed a pick (then a model switch keeps the
-    user's picks instead of the new model's automatic ones). ``on_change`` is called after every
-    change of picks (autosave).
+    user's picks instead of the new model's automatic ones). Each editing method returns whether
+    the picks changed; the caller saves them (the controller, in one place).
     """
 
-    def __init__(self, analysis: CineAnalysis, picks: Picks | None = None,
-                 on_change: Callable[[Study], None] | None = None) -> None:
+    def __init__(self, analysis: CineAnalysis, picks: Picks | None = None) -> None:
         self._base = analysis
         self.automatic = Picks(analysis.ed_frames, analysis.es_frames)
         self._undo: list[Picks] = []
         self._redo: list[Picks] = []
-        self._on_change = on_change
         self.user_edited = picks is not None and picks != self.automatic
         self.picks = picks if picks is not None else self.automatic
         self.analysis = self._analysed(self.picks)
@@ -85,8 +83,6 @@ class Study:
         self.picks = picks
         self.user_edited = picks != self.automatic
         self.analysis = self._analysed(picks)
-        if self._on_change is not None:
-            self._on_change(self)
 
     def _check(self, frame: int) -> int:
         if not 0 <= frame < self.n_frames:
@@ -166,7 +162,7 @@ class Study:
         are kept when they edited; otherwise the new model's automatic picks are shown."""
         if analysis.cine is not self._base.cine:
             raise ValueError("a model switch must analyse the same cine")
-        study = Study(analysis, self.picks if self.user_edited else None, self._on_change)
+        study = Study(analysis, self.picks if self.user_edited else None)
         study._undo, study._redo = self._undo, self._redo
         return study
 

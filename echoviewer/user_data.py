@@ -169,7 +169,7 @@ class ActiveStudent:
     def get(self) -> str:
         """The active student; the bundled one when none was chosen or its file has gone."""
         spec = self._record().get("spec")
-        return spec if self._usable(spec) else "student"
+        return spec if isinstance(spec, str) and self._usable(spec) else "student"
 
     def previous(self) -> str | None:
         """The student that was active before, if its file still exists."""

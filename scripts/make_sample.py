@@ -1,11 +1,11 @@
-"""Write the bundled demo cine ``resources/samples/sample_a4c.dcm`` with its truth beside it.
+"""Write the bundled demo cine ``echoviewer/resources/samples/sample_a4c.dcm`` with its truth beside it.
 
 The cine is a simulated apical four-chamber view (``distill.synth``): the first seed from
 ``--seed`` whose case has good, clear image quality, a normal heart rate and EF and at least two beats,
 written as a JPEG Baseline Ultrasound Multi-frame DICOM (480×640, 60 frames at 30 fps, calibrated
 Sequence of Ultrasound Regions). ``sample_a4c.truth.json`` holds its ED/ES frames, EF and volumes.
 
-    python scripts/make_sample.py [--seed 565] [--out resources/samples/sample_a4c.dcm]
+    python scripts/make_sample.py [--seed 565] [--out echoviewer/resources/samples/sample_a4c.dcm]
 """
 
 from __future__ import annotations

@@ -3,21 +3,93 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("echoviewer", "distill")
 
 
-def _imported_modules(path: Path) -> set[str]:
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top or inside a function, in full dotted form."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import; the layer rules read absolute names"
+            names.add(node.module)
     return names
+
+
+def _imported_modules(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _imports(path)}
+
+
+def _module_map() -> list[tuple[list[str], list[str]]]:
+    """ARCHITECTURE.md's module map: (paths a row covers, what they may import) per row."""
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    table = text[text.index("## Module map"):]
+    table = table[:table.index("\n## ", 1)]
+    rows = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or cells[0] in ("module", "---"):
+            continue
+        paths = re.findall(r"`([^`]+)`", cells[0])
+        allowed = re.findall(r"`([^`]+)`", cells[2])
+        rows.append((paths, allowed))
+    return rows
+
+
+def _row_for(relative: str, rows: list[tuple[list[str], list[str]]]) -> list[str] | None:
+    """The allowed imports of the most specific row covering ``relative`` (a file beats its folder)."""
+    best, best_length = None, -1
+    for paths, allowed in rows:
+        for covered in paths:
+            fits = relative == covered or (covered.endswith("/") and relative.startswith(covered))
+            if fits and len(covered) > best_length:
+                best, best_length = allowed, len(covered)
+    return best
+
+
+def _package_of(relative: str) -> str:
+    """The dotted package a file belongs to (a package's ``__init__`` belongs to itself)."""
+    return str(Path(relative).parent).replace("/", ".")
+
+
+def _permitted(name: str, package: str, allowed: list[str]) -> bool:
+    """Standard library, the package root, siblings inside one subpackage, and what the row allows."""
+    if name.split(".")[0] in sys.stdlib_module_names or name in PACKAGES:
+        return True
+    if package not in PACKAGES and (name == package or name.startswith(package + ".")):
+        return True
+    return any(name == a or name.startswith(a + ".") for a in allowed)
+
+
+def test_every_module_keeps_to_the_layer_table_in_architecture_md() -> None:
+    """What ARCHITECTURE.md's module map says a module may import is what it imports: every module
+    of both packages is covered by a row, and every row names files that exist."""
+    rows = _module_map()
+    for paths, _allowed in rows:
+        for covered in paths:
+            assert (ROOT / covered).exists(), f"ARCHITECTURE.md names {covered}, which does not exist"
+    uncovered, offences = [], []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = str(path.relative_to(ROOT))
+            allowed = _row_for(relative, rows)
+            if allowed is None:
+                uncovered.append(relative)
+                continue
+            package = _package_of(relative)
+            for name in sorted(_imports(path)):
+                if not _permitted(name, package, allowed):
+                    offences.append(f"{relative} imports {name}")
+    assert uncovered == [], f"modules no row of ARCHITECTURE.md's module map covers: {uncovered}"
+    assert offences == [], "imports ARCHITECTURE.md's module map does not allow:\n" + "\n".join(offences)
 
 
 def test_core_modules_never_import_qt() -> None:

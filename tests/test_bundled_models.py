@@ -1,4 +1,4 @@
-"""The bundled models in resources/models/: their cards, and what a user sees on real and simulated echo."""
+"""The bundled models in echoviewer/resources/models/: their cards, and what a user sees on real and simulated echo."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from echoviewer.analysis.preprocess import model_view
-from distill.teachers.onnx_model import OnnxSegmenter
+from distill.segmenters.onnx import OnnxSegmenter
 from echoviewer.analysis.phases import MASK_THRESHOLD, area_curve, find_events
 from echoviewer.io import load_cine
 from echoviewer.resources import SAMPLE_CINE, STUDENT_MODEL, TEACHER_MODEL

@@ -16,9 +16,9 @@ import pytest
 import torch
 from torch import nn
 
-from distill.teachers.deeplab import (ECHONET_MEAN, ECHONET_STD, DeepLabV3ResNet50, echonet_logits,
-                                      load_echonet_deeplab)
-from distill.teachers.errors import TeacherLoadError
+from distill.networks.deeplab import ECHONET_MEAN, ECHONET_STD, DeepLabV3ResNet50
+from distill.segmenters.echonet import echonet_logits, load_echonet_deeplab
+from echoviewer.analysis.errors import ModelLoadError
 
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
@@ -197,7 +197,7 @@ class _Payload:
         return _touch, (str(self.marker),)
 
 
-def assert_one_line(error: TeacherLoadError, path: pathlib.Path, *fragments: str) -> None:
+def assert_one_line(error: ModelLoadError, path: pathlib.Path, *fragments: str) -> None:
     message = str(error)
     assert "\n" not in message and message.startswith(f"{path}:")
     for fragment in fragments:
@@ -207,7 +207,7 @@ def assert_one_line(error: TeacherLoadError, path: pathlib.Path, *fragments: str
 def test_pickled_code_is_refused_and_never_run(tmp_path: pathlib.Path) -> None:
     marker, path = tmp_path / "executed", tmp_path / "evil.pt"
     torch.save({"epoch": 1, "state_dict": _Payload(marker)}, path)
-    with pytest.raises(TeacherLoadError) as info:
+    with pytest.raises(ModelLoadError) as info:
         load_echonet_deeplab(path)
     assert_one_line(info.value, path, "refused to unpickle")
     assert not marker.exists()
@@ -220,7 +220,7 @@ def test_truncated_checkpoint(model: DeepLabV3ResNet50, tmp_path: pathlib.Path, 
     path = tmp_path / "model.pt"
     echonet_checkpoint(stand_in(model), path, zipfile)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(TeacherLoadError) as info:
+    with pytest.raises(ModelLoadError) as info:
         load_echonet_deeplab(path)
     assert_one_line(info.value, path, "not a readable PyTorch checkpoint")
 
@@ -229,13 +229,13 @@ def test_truncated_checkpoint(model: DeepLabV3ResNet50, tmp_path: pathlib.Path, 
 def test_not_a_torch_file(tmp_path: pathlib.Path, content: bytes) -> None:
     path = tmp_path / "model.pt"
     path.write_bytes(content)
-    with pytest.raises(TeacherLoadError) as info:
+    with pytest.raises(ModelLoadError) as info:
         load_echonet_deeplab(path)
     assert_one_line(info.value, path, "not a readable PyTorch checkpoint")
 
 
 def test_missing_file(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(TeacherLoadError) as info:
+    with pytest.raises(ModelLoadError) as info:
         load_echonet_deeplab(tmp_path / "absent.pt")
     assert_one_line(info.value, tmp_path / "absent.pt", "no such file")
 
@@ -254,7 +254,7 @@ def test_wrong_state_dict(model: DeepLabV3ResNet50, tmp_path: pathlib.Path, repl
     state = dict(list(stand_in(model).items())[drop:]) | replace
     path = tmp_path / "model.pt"
     echonet_checkpoint(state, path)
-    with pytest.raises(TeacherLoadError) as info:
+    with pytest.raises(ModelLoadError) as info:
         load_echonet_deeplab(path)
     assert_one_line(info.value, path, "not an EchoNet-Dynamic DeepLabV3-ResNet50 checkpoint: " + fragment,
                     "; expected the state_dict of torchvision deeplabv3_resnet50 with a 1-channel head")
@@ -263,7 +263,7 @@ def test_wrong_state_dict(model: DeepLabV3ResNet50, tmp_path: pathlib.Path, repl
 def test_not_a_state_dict(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "model.pt"
     torch.save(torch.zeros(3), path)
-    with pytest.raises(TeacherLoadError) as info:
+    with pytest.raises(ModelLoadError) as info:
         load_echonet_deeplab(path)
     assert_one_line(info.value, path, "neither a state_dict nor a dict holding one")
 

@@ -15,7 +15,7 @@ import pytest
 
 from distill.cli import main
 from distill.datasets.echonet import hash_split
-from distill.teachers.base import Segmenter
+from distill.segmenters.base import Segmenter
 from tests.helpers import (
     ROOT,
     SUBPROCESS_ENV,
@@ -104,7 +104,7 @@ class _Fake(Segmenter):
     (lambda shape: np.ones(shape[1:]), "has shape"),
 ])
 def test_unusable_teacher_output_is_refused(capsys, monkeypatch, make, message) -> None:
-    monkeypatch.setattr("distill.teachers.registry.load_segmenter", lambda spec: _Fake(make))
+    monkeypatch.setattr("distill.segmenters.registry.load_segmenter", lambda spec: _Fake(make))
     line = probe_error(capsys, "teacher", "fake")
     assert line.startswith("error: fake: ") and message in line
 

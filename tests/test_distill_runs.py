@@ -1,8 +1,9 @@
 """``echoviewer.distill_runs`` (run folders as the viewer sees them) and ``user_data.ActiveStudent``.
 
 Installing a finished student (checked against its card), listing runs, reading a run's files,
-the comparison picture, time estimates, and the command that starts ``python -m distill`` without
-importing it. The finished run is the one ``tests/test_distill_pipeline.py`` builds once per session.
+the comparison picture, time estimates, the command that starts ``python -m distill`` without
+importing it, and ``echoviewer.run_contract``: what distill writes and says is what the viewer
+reads. The finished run is the one ``tests/test_distill_pipeline.py`` builds once per session.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill.datasets.echonet import EchoNetFolder
-from echoviewer import distill_runs
+from distill.datasets.echonet import EchoNetFolder, hash_split
+from distill.reproduce_bundled import STUDENT, TRAIN_CINES, TRAIN_FRAMES
+from echoviewer import distill_runs, run_contract
 from echoviewer.analysis.onnx_model import OnnxModel, file_sha256
 from echoviewer.distill_runs import (Run, comparison_picture, duration, install_student, list_runs, new_run_folder,
                                      runs_dir, training_seconds)
 from echoviewer.io import load_cine
 from echoviewer.resources import STUDENT_MODEL
+from echoviewer.run_contract import (DONE, EPOCH, PIPELINE, STAGE, STAGES, RunFolder, event_line, is_event,
+                                     load_stage, planned_stages, read_line)
 from echoviewer.user_data import ActiveStudent, read_json, user_models_dir
 from tests.helpers import ROOT
 from tests.test_distill_pipeline import finished_run
@@ -204,6 +208,61 @@ def test_training_seconds(step, videos, batch, epochs, seconds) -> None:
 ])
 def test_duration(seconds, text) -> None:
     assert duration(seconds) == text
+
+
+# --- the run contract -----------------------------------------------------------------------------
+
+def test_a_pipeline_run_reports_the_contracts_stages_and_lines(tmp_path_factory) -> None:
+    folder, made = finished_run(tmp_path_factory)
+    lines = [read_line(text) for text in made.stdout.splitlines()]
+    lines = [line for line in lines if line is not None]
+    plan = json.loads(RunFolder(folder).plan.read_text())
+    names = [line["name"] for line in lines if is_event(line, PIPELINE, STAGE)]
+    assert names == planned_stages(plan["data"], plan["teacher"]) == list(STAGES)
+    assert lines[-1] == event_line(PIPELINE, DONE, **json.loads(RunFolder(folder).result.read_text()))
+    epochs = [line for line in lines if is_event(line, "train", EPOCH)]
+    assert [line["epoch"] for line in epochs] == [1]
+    assert set(epochs[0]) == {"stage", "event", "epoch", "epochs", "loss", "val_loss", "best_val_loss", "best_epoch"}
+    progress = [line for line in lines if "event" not in line]
+    assert {line["stage"] for line in progress} >= {*STAGES[:3], "evaluate", load_stage("TRAIN"), load_stage("VAL")}
+    assert all({"stage", "done", "total", "elapsed_s", "eta_s"} <= set(line) for line in progress)
+    # what the pipeline leaves out, the contract leaves out
+    assert planned_stages({"folder": "x"}, "truth") == ["train", "evaluate", "export"]
+    assert planned_stages({"generate": {}}, "truth") == ["generate", "train", "evaluate", "export"]
+
+
+def test_a_finished_run_folder_holds_the_contracts_files(shared) -> None:
+    files = shared.files
+    for path in (files.plan, files.result, files.candidate, files.student, files.report("new"),
+                 files.report("current"), files.train.config, files.train.last, files.train.best,
+                 files.train.history, files.train.summary):
+        assert path.is_file(), path
+    assert files.data.is_dir() and files.targets.is_dir()
+    assert shared.result["student"] == str(files.student) and shared.result["evaluation"] == str(files.report())
+    assert shared.result["evaluation_current"] == str(files.report("current"))
+    assert set(shared.plan["student"]) <= set(run_contract.TRAIN_SETTINGS)
+    assert {r.split for r in EchoNetFolder(files.data).records} <= set(run_contract.SPLITS)
+
+
+def test_the_hash_split_has_the_contracts_shares() -> None:
+    names = [f"video_{i}" for i in range(8000)]
+    splits = [hash_split(name) for name in names]
+    assert sum(run_contract.share(split) for split in run_contract.SPLITS) == 1
+    for split in run_contract.SPLITS:
+        assert abs(splits.count(split) / len(splits) - run_contract.share(split)) < 0.02, split
+    for n in (0, 1, 7, 12, 160, 600, 1001):
+        expected = run_contract.expected_split(n)
+        assert sum(expected.values()) == n and expected["TRAIN"] == int(n * run_contract.share("TRAIN"))
+
+
+def test_the_standard_preset_with_the_fast_student_is_the_bundled_students_recipe() -> None:
+    standard, fast = run_contract.DATA_PRESETS["standard"], run_contract.STUDENT_PRESETS["fast"]
+    assert (TRAIN_CINES, TRAIN_FRAMES) == (standard.n, standard.frames)
+    assert STUDENT == {"model": "fast", "epochs": standard.epochs, "patience": standard.patience,
+                       "batch": fast.batch, "clip": fast.clip, **run_contract.TRAINING}
+    for preset in run_contract.DATA_PRESETS.values():  # labels carry no times or scores that drift
+        assert not re.search(r"\bmin\b|\bs\b|Dice|core", preset.label), preset.label
+        assert str(preset.n) in preset.label and str(preset.epochs) in preset.label
 
 
 # --- starting distill -----------------------------------------------------------------------------

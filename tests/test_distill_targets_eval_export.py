@@ -16,8 +16,8 @@ import pytest
 from distill.cli import main
 from distill.datasets import EchoNetFolder, load_npz
 from distill.export import OPSET
-from distill.teachers.onnx_model import OnnxSegmenter
-from distill.teachers.torch_model import TorchSegmenter
+from distill.segmenters.checkpoint import TorchSegmenter
+from distill.segmenters.onnx import OnnxSegmenter
 from echoviewer.analysis.phases import block_rule, find_events
 from tests.helpers import TINY_CINES, one_error_line, tiny_dataset, tiny_run, torch_on_one_thread
 

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from distill.cli import main
-from distill.models import FORMAT, build, load_model, read_checkpoint
+from distill.networks import build
+from distill.networks.checkpoints import FORMAT, load_checkpoint, read_checkpoint
 from distill.train import Cancelled, TrainConfig, train
 from tests.helpers import (ROOT, SUBPROCESS_ENV, ctrl_c_child, distill_child, one_error_line, tiny_dataset,
                            tiny_run, torch_on_one_thread)
@@ -73,7 +74,7 @@ def test_a_run_writes_its_files_and_best_pt_is_plain_data(tmp_path_factory, mode
 
     payload = torch.load(run / "best.pt", map_location="cpu", weights_only=True)  # no code runs
     assert payload["format"] == FORMAT and payload["epoch"] == summary["best_epoch"]
-    network, checkpoint = load_model(run / "best.pt")
+    network, checkpoint = load_checkpoint(run / "best.pt")
     assert not network.training and network.config() == build(model).config() == checkpoint["config"]
     assert_same_weights(network.state_dict(), payload["state_dict"])
     assert json.loads(checkpoint["train"])["model"] == model
@@ -167,7 +168,7 @@ def test_ctrl_c_stops_after_a_finished_epoch_and_says_how_to_resume(data, tmp_pa
     assert code == 130, err
     assert "--resume" in err and "Traceback" not in err
     assert not partials(run) and not (run / "summary.json").exists()
-    epoch = load_model(run / "last.pt")[1]["epoch"]
+    epoch = load_checkpoint(run / "last.pt")[1]["epoch"]
     assert epoch >= 1 and len(json.loads((run / "history.json").read_text())) == epoch
     assert main([*cli(data, run, "--epochs", str(epoch + 1)), "--resume"]) == 0
     assert json.loads((run / "summary.json").read_text())["epochs"] == epoch + 1
@@ -192,4 +193,4 @@ def test_two_processes_train_with_gloo_and_agree_on_the_weights(data, tmp_path) 
     first, second = summary["weights_sha256_per_rank"]
     assert first == second
     assert {path.name for path in run.iterdir()} == RUN_FILES
-    load_model(run / "best.pt")
+    load_checkpoint(run / "best.pt")

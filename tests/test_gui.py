@@ -27,8 +27,8 @@ from echoviewer.analysis.overlay import DISAGREEMENT_COLOUR, contour_thickness, 
 from echoviewer.gui.app import application
 from echoviewer.gui.curve_plot import EDITED_PEN, EventMarker
 from echoviewer.gui.main_window import MainWindow
-from echoviewer.gui.playback import SPEEDS
 from echoviewer.gui.tasks import Task
+from echoviewer.gui.view_options import SPEEDS
 from echoviewer.io import load_cine
 from echoviewer.resources import SAMPLE_CINE
 from echoviewer.user_data import user_models_dir
@@ -125,7 +125,7 @@ def study_picture(window: MainWindow, frame: int) -> np.ndarray:
     """``frame`` of the open study as the cine view should draw it, computed here (fill mode)."""
     study = window.controller.study
     return draw_overlay(study.analysis.cine.display_frame(frame), study.analysis.segmentation.native_mask(frame),
-                        mode="fill", opacity=window.cine_view.opacity)
+                        mode="fill", opacity=window.options.opacity)
 
 
 def band(mask: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,13 +231,13 @@ def test_hidden_and_contour_modes(qtbot, window):
     window.controller.set_frame(frame)
     mask = study.analysis.segmentation.native_mask(frame)
 
-    window.set_overlay("hidden")
+    window.options.overlay = "hidden"
     assert window.overlay_box.currentText() == "hidden"
     assert np.array_equal(shown(window), cine.display_frame(frame))  # the raw frame itself
     assert not changed_pixels(window, frame).any()
 
     window.overlay_box.setCurrentText("contour")  # the toolbar's box
-    assert window.cine_view.mode == "contour"
+    assert window.options.overlay == "contour"
     changed = changed_pixels(window, frame)
     thickness = contour_thickness(mask.shape)
     grown, shrunk = band(mask, thickness + 1)
@@ -247,9 +247,9 @@ def test_hidden_and_contour_modes(qtbot, window):
     assert shows_frame(window, frame)
 
     key(qtbot, window, Qt.Key.Key_O)  # cycle: contour → hidden
-    assert window.cine_view.mode == "hidden" and not changed_pixels(window, frame).any()
+    assert window.options.overlay == "hidden" and not changed_pixels(window, frame).any()
     key(qtbot, window, Qt.Key.Key_O)  # → fill
-    assert window.cine_view.mode == "fill" and window.overlay_box.currentText() == "fill"
+    assert window.options.overlay == "fill" and window.overlay_box.currentText() == "fill"
     assert np.array_equal(changed_pixels(window, frame), mask)
 
 
@@ -258,8 +258,8 @@ def test_opacity_slider_changes_the_blend(qtbot, window):
     frame = window.controller.study.picks.ed[0]
     window.controller.set_frame(frame)
     before = shown(window).copy()
-    window.opacity.setValue(90)
-    assert window.cine_view.opacity == pytest.approx(0.9)
+    window.opacity_slider.setValue(90)
+    assert window.options.opacity == pytest.approx(0.9)
     after = shown(window)
     mask = window.controller.study.analysis.segmentation.native_mask(frame)
     assert not np.array_equal(before[mask], after[mask])
@@ -310,7 +310,7 @@ def test_space_plays_in_real_time_and_pauses(qtbot, window):
     assert c.frame == paused_at  # paused: nothing moves
 
     window.transport.speed.setCurrentIndex(SPEEDS.index(2.0))
-    assert playback.speed == 2.0
+    assert window.options.speed == 2.0
     fast, fast_elapsed = play_for(400)  # 60 frames in 1 s at 2×: no wrap yet
     expected = fast_elapsed * 60.0
     assert 0.6 * expected - 2 <= fast <= expected + 3, (fast, fast_elapsed)
@@ -727,7 +727,7 @@ def test_the_disagreement_toggle_shows_magenta_where_the_masks_differ(qtbot, win
     assert magenta[disagree].mean() > 0.95
     assert not magenta[~disagree].any()
     raw = as_rgb(c.cine.display_frame(frame))
-    expected = draw_overlay(raw, mask, mode="fill", opacity=window.cine_view.opacity, other=other)
+    expected = draw_overlay(raw, mask, mode="fill", opacity=window.options.opacity, other=other)
     assert np.array_equal(picture, expected)
 
     window.disagreement_box.setChecked(False)  # the toolbar's box
@@ -735,7 +735,7 @@ def test_the_disagreement_toggle_shows_magenta_where_the_masks_differ(qtbot, win
     idle(qtbot, window)
     picture = shown(window)
     assert not np.all(np.abs(picture.astype(int) - DISAGREEMENT_COLOUR) < 80, axis=-1).any()
-    assert np.array_equal(picture, draw_overlay(raw, mask, mode="fill", opacity=window.cine_view.opacity))
+    assert np.array_equal(picture, draw_overlay(raw, mask, mode="fill", opacity=window.options.opacity))
 
 
 # ---- bad input ----------------------------------------------------------------------------------
@@ -957,11 +957,19 @@ def test_json_export_has_the_analyze_schema_and_no_identifiers_unless_shown(qtbo
     assert "patient" not in result
     assert ids.patient_name not in out.read_text(encoding="utf-8")
 
-    window.actions["identifiers"].setChecked(True)
+    window.actions["identifiers"].setChecked(True)  # View ▸ Show patient name and ID
+    assert window.options.identifiers
     shown_out = tmp_path / "shown.json"
     assert window.exporter.export_json(shown_out)
     result = json.loads(shown_out.read_text(encoding="utf-8"))["cines"][0]
     assert result["patient"] == {"name": ids.patient_name, "id": ids.patient_id}
+
+    window.options.identifiers = False  # the option itself: the menu and the export follow it
+    assert not window.actions["identifiers"].isChecked()
+    hidden_out = tmp_path / "hidden.json"
+    assert window.exporter.export_json(hidden_out)
+    assert "patient" not in json.loads(hidden_out.read_text(encoding="utf-8"))["cines"][0]
+    assert ids.patient_name not in hidden_out.read_text(encoding="utf-8")
 
 
 def test_masks_export_loads_without_pickle(qtbot, window, tmp_path):
@@ -1059,31 +1067,121 @@ def test_a_model_chosen_while_the_cine_is_analysed_is_the_one_shown(qtbot, windo
         ("teacher", "teacher", "teacher.onnx"), "the model chosen during the analysis was dropped"
 
 
-def test_display_choices_and_model_are_kept_for_the_next_session(make_window, private_data_dir):
+def overlay_action(window: MainWindow, mode: str):
+    return next(a for a in window.overlay_group.actions() if a.data() == mode)
+
+
+def controls(window: MainWindow) -> dict:
+    """What the View menu, the toolbar and the transport show, by view option."""
+    checked = [a.data() for a in window.overlay_group.actions() if a.isChecked()]
+    return {"overlay": (window.overlay_box.currentText(), *checked),
+            "opacity": window.opacity_slider.value() / 100,
+            "identifiers": window.actions["identifiers"].isChecked(),
+            "time_axis": window.actions["time_axis"].isChecked(),
+            "speed": window.transport.speed.currentData(),
+            "loop": window.transport.loop.isChecked()}
+
+
+def shows_options(window: MainWindow) -> bool:
+    o = window.options
+    return controls(window) == {"overlay": (o.overlay, o.overlay), "opacity": o.opacity,
+                                "identifiers": o.identifiers, "time_axis": o.time_axis,
+                                "speed": o.speed, "loop": o.loop}
+
+
+def test_the_menu_toolbar_and_transport_show_the_view_options(window):
+    o = window.options
+    assert shows_options(window)
+    assert controls(window)["overlay"] == ("fill", "fill") and controls(window)["speed"] == 1.0
+    seen = []
+    o.changed.connect(lambda name, value: seen.append((name, value)))
+    for name, value in (("overlay", "contour"), ("opacity", 0.6), ("identifiers", True),
+                        ("time_axis", False), ("speed", 1.5), ("loop", False), ("overlay", "hidden")):
+        setattr(o, name, value)
+        assert shows_options(window), name
+        assert seen[-1] == (name, value)
+    assert len(seen) == 7  # one signal a change: no control wrote its mirrored value back as another
+    o.opacity = 0.6  # the same again: nothing
+    assert len(seen) == 7
+    with pytest.raises(ValueError):
+        o.speed = 3.0
+    with pytest.raises(ValueError):
+        o.overlay = "outline"
+    assert shows_options(window) and len(seen) == 7
+
+
+def test_every_control_writes_the_view_options(qtbot, window):
+    o = window.options
+    seen = []
+    o.changed.connect(lambda name, value: seen.append((name, value)))
+
+    def changes(name, value) -> None:
+        assert getattr(o, name) == value and seen[-1] == (name, value), (name, value, seen)
+        assert shows_options(window), name  # the other controls follow
+
+    overlay_action(window, "contour").trigger()  # View ▸ Overlay: contour
+    changes("overlay", "contour")
+    window.overlay_box.setCurrentText("hidden")  # the toolbar's box
+    changes("overlay", "hidden")
+    key(qtbot, window, Qt.Key.Key_O)  # cycle: hidden → fill
+    changes("overlay", "fill")
+    window.opacity_slider.setValue(72)
+    changes("opacity", 0.72)
+    key(qtbot, window, Qt.Key.Key_T)
+    changes("time_axis", False)
+    window.actions["identifiers"].trigger()
+    changes("identifiers", True)
+    window.transport.speed.setCurrentIndex(SPEEDS.index(0.25))
+    changes("speed", 0.25)
+    qtbot.mouseClick(window.transport.loop, Qt.MouseButton.LeftButton,
+                     pos=QPoint(8, window.transport.loop.height() // 2))
+    changes("loop", False)
+    assert len(seen) == 8
+
+
+def test_display_choices_and_model_are_kept_for_the_next_session(qtbot, make_window, private_data_dir):
     first = make_window()
-    first.set_overlay("contour")
-    first.opacity.setValue(70)
+    overlay_action(first, "contour").trigger()
+    first.opacity_slider.setValue(70)
     first.transport.speed.setCurrentIndex(SPEEDS.index(0.5))
     first.transport.loop.setChecked(False)
     first.actions["time_axis"].setChecked(False)
+    first.actions["identifiers"].setChecked(True)
     first.controller.set_model("teacher")
     first.close()
     assert (private_data_dir / "viewer.ini").is_file()
 
     second = make_window()
-    assert second.cine_view.mode == "contour" and second.overlay_box.currentText() == "contour"
-    assert second.cine_view.opacity == pytest.approx(0.7)
-    assert second.playback.speed == 0.5 and not second.playback.loop
-    assert not second.curve.time_axis
+    o = second.options
+    assert (o.overlay, o.opacity, o.speed, o.loop, o.time_axis) == ("contour", 0.7, 0.5, False, False)
+    assert not o.identifiers  # never kept: every session starts with them hidden
+    assert shows_options(second)
     assert second.controller.model_spec == "teacher" and second.model_box.currentData() == "teacher"
+    # the views render from the restored options
+    open_and_wait(qtbot, second, SAMPLE_CINE)
+    assert second.curve._x[59] == 59.0 and second.curve.getAxis("bottom").labelText == "frame"
+    assert shows_frame(second, 0) and changed_pixels(second, 8).sum() < 0.3 * \
+        second.controller.study.analysis.segmentation.native_mask(8).sum()  # contour, not fill
 
 
 def test_a_damaged_settings_file_gives_the_defaults(make_window, private_data_dir):
     (private_data_dir / "viewer.ini").write_bytes(b"[General]\noverlay=@Variant(\\0\\xff)\nopacity=lots\n"
-                                                  b"speed_index=99\nmodel=/no/such.onnx\ngeometry=x\n")
+                                                  b"speed_index=99\nloop=maybe\ntime_axis=\nmodel=/no/such.onnx\ngeometry=x\n")
     window = make_window()
-    assert window.cine_view.mode == "fill" and window.opacity.value() == 35
-    assert window.playback.speed == 1.0 and window.controller.model_spec == "student"
+    assert window.options.overlay == "fill" and window.opacity_slider.value() == 35
+    assert window.options.speed == 1.0 and window.controller.model_spec == "student"
+    assert window.options.loop and window.options.time_axis and shows_options(window)
+
+
+def test_the_wizard_without_torch_says_what_to_install(qtbot, window, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "torch" else find_spec(name, *rest))
+    window.actions["distill"].trigger()
+    assert window.wizard is None
+    error = one_line_error(window)
+    assert "torch" in error and "install" in error
 
 
 def test_the_measurements_table_holds_every_measure_the_cli_reports(qtbot, window):

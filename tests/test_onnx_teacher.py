@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import torch
 
-from distill.teachers.base import to_uint8
-from distill.teachers.onnx_model import OnnxSegmenter
-from distill.teachers.registry import load_segmenter
+from distill.segmenters.onnx import OnnxSegmenter
+from distill.segmenters.registry import load_segmenter
+from echoviewer.analysis.onnx_model import quantize_probabilities
 
 MEAN, STD = [10.0, 20.0, 30.0], [40.0, 50.0, 60.0]
 
@@ -47,7 +47,7 @@ def test_a_foreign_nhwc_softmax_model_runs_as_described_by_its_sidecar(tmp_path)
     assert isinstance(teacher, OnnxSegmenter) and teacher.name == "hospital LV model"
     expected = 1 / (1 + np.exp(-(frames.astype(np.float32) - 128) / 16))  # softmax of (0, s) = sigmoid(s)
     np.testing.assert_allclose(teacher.probabilities(frames), expected, atol=1e-5)
-    np.testing.assert_array_equal(teacher.soft_masks(frames), to_uint8(expected))
+    np.testing.assert_array_equal(teacher.soft_masks(frames), quantize_probabilities(expected))
 
 
 def test_frames_of_another_size_are_resized_in_and_out(tmp_path) -> None:

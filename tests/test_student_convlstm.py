@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill.students.convlstm import ConvLSTMStudent, export_step_onnx
+from distill.networks.convlstm import ConvLSTMStudent, export_step_onnx
 
 # EchoDFKD's table: PARAMETERS[blocks - 1][layers - 1], 12 filters
 PARAMETERS = (

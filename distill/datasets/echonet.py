@@ -33,12 +33,12 @@ from distill.datasets.tracings import tracing_area
 from echoviewer.io import load_cine
 from echoviewer.io.atomic import atomic_output
 from echoviewer.io.errors import CineLoadError
+from echoviewer.run_contract import HASH_BUCKETS, SPLITS as SPLITS  # SPLITS: distill.datasets' name too
 
 FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS",
                     "NumberOfFrames", "Split")
 TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
 ROWS_PER_TRACE = 21  # the long axis and 20 chords
-SPLITS = ("TRAIN", "VAL", "TEST")
 _MASK_KEYS = ("masks", "ed_frames", "es_frames", "ef", "cm_per_px", "fps", "params_json")
 
 
@@ -98,9 +98,8 @@ def _positive(text: str | None) -> float | None:
 
 
 def hash_split(name: str) -> str:
-    """A stable TRAIN / VAL / TEST split (6/8, 1/8, 1/8) from a hash of the video name."""
-    bucket = hashlib.sha256(name.encode()).digest()[0] % 8
-    return "TRAIN" if bucket < 6 else SPLITS[bucket - 5]
+    """A stable TRAIN / VAL / TEST split from a hash of the video name (``run_contract.HASH_BUCKETS``)."""
+    return HASH_BUCKETS[hashlib.sha256(name.encode()).digest()[0] % len(HASH_BUCKETS)]
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:

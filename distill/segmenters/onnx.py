@@ -4,9 +4,7 @@ own runner, :class:`echoviewer.analysis.onnx_model.OnnxModel`, behind the segmen
 from __future__ import annotations
 
 from distill.segmenters.base import Segmenter
-from echoviewer.analysis.onnx_model import OnnxModel, sidecar_path
-
-__all__ = ["OnnxSegmenter", "sidecar_path"]
+from echoviewer.analysis.onnx_model import OnnxModel
 
 
 class OnnxSegmenter(OnnxModel, Segmenter):

@@ -1,7 +1,7 @@
 """Turn a ``--teacher`` / ``--student`` argument into a segmenter.
 
 * ``truth``: the simulator's ground truth (oracle teacher);
-* ``teacher`` / ``student``: the bundled ONNX models in ``resources/models/``;
+* ``teacher`` / ``student``: the bundled ONNX models in ``echoviewer/resources/models/``;
 * ``FILE.onnx``: any ONNX model with its JSON sidecar beside it (``FILE.json``);
 * ``FILE.pt``: a ``distill train`` checkpoint, or else an EchoNet-Dynamic DeepLabV3 checkpoint.
 """

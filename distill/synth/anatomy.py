@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from distill.datasets.tracings import tracing_from_contour
-from distill.synth.cycle import Beat, beat_at, filling_state
+from distill.synth.cycle import CardiacCycle, beat_at, filling_state
 from distill.synth.params import CaseParams
 
 N_LEVELS = 40
@@ -114,7 +114,7 @@ def disk_volume_ml(contour: np.ndarray, apex: np.ndarray, annulus: np.ndarray) -
 class Heart:
     """The case's heart; :meth:`state` gives its shapes at a time in the clip."""
 
-    def __init__(self, params: CaseParams, beats: list[Beat], rng: np.random.Generator) -> None:
+    def __init__(self, params: CaseParams, beats: list[CardiacCycle], rng: np.random.Generator) -> None:
         self.p = params
         self.beats = beats
         s, h = LEVELS, np.asarray(params.shape_harmonics)

@@ -15,8 +15,10 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class Beat:
-    """One beat in clip time (seconds): ED at ``start``, ES at ``start + es_offset``."""
+class CardiacCycle:
+    """One beat's cardiac cycle in clip time (seconds): ED at ``start``, ES at ``start + es_offset``.
+
+    (The measured beat of a cine is :class:`echoviewer.analysis.measurements.Beat`.)"""
 
     start: float
     rr: float
@@ -41,9 +43,9 @@ def _smooth(x: np.ndarray) -> np.ndarray:
 
 
 def make_beats(rng: np.random.Generator, *, heart_rate_bpm: float, ef: float, hrv: float,
-               ef_variation: float, start_phase: float, duration_s: float) -> list[Beat]:
+               ef_variation: float, start_phase: float, duration_s: float) -> list[CardiacCycle]:
     """Beats covering ``[0, duration_s]``; the clip starts ``start_phase`` (0-1) into the first beat."""
-    beats: list[Beat] = []
+    beats: list[CardiacCycle] = []
     rr_mean = 60.0 / heart_rate_bpm
     t = -start_phase * rr_mean
     while t <= duration_s + 1e-9:
@@ -61,21 +63,21 @@ def make_beats(rng: np.random.Generator, *, heart_rate_bpm: float, ef: float, hr
             scale = diastole / (e_wave + a_wave)
             e_wave, a_wave = e_wave * scale, a_wave * scale
         beat_ef = float(np.clip(ef * (1.0 + ef_variation * rng.standard_normal()), 0.05, 0.9))
-        beats.append(Beat(start=t, rr=rr, ef=beat_ef, ivc=ivc, ejection=lvet, ivr=ivr,
-                          e_wave=e_wave, a_wave=a_wave, e_fill=rng.uniform(0.6, 0.85),
-                          ejection_shape=rng.uniform(0.65, 0.9)))
+        beats.append(CardiacCycle(start=t, rr=rr, ef=beat_ef, ivc=ivc, ejection=lvet, ivr=ivr,
+                                  e_wave=e_wave, a_wave=a_wave, e_fill=rng.uniform(0.6, 0.85),
+                                  ejection_shape=rng.uniform(0.65, 0.9)))
         t += rr
     return beats
 
 
-def beat_at(beats: list[Beat], t: float) -> Beat:
+def beat_at(beats: list[CardiacCycle], t: float) -> CardiacCycle:
     for beat in reversed(beats):
         if beat.start <= t:
             return beat
     return beats[0]
 
 
-def filling_state(beat: Beat, t: float) -> tuple[float, float]:
+def filling_state(beat: CardiacCycle, t: float) -> tuple[float, float]:
     """``(v, mitral_open)`` at clip time ``t``: v = 1 at ED, 0 at ES; opening 0 (shut) to 1."""
     x = t - beat.start
     ejection_end = beat.ivc + beat.ejection
@@ -104,7 +106,7 @@ def filling_state(beat: Beat, t: float) -> tuple[float, float]:
     return float(v), float(max(opening, 0.0))
 
 
-def event_frames(beats: list[Beat], fps: float, n_frames: int) -> tuple[list[int], list[int]]:
+def event_frames(beats: list[CardiacCycle], fps: float, n_frames: int) -> tuple[list[int], list[int]]:
     """Frame indices of every ED (largest LV) and ES (smallest LV) of the beats inside the clip.
 
     Each event is the frame with the extreme volume among those from one frame before its instant

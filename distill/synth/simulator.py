@@ -18,7 +18,7 @@ import numpy as np
 from distill.synth.anatomy import LEVELS, N_LEVELS, Heart, HeartState
 from distill.synth.cycle import event_frames, make_beats
 from distill.synth.params import CaseParams, sample_case
-from distill.synth.ultrasound import SHIFT, Probe, densify, log_compress, psf_blur, smooth_field
+from distill.synth.ultrasound import SHIFT, Transducer, densify, log_compress, psf_blur, smooth_field
 
 _DENSIFY_CM = 0.2
 _MATERIAL_DECAY_CM = 1.0
@@ -48,39 +48,40 @@ class SyntheticCine:
         return dataclasses.asdict(self.params)
 
 
-def _background(p: CaseParams, probe: Probe, rng: np.random.Generator) -> np.ndarray:
+def _background(p: CaseParams, transducer: Transducer, rng: np.random.Generator) -> np.ndarray:
     """Echogenicity outside the heart: dim textured tissue under a layered chest wall."""
-    depth_cells, r = 1.0 / probe.dr, probe.r[:, None]
-    tissue = p.background_gain * np.exp(0.8 * smooth_field(rng, probe.shape, (2.0 * depth_cells, 0.08 / probe.dtheta)))
-    chest = np.clip((p.chest_wall_cm - (r - probe.r0)) / 0.5 + 0.5, 0.0, 1.0)  # soft lower edge
-    layers = np.exp(0.6 * smooth_field(rng, probe.shape, (0.15 * depth_cells, 0.3 / probe.dtheta)))
+    depth_cells, r = 1.0 / transducer.dr, transducer.r[:, None]
+    tissue = p.background_gain * np.exp(0.8 * smooth_field(rng, transducer.shape,
+                                                            (2.0 * depth_cells, 0.08 / transducer.dtheta)))
+    chest = np.clip((p.chest_wall_cm - (r - transducer.r0)) / 0.5 + 0.5, 0.0, 1.0)  # soft lower edge
+    layers = np.exp(0.6 * smooth_field(rng, transducer.shape, (0.15 * depth_cells, 0.3 / transducer.dtheta)))
     return (tissue * (1.0 - chest) + p.chest_wall_gain * layers * chest).astype(np.float32)
 
 
-def _gain(p: CaseParams, probe: Probe, rng: np.random.Generator, texture: np.ndarray) -> np.ndarray:
+def _gain(p: CaseParams, transducer: Transducer, rng: np.random.Generator, texture: np.ndarray) -> np.ndarray:
     """Net power gain per beam-grid cell: attenuation, imperfect TGC, a rib shadow, beam ripple."""
-    r = probe.r[:, None]
-    gain_db = -p.attenuation_db * (r - probe.r0) / (probe.depth - probe.r0)
+    r = transducer.r[:, None]
+    gain_db = -p.attenuation_db * (r - transducer.r0) / (transducer.depth - transducer.r0)
     for _ in range(3):  # imperfect time-gain compensation
-        centre, width = rng.uniform(probe.r0, probe.depth), rng.uniform(1.5, 4.0)
+        centre, width = rng.uniform(transducer.r0, transducer.depth), rng.uniform(1.5, 4.0)
         gain_db = gain_db + rng.uniform(-3.0, 3.0) * np.exp(-((r - centre) / width) ** 2)
-    theta = -probe.alpha + probe.dtheta * np.arange(probe.shape[1])[None, :]
-    edge = rng.choice([-1.0, 1.0]) * probe.alpha * rng.uniform(0.6, 1.0)
+    theta = -transducer.alpha + transducer.dtheta * np.arange(transducer.shape[1])[None, :]
+    edge = rng.choice([-1.0, 1.0]) * transducer.alpha * rng.uniform(0.6, 1.0)
     shadow = (np.exp(-((theta - edge) / rng.uniform(0.08, 0.25)) ** 2)
               * np.clip((r - rng.uniform(2.0, 6.0)) / 2.0, 0, 1))
-    ripple = smooth_field(rng, (1, probe.shape[1]), (1.0, 0.05 / probe.dtheta))
+    ripple = smooth_field(rng, (1, transducer.shape[1]), (1.0, 0.05 / transducer.dtheta))
     gain_db = gain_db - p.shadow_db * shadow + 1.5 * ripple
     return (10.0 ** (gain_db / 10.0)).astype(np.float32) * texture
 
 
-def _clutter(p: CaseParams, probe: Probe, rng: np.random.Generator) -> np.ndarray:
+def _clutter(p: CaseParams, transducer: Transducer, rng: np.random.Generator) -> np.ndarray:
     """Stationary near-field clutter and reverberation bands (echo power, before gain)."""
-    depth_cells, r = 1.0 / probe.dr, probe.r[:, None]
-    patches = np.exp(1.0 * smooth_field(rng, probe.shape, (0.5 * depth_cells, 0.1 / probe.dtheta)))
-    haze = np.exp(-(r - probe.r0) / p.clutter_depth_cm) * patches
+    depth_cells, r = 1.0 / transducer.dr, transducer.r[:, None]
+    patches = np.exp(1.0 * smooth_field(rng, transducer.shape, (0.5 * depth_cells, 0.1 / transducer.dtheta)))
+    haze = np.exp(-(r - transducer.r0) / p.clutter_depth_cm) * patches
     spacing = rng.uniform(0.8, 1.8)
-    bands = sum(0.6 ** k * np.exp(-((r - probe.r0 - k * spacing) / 0.15) ** 2) for k in range(1, 4))
-    beams = np.exp(0.5 * smooth_field(rng, (1, probe.shape[1]), (1.0, 0.1 / probe.dtheta)))
+    bands = sum(0.6 ** k * np.exp(-((r - transducer.r0 - k * spacing) / 0.15) ** 2) for k in range(1, 4))
+    beams = np.exp(0.5 * smooth_field(rng, (1, transducer.shape[1]), (1.0, 0.1 / transducer.dtheta)))
     return p.clutter_gain * haze + p.reverberation_gain * bands * beams
 
 
@@ -100,18 +101,19 @@ class _Renderer:
 
     def __init__(self, params: CaseParams, heart: Heart, rng: np.random.Generator) -> None:
         p = params
-        self.probe = probe = Probe(p, oversample=2)
+        self.transducer = transducer = Transducer(p, oversample=2)
         self.heart = heart
-        depth_cells = 1.0 / probe.dr
-        self.background = _background(p, probe, rng)
-        texture = np.exp(p.texture_sd * smooth_field(rng, probe.shape, (0.4 * depth_cells, 0.03 / probe.dtheta)))
-        self.gain = _gain(p, probe, rng, texture.astype(np.float32))
-        self.clutter_amplitude = np.sqrt(_clutter(p, probe, rng) * self.gain).astype(np.float32)[..., None]
-        self.clutter_scatterers = rng.standard_normal((*probe.shape, 2), dtype=np.float32)
+        depth_cells = 1.0 / transducer.dr
+        self.background = _background(p, transducer, rng)
+        texture = np.exp(p.texture_sd * smooth_field(rng, transducer.shape,
+                                                     (0.4 * depth_cells, 0.03 / transducer.dtheta)))
+        self.gain = _gain(p, transducer, rng, texture.astype(np.float32))
+        self.clutter_amplitude = np.sqrt(_clutter(p, transducer, rng) * self.gain).astype(np.float32)[..., None]
+        self.clutter_scatterers = rng.standard_normal((*transducer.shape, 2), dtype=np.float32)
         self.noise_amplitude = np.float32(10.0 ** (p.noise_db / 20.0))
 
         # scatterers fixed in the tissue: a grid in heart coordinates at the first ED
-        self.cell = float(min(probe.dr, 0.08))  # cm per scatterer cell
+        self.cell = float(min(transducer.dr, 0.08))  # cm per scatterer cell
         self.material_origin = np.array([-p.lv_apex_depth_cm - 3.0, -p.depth_cm - 2.0])
         extent = np.array([2.0 * p.depth_cm + 6.0, 2.0 * p.depth_cm + 4.0])
         grid = np.ceil(extent / self.cell).astype(int)
@@ -119,17 +121,17 @@ class _Renderer:
         self.ed_tables = _profile_tables(heart.lv_profile(heart.beats[0].start))
         self.keep = np.float32(np.sqrt(1.0 - p.tissue_decorrelation))
         self.fresh = np.float32(np.sqrt(p.tissue_decorrelation))
-        self.psf_rows = max(p.axial_psf_cm / probe.dr, 0.5)
-        self.psf_cols = max(p.lateral_psf_rad / probe.dtheta, 0.5)
-        self.edge_rows = max(p.edge_blur_cm / probe.dr, 0.3)
-        self.edge_cols = max(p.edge_blur_cm / (0.5 * probe.depth * probe.dtheta), 0.3)
+        self.psf_rows = max(p.axial_psf_cm / transducer.dr, 0.5)
+        self.psf_cols = max(p.lateral_psf_rad / transducer.dtheta, 0.5)
+        self.edge_rows = max(p.edge_blur_cm / transducer.dr, 0.3)
+        self.edge_cols = max(p.edge_blur_cm / (0.5 * transducer.depth * transducer.dtheta), 0.3)
         self.black_db = 36.0 - p.gain_db - p.dynamic_range_db  # white 36 dB above mean myocardium
         self.previous: np.ndarray | None = None
 
     def _material_maps(self, state: HeartState) -> tuple[np.ndarray, np.ndarray]:
         """Where each beam-grid cell's tissue was at ED, in material grid cells."""
         origin, e_u, e_v = state.pose
-        dx, dy = self.probe.x - np.float32(origin[0]), self.probe.y - np.float32(origin[1])
+        dx, dy = self.transducer.x - np.float32(origin[0]), self.transducer.y - np.float32(origin[1])
         u = dx * np.float32(e_u[0]) + dy * np.float32(e_u[1])
         v = dx * np.float32(e_v[0]) + dy * np.float32(e_v[1])
         (widths, walls, length), (widths_ed, walls_ed, length_ed) = _profile_tables(state.lv), self.ed_tables
@@ -149,11 +151,11 @@ class _Renderer:
         return map_x, map_y
 
     def render(self, state: HeartState, rng: np.random.Generator) -> np.ndarray:
-        probe = self.probe
+        transducer = self.transducer
         echo = self.background.copy()
-        blood = np.zeros(probe.shape, np.float32)
+        blood = np.zeros(transducer.shape, np.float32)
         for shape in state.shapes:
-            vertices = probe.to_beam_grid(densify(shape.points, _DENSIFY_CM))
+            vertices = transducer.to_beam_grid(densify(shape.points, _DENSIFY_CM))
             cv2.fillPoly(echo, [vertices], float(shape.echogenicity), cv2.LINE_8, SHIFT)
             cv2.fillPoly(blood, [vertices], 1.0 if shape.blood else 0.0, cv2.LINE_8, SHIFT)
         # tissue boundaries are soft: partial volume across the slice thickness
@@ -174,9 +176,9 @@ class _Renderer:
         return level
 
 
-def _lv_mask(probe: Probe, state: HeartState, size: tuple[int, int]) -> np.ndarray:
+def _lv_mask(transducer: Transducer, state: HeartState, size: tuple[int, int]) -> np.ndarray:
     mask = np.zeros(size, np.uint8)
-    polygon = probe.to_pixels(densify(state.lv_contour, _DENSIFY_CM))
+    polygon = transducer.to_pixels(densify(state.lv_contour, _DENSIFY_CM))
     cv2.fillPoly(mask, [np.round(polygon * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
     return mask.astype(bool)
 
@@ -211,24 +213,25 @@ def simulate(seed: int | np.random.SeedSequence, *, height: int = 112, width: in
     volumes = np.empty(params.n_frames, np.float32)
     landmarks = np.empty((params.n_frames, 3, 2), np.float32)
     contours = np.empty((params.n_frames, 2 * N_LEVELS - 1, 2), np.float32)
-    probe = renderer.probe
-    sector = probe.sector_pixels(size)
-    blur_px = params.display_blur_cm / probe.cm_per_px
+    transducer = renderer.transducer
+    sector = transducer.sector_pixels(size)
+    blur_px = params.display_blur_cm / transducer.cm_per_px
     for index in range(params.n_frames):
         t = index / params.fps
         state = heart.state(t)
         level = renderer.render(state, rng)
-        image = probe.scan_convert(np.power(level, params.gamma, dtype=np.float32), size)
+        image = transducer.scan_convert(np.power(level, params.gamma, dtype=np.float32), size)
         if blur_px > 0.2:
             image = cv2.GaussianBlur(image, (0, 0), blur_px)
         frames[index] = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
         frames[index][~sector] = 0  # edge pixels less than half inside the fan stay black
-        masks[index] = _lv_mask(probe, state, size) & sector
+        masks[index] = _lv_mask(transducer, state, size) & sector
         volumes[index] = state.volume_ml
-        landmarks[index] = probe.to_pixels(np.concatenate([state.apex[None], state.annulus]))
-        contours[index] = probe.to_pixels(state.lv_contour)
+        landmarks[index] = transducer.to_pixels(np.concatenate([state.apex[None], state.annulus]))
+        contours[index] = transducer.to_pixels(state.lv_contour)
     ed, es = event_frames(beats, params.fps, params.n_frames)
     ef, edv, esv = _beat_truth(heart, duration)
     return SyntheticCine(frames=frames, masks=masks, fps=params.fps, ed_frames=tuple(ed),
                          es_frames=tuple(es), ef=ef, edv_ml=edv, esv_ml=esv, volumes_ml=volumes,
-                         landmarks=landmarks, contours=contours, cm_per_px=probe.cm_per_px, sector=sector, params=params)
+                         landmarks=landmarks, contours=contours, cm_per_px=transducer.cm_per_px, sector=sector,
+                         params=params)

@@ -19,8 +19,8 @@ SHIFT = 3  # fixed-point bits for cv2.fillPoly vertices (1/8 cell precision)
 _ONE = float(1 << SHIFT)
 
 
-class Probe:
-    """Sector geometry: the beam grid in cm, the map from beams to pixels and back."""
+class Transducer:
+    """The sector transducer's geometry: the beam grid in cm, the map from beams to pixels and back."""
 
     def __init__(self, params: CaseParams, oversample: int) -> None:
         p = params
@@ -57,14 +57,14 @@ class Probe:
         return map_b.astype(np.float32), map_r.astype(np.float32)
 
     def to_beam_grid(self, points: np.ndarray) -> np.ndarray:
-        """Probe cm → fixed-point (beam, depth-sample) vertices for cv2.fillPoly."""
+        """Points in cm (the transducer's frame) → fixed-point (beam, depth-sample) vertices for cv2.fillPoly."""
         r = np.hypot(points[:, 0], points[:, 1])
         theta = np.arctan2(points[:, 0], points[:, 1])
         grid = np.stack([(theta + self.alpha) / self.dtheta, (r - self.r0) / self.dr], axis=1)
         return np.round(np.clip(grid, -1e5, 1e5) * _ONE).astype(np.int32)
 
     def to_pixels(self, points: np.ndarray) -> np.ndarray:
-        """Probe cm → output pixel coordinates (x, y)."""
+        """Points in cm (the transducer's frame) → output pixel coordinates (x, y)."""
         return points @ self.rotation.T / self.cm_per_px + self.apex_px
 
     def scan_convert(self, beams: np.ndarray, size: tuple[int, int]) -> np.ndarray:

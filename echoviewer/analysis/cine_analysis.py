@@ -40,7 +40,7 @@ class CineAnalysis:
 
     def __post_init__(self) -> None:
         fixed = list(self.mask_flags)
-        if self.comparison_dice is not None:
+        if self.comparison is not None and self.comparison_dice is not None:
             disagreement = disagreement_flag(self.comparison_dice, self.comparison.model.name)
             fixed += [disagreement] if disagreement else []
         timing, calibration = self.cine.timing, self.cine.calibration
@@ -102,7 +102,7 @@ class CineAnalysis:
                         for name, stats in self.summary.items()},
             "flags": [flag.as_dict() for flag in self.flags],
         }
-        if self.comparison is not None:
+        if self.comparison is not None and self.comparison_dice is not None:
             result["comparison"] = {"model": asdict(self.comparison.model),
                                     "dice": _rounded(self.comparison_dice, 4),
                                     "mean_dice": _round(float(self.comparison_dice.mean()))}

@@ -75,7 +75,7 @@ def draw_overlay(frame: np.ndarray, mask: np.ndarray | None, *, mode: str = "fil
     if mode == "hidden" or mask is None:
         return image
     mask = _checked_mask(mask, frame.shape, "mask")
-    colour = tuple(int(c) for c in colour)
+    colour = (int(colour[0]), int(colour[1]), int(colour[2]))
     disagree = np.zeros_like(mask) if other is None else mask ^ _checked_mask(other, frame.shape, "other")
     if mode == "fill":
         _blend(image, mask & ~disagree, colour, opacity)
@@ -115,7 +115,7 @@ def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *,
     size = (cine.width + pad[1], cine.height + pad[0])
     total = cine.n_frames
     with atomic_output(path, suffix=suffix) as temporary:
-        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*_FOURCC[suffix]),
+        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter.fourcc(*_FOURCC[suffix]),
                                  cine.timing.fps, size)
         try:
             if not writer.isOpened():

@@ -60,7 +60,7 @@ def periodicity(area: np.ndarray, fps: float) -> float:
     return float(best)
 
 
-def _frames(condition: np.ndarray) -> list[int]:
+def _frames(condition: np.ndarray | np.bool_) -> list[int]:
     return [int(i) for i in np.flatnonzero(condition)]
 
 

@@ -32,7 +32,8 @@ def application() -> QApplication:
     qInstallMessageHandler(_qt_message)
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("echoviewer")
     app.setWindowIcon(QIcon(str(APP_ICON)))
     return app

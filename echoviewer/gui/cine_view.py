@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import render_frame
 from echoviewer.gui.controller import StudyController
+from echoviewer.gui.view_options import ViewOptions
 from echoviewer.io import Cine
 from echoviewer.study import Study
 
@@ -21,15 +22,14 @@ def calibration_text(cine: Cine) -> str:
 
 
 class CineView(QWidget):
-    """Draws ``controller``'s current frame; overlay mode, opacity and disagreement are its own."""
+    """Draws ``controller``'s current frame with the overlay ``options`` ask for (and the
+    disagreement when the controller compares models)."""
 
-    def __init__(self, controller: StudyController, parent: QWidget | None = None) -> None:
+    REDRAWN_ON = ("overlay", "opacity", "identifiers")  # the options this view draws
+
+    def __init__(self, controller: StudyController, options: ViewOptions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.controller = controller
-        self.mode = "fill"
-        self.opacity = 0.35
-        self.show_disagreement = False
-        self.show_identifiers = False
+        self.controller, self.options = controller, options
         self._cine: Cine | None = None
         # Masks are made per frame when drawn (a 112² → native resize: ~0.05 ms, bench/gui.py),
         # so nothing of the size of the cine is kept for them.
@@ -54,6 +54,8 @@ class CineView(QWidget):
         controller.cine_loaded.connect(self._set_cine)
         controller.study_changed.connect(self._set_study)
         controller.frame_changed.connect(self.redraw)
+        controller.compare_changed.connect(self.redraw)
+        options.changed.connect(self._option_changed)
 
     # ---- inputs ------------------------------------------------------------------------------
     def _show_preview(self, frame: np.ndarray) -> None:
@@ -72,21 +74,9 @@ class CineView(QWidget):
         self._analysis = study.analysis
         self.redraw()
 
-    def set_mode(self, mode: str) -> None:
-        self.mode = mode
-        self.redraw()
-
-    def set_opacity(self, opacity: float) -> None:
-        self.opacity = float(opacity)
-        self.redraw()
-
-    def set_disagreement(self, on: bool) -> None:
-        self.show_disagreement = bool(on)
-        self.redraw()
-
-    def set_identifiers(self, on: bool) -> None:
-        self.show_identifiers = bool(on)
-        self.redraw()
+    def _option_changed(self, name: str, _value: object) -> None:
+        if name in self.REDRAWN_ON:
+            self.redraw()
 
     # ---- drawing -----------------------------------------------------------------------------
     def _show(self, picture: np.ndarray, fit: bool = False) -> None:
@@ -96,10 +86,11 @@ class CineView(QWidget):
 
     def rendered(self, frame: int) -> np.ndarray:
         """The picture of ``frame`` as drawn: the display frame with the overlay when there is one."""
-        if self._analysis is None or self.mode == "hidden":
+        mode = self.options.overlay
+        if self._analysis is None or mode == "hidden":
             return self._cine.display_frame(frame)
-        return render_frame(self._analysis, frame, mode=self.mode, opacity=self.opacity,
-                            compare=self.show_disagreement)
+        return render_frame(self._analysis, frame, mode=mode, opacity=self.options.opacity,
+                            compare=self.controller.compare)
 
     def redraw(self, *_: object) -> None:
         if self._cine is None:
@@ -119,7 +110,7 @@ class CineView(QWidget):
             if event is not None:
                 edited = frame in study.picks.edited(event)
                 parts.insert(0, f"<b>{event}</b>{' (edited)' if edited else ''}")
-        if self.show_identifiers:
+        if self.options.identifiers:
             ids = cine.identifiers
             parts.append(f"patient {ids.patient_name or '—'} · ID {ids.patient_id or '—'}")
         return " · ".join(parts)

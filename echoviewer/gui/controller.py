@@ -2,26 +2,50 @@
 
 Every view listens to :class:`StudyController`'s signals and sends user actions to its methods;
 no view changes another. Opening a file and switching models run as :mod:`tasks` off the GUI
-thread; a newer request cancels an older one, whose late results are dropped.
+thread; a newer request cancels an older one, whose late results are dropped. How the study is
+shown (overlay, opacity, axis, playback) is not here but in :mod:`view_options`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from echoviewer.analysis import CineAnalysis, SegmentationCache, analyze, load_model
-from echoviewer.analysis.models import DEFAULT_MODEL
+from echoviewer.analysis.models import BUNDLED, DEFAULT_MODEL
 from echoviewer.gui.tasks import Task, start
 from echoviewer.io import Cine, load_cine
 from echoviewer.io.preview import first_frame
 from echoviewer.study import Event, Picks, Study
-from echoviewer.user_data import EditStore, SavedEdits, file_identity
+from echoviewer.user_data import ActiveStudent, EditStore, SavedEdits, file_identity
+
+
+def available(spec: object) -> TypeGuard[str]:
+    """A bundled model's name or an existing model file (whether it loads shows when it runs)."""
+    return isinstance(spec, str) and bool(spec) and (spec in BUNDLED or Path(spec).is_file())
 
 
 class StudyController(QObject):
+    """The open study and the work that changes it.
+
+    **Which model a cine opens with** (the one rule; nothing else decides it):
+
+    1. the model saved with the file's edits (the user's last choice for this file), if it still
+       loads; if it does not, the session's model, and a one-line note says so;
+    2. otherwise the session's model: the one the user last chose (Model menu or toolbar, the
+       wizard's new student), which starts as the last session's (``viewer.ini``'s ``model``,
+       given as ``last_model``) if it is bundled or its file exists, else the active student
+       (:class:`~echoviewer.user_data.ActiveStudent`), else the bundled student.
+
+    Opening a file makes the model it opened with the session's model. A model chosen while a
+    file opens is used for it once it has opened; a model that fails to load changes nothing
+    (the error is one line). Edits are saved in one place, :meth:`_save_edits`: after every
+    change of picks and after a model switch (picks and model, keyed by the file's identity).
+    """
+
     opening = Signal(str)            # path: a new file is being opened
     preview = Signal(object)         # np.ndarray: its first frame, before the whole cine is decoded
     cine_loaded = Signal(object)     # Cine: frames can be shown (no masks yet)
@@ -32,14 +56,15 @@ class StudyController(QObject):
     model_changed = Signal(str)      # the model spec now shown
     compare_changed = Signal(bool)
 
-    def __init__(self, store: EditStore | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, store: EditStore | None = None, parent: QObject | None = None,
+                 last_model: object = None) -> None:
         super().__init__(parent)
         self.store = store if store is not None else EditStore()
         self.cache = SegmentationCache()
         self.cine: Cine | None = None
         self.study: Study | None = None
         self.identity: str | None = None
-        self.model_spec = DEFAULT_MODEL
+        self.model_spec = self.first_model(last_model)
         self.compare = False
         self.frame = 0
         self._task: Task | None = None
@@ -92,9 +117,21 @@ class StudyController(QObject):
         other = load_model(self._comparison_spec(spec)) if compare else None
         return analyze(cine, model, compare=other, cache=self.cache)
 
+    # ---- the model policy (see the class) ----------------------------------------------------
+    @staticmethod
+    def first_model(last_model: object = None) -> str:
+        """The session's model at the start: ``last_model`` (the last session's) if available,
+        else the active student if available, else the bundled student."""
+        return next((spec for spec in (last_model, ActiveStudent().get()) if available(spec)), DEFAULT_MODEL)
+
+    def model_for(self, saved: SavedEdits | None) -> str:
+        """The model to open a file with first: its saved one, else the session's (if the saved
+        one fails to load, :meth:`open` falls back to the session's with a note)."""
+        return saved.model if saved is not None and saved.model else self.model_spec
+
     # ---- files -------------------------------------------------------------------------------
     def open(self, path: str | Path) -> None:
-        """Load ``path`` and analyse it with the file's saved model (or the current one)."""
+        """Load ``path`` and analyse it with the model the policy chooses (see the class)."""
         path = Path(path)
 
         def work(task: Task):
@@ -113,10 +150,10 @@ class StudyController(QObject):
             saved = saved if saved is not None and saved.matches(cine.n_frames) else None
             # Read late: a model or comparison chosen while this file decodes counts.
             fallback, compare = self.model_spec, self.compare
-            spec, note = (saved.model if saved and saved.model else fallback), ""
+            spec, note = self.model_for(saved), ""
             try:
                 analysis = self._analyse(cine, spec, compare)
-            except Exception as exc:  # a saved model that is gone: the default model, and say so
+            except Exception as exc:  # a saved model that is gone: the session's, and say so
                 if spec == fallback:
                     raise
                 note = f"saved model unavailable ({exc}); showing {fallback}"
@@ -137,9 +174,9 @@ class StudyController(QObject):
             self.identity, self.compare = identity, compare
             picks = _restored(saved)
             try:
-                study = Study(analysis, picks, self._autosave)
+                study = Study(analysis, picks)
             except ValueError:  # saved picks that no longer fit: the automatic ones
-                study = Study(analysis, None, self._autosave)
+                study = Study(analysis)
             self._set_study(study, spec)
             self.compare_changed.emit(compare)
             if note:
@@ -191,7 +228,7 @@ class StudyController(QObject):
             self.compare = compare
             self._set_study(self.study.with_analysis(analysis), spec)
             self.compare_changed.emit(compare)
-            self._autosave(self.study)
+            self._save_edits()
 
         def failed() -> None:  # the menus show what is still in use
             self.model_changed.emit(self.model_spec)
@@ -225,6 +262,7 @@ class StudyController(QObject):
     # ---- editing -----------------------------------------------------------------------------
     def _edit(self, changed: bool) -> None:
         if changed:
+            self._save_edits()
             self.study_changed.emit(self.study)
 
     def set_event_here(self, event: Event) -> None:
@@ -255,9 +293,11 @@ class StudyController(QObject):
         if self.study is not None:
             self._edit(self.study.reset())
 
-    def _autosave(self, study: Study) -> None:
-        """Picks and model are saved on every change, keyed by the file's identity."""
-        if self.identity is None:
+    def _save_edits(self) -> None:
+        """The one place edits are saved (after a change of picks and after a model switch): the
+        picks and the model, keyed by the file's identity."""
+        study = self.study
+        if self.identity is None or study is None:
             return
         picks, edited = study.picks, study.user_edited
         try:

@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 
 from echoviewer.gui.controller import StudyController
+from echoviewer.gui.view_options import ViewOptions
 from echoviewer.study import EVENTS, Event, Study
 
 MARKER_STYLE = {  # two colours and two shapes, readable by colour-blind users too
@@ -20,7 +21,7 @@ PLAIN_PEN = pg.mkPen((20, 20, 20), width=1)
 def _legend_html() -> str:
     """The key, as the plot's title: a legend inside the plot would cover the curve."""
     def swatch(event: str, glyph: str) -> str:
-        colour = "#%02x%02x%02x" % MARKER_STYLE[event]["brush"]
+        colour = "#" + "".join(f"{channel:02x}" for channel in MARKER_STYLE[event]["brush"])
         return f'<span style="color:{colour}">{glyph}</span> {MARKER_STYLE[event]["label"]}'
     return (f'{swatch("ED", "▲")} &nbsp; {swatch("ES", "▼")} &nbsp; '
             '<span style="color:#c9a000">◯</span> gold outline: picked by you')
@@ -89,10 +90,11 @@ class EventMarker(pg.TargetItem):
 
 
 class CurvePlot(pg.PlotWidget):
-    def __init__(self, controller: StudyController, parent=None) -> None:
-        self.controller = controller
+    """The open study's area curve against time or frame (``options.time_axis``)."""
+
+    def __init__(self, controller: StudyController, options: ViewOptions, parent=None) -> None:
+        self.controller, self.options = controller, options
         super().__init__(parent, viewBox=ScrubViewBox(self))
-        self.time_axis = True
         self._x = np.zeros(0)
         self._y = np.zeros(0)
         self.setBackground("w")
@@ -109,6 +111,7 @@ class CurvePlot(pg.PlotWidget):
         controller.cine_loaded.connect(lambda _cine: self._clear())
         controller.study_changed.connect(self._set_study)
         controller.frame_changed.connect(self._move_cursor)
+        options.changed.connect(self._option_changed)
 
     # ---- coordinates -------------------------------------------------------------------------
     def point(self, frame: int) -> tuple[float, float]:
@@ -123,9 +126,8 @@ class CurvePlot(pg.PlotWidget):
         self.controller.set_frame(self.frame_at(x))
         self._move_cursor(self.controller.frame)
 
-    def set_time_axis(self, on: bool) -> None:
-        self.time_axis = bool(on)
-        if self.controller.study is not None:
+    def _option_changed(self, name: str, _value: object) -> None:
+        if name == "time_axis" and self.controller.study is not None:
             self._set_study(self.controller.study)
             self.autoRange()
 
@@ -143,10 +145,11 @@ class CurvePlot(pg.PlotWidget):
         first = len(self._x) == 0
         area_cm2 = analysis.area_cm2
         self._y = area_cm2 if area_cm2 is not None else analysis.area_px
-        self._x = cine.times_ms / 1000.0 if self.time_axis else np.arange(cine.n_frames, dtype=float)
+        time_axis = self.options.time_axis
+        self._x = cine.times_ms / 1000.0 if time_axis else np.arange(cine.n_frames, dtype=float)
         self.curve.setData(self._x, self._y)
         self.setLabel("left", "LV area (cm²)" if area_cm2 is not None else "LV area (px²)")
-        self.setLabel("bottom", "time (s)" if self.time_axis else "frame")
+        self.setLabel("bottom", "time (s)" if time_axis else "frame")
         for marker in self.markers:
             self.removeItem(marker)
         self.markers = [EventMarker(self, event, frame, frame in study.picks.edited(event))

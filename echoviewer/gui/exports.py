@@ -1,34 +1,46 @@
 """File ▸ Export: the open study as CSV, JSON (the ``echoviewer analyze`` schema), PNG snapshots,
-a video with the overlay and the masks. Each takes a path or asks for one."""
+a video with the overlay and the masks. Each takes a path or asks for one.
+
+The exporter reads the study from the controller and what is shown from the view options (the
+patient identifiers for JSON and CSV, the overlay for the video); it reports by signals, which
+the window puts in its status bar.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from echoviewer.analysis import report
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import write_overlay_video
+from echoviewer.gui.controller import StudyController
 from echoviewer.gui.tasks import Task, start
+from echoviewer.gui.view_options import ViewOptions
 from echoviewer.io.errors import one_line
 
-if TYPE_CHECKING:
-    from echoviewer.gui.main_window import MainWindow
 
+class Exporter(QObject):
+    """Exports of ``controller``'s study as ``options`` show it; ``parent`` (a widget) owns the
+    save dialogs."""
 
-class Exporter:
-    def __init__(self, window: MainWindow) -> None:
-        self.window = window
+    saved = Signal(str)     # "Saved PATH, …": a file (or two) written
+    progress = Signal(str)  # a background export's progress, one line
+    error = Signal(str)     # one line: nothing to export, or a file not written
+
+    def __init__(self, controller: StudyController, options: ViewOptions, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller, self.options, self.dialog_parent = controller, options, parent
         self.video_task: Task | None = None
         self.folder = Path.home()  # where the save dialogs start: the last export's folder
 
     # ---- helpers -----------------------------------------------------------------------------
     def _analysis(self) -> CineAnalysis | None:
-        study = self.window.controller.study
+        study = self.controller.study
         if study is None:
-            self.window.show_error("nothing to export yet: open a cine and wait for its analysis")
+            self.error.emit("nothing to export yet: open a cine and wait for its analysis")
             return None
         return study.analysis
 
@@ -43,21 +55,21 @@ class Exporter:
     def _target(self, path: str | Path | None, title: str, suffix: str, filters: str) -> Path | None:
         if path is not None:
             return Path(path)
-        study = self.window.controller.study
+        study = self.controller.study
         stem = study.analysis.cine.path.stem if study is not None else "echoviewer"
-        chosen, _ = QFileDialog.getSaveFileName(self.window, title, str(self.folder / f"{stem}{suffix}"), filters)
+        chosen, _ = QFileDialog.getSaveFileName(self.dialog_parent, title, str(self.folder / f"{stem}{suffix}"), filters)
         if not chosen:
             return None
         self.folder = Path(chosen).parent
         return Path(chosen)
 
     def _written(self, *paths: Path) -> None:
-        self.window.say("Saved " + ", ".join(str(p) for p in paths))
+        self.saved.emit("Saved " + ", ".join(str(p) for p in paths))
 
     def _result(self, analysis: CineAnalysis) -> dict:
         """The JSON of ``echoviewer analyze``, plus the patient's name and ID only when shown."""
         result = analysis.as_dict()
-        if self.window.actions["identifiers"].isChecked():
+        if self.options.identifiers:
             ids = analysis.cine.identifiers
             result["patient"] = {"name": ids.patient_name, "id": ids.patient_id}
         return result
@@ -66,7 +78,7 @@ class Exporter:
         try:
             write()
         except (OSError, ValueError) as exc:
-            self.window.show_error(one_line(f"could not write {paths[0].name}: {exc}"))
+            self.error.emit(one_line(f"could not write {paths[0].name}: {exc}"))
             return False
         self._written(*paths)
         return True
@@ -110,7 +122,7 @@ class Exporter:
         if not target:
             return False
         if not widget.grab().save(str(target), "PNG"):
-            self.window.show_error(f"could not write {target.name}; check the folder and its permissions")
+            self.error.emit(f"could not write {target.name}; check the folder and its permissions")
             return False
         self._written(target)
         return True
@@ -122,8 +134,7 @@ class Exporter:
         if chosen is None:
             return None
         analysis, target = chosen
-        view, window = self.window.cine_view, self.window
-        mode, opacity, compare = view.mode, view.opacity, view.show_disagreement
+        mode, opacity, compare = self.options.overlay, self.options.opacity, self.controller.compare
 
         def work(task: Task) -> Path:
             write_overlay_video(target, analysis, mode=mode, opacity=opacity, compare=compare,
@@ -131,9 +142,9 @@ class Exporter:
             return target
 
         task = Task(work)
-        task.signals.progress.connect(lambda done, total: window.say(
+        task.signals.progress.connect(lambda done, total: self.progress.emit(
             f"Writing {target.name}: frame {done}/{total}"))
         task.signals.done.connect(lambda written: self._written(written))
-        task.signals.failed.connect(lambda text: window.show_error(f"video not written: {text}"))
+        task.signals.failed.connect(lambda text: self.error.emit(f"video not written: {text}"))
         self.video_task = task
         return start(task)

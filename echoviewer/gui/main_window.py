@@ -1,11 +1,15 @@
 """The viewer's window: cine and transport on the left; area curve and measurements on the right;
-the study list of an opened folder docked at the side. Every command is a QAction with its key."""
+the study list of an opened folder docked at the side. Every command is a QAction with its key.
+
+The window keeps no copy of what it shows: the study is the controller's, the display and
+playback choices are the view options' (its menus and toolbar write to them and mirror them).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
                                QProgressBar, QSlider, QSplitter, QStyle, QVBoxLayout, QWidget)
@@ -21,9 +25,10 @@ from echoviewer.gui.measurements_panel import MeasurementsPanel
 from echoviewer.gui.playback import Playback
 from echoviewer.gui.study_list import StudyList
 from echoviewer.gui.transport import Transport
+from echoviewer.gui.view_options import OPACITY_PERCENT, ViewOptions, viewer_settings
 from echoviewer.io.loader import CINE_SUFFIXES
 from echoviewer.resources import SAMPLE_CINE
-from echoviewer.user_data import ActiveStudent, EditStore, RecentFiles, data_dir
+from echoviewer.user_data import ActiveStudent, EditStore, RecentFiles
 
 OPEN_FILTER = (f"Echo cines ({' '.join(f'*{suffix}' for suffix in sorted(CINE_SUFFIXES))});;"
                "All files, e.g. DICOM without a suffix (*)")
@@ -34,21 +39,24 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("echoviewer")
         self.setAcceptDrops(True)
-        self.controller = StudyController(store, self)
+        settings = viewer_settings()
+        self.options = ViewOptions(self)
+        self.options.load(settings)
+        self.controller = StudyController(store, self, last_model=settings.value("model"))
         self.recent = recent if recent is not None else RecentFiles()
-        self.playback = Playback(self.controller, self)
-        self.exporter = Exporter(self)
+        self.playback = Playback(self.controller, self.options, self)
+        self.exporter = Exporter(self.controller, self.options, self)
         self.actions: dict[str, QAction] = {}
         self._ready = "Open a cine (Ctrl+O), a folder (Ctrl+Shift+O), or drop one on the window"
         self.wizard = None  # the distillation wizard while it is open
         self._added_models: list[str] = []  # ONNX files opened this session, offered with the rest
-        self.cine_view = CineView(self.controller)
-        self.curve = CurvePlot(self.controller)
+        self.cine_view = CineView(self.controller, self.options)
+        self.curve = CurvePlot(self.controller, self.options)
         self.measurements = MeasurementsPanel(self.controller)
         self.study_list = StudyList()
         self.study_list.chosen.connect(self.open_path)
         self._build_actions()
-        self.transport = Transport(self.controller, self.playback, self.actions)
+        self.transport = Transport(self.controller, self.options, self.actions)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -86,8 +94,14 @@ class MainWindow(QMainWindow):
         c.model_changed.connect(self._model_changed)
         c.compare_changed.connect(self._compare_changed)
         self.playback.playing_changed.connect(self._playing)
+        self.exporter.saved.connect(self.say)
+        self.exporter.progress.connect(self.say)
+        self.exporter.error.connect(self.show_error)
+        for name in ViewOptions.FIELDS:
+            self._show_option(name)
+        self.options.changed.connect(self._show_option)
         self._update_edit_actions()
-        self._restore_settings()
+        self._restore_layout(settings)
 
     # ---- actions -----------------------------------------------------------------------------
     def _action(self, name: str, text: str, slot, keys=(), tip: str = "", checkable: bool = False,
@@ -106,7 +120,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        c, e, p = self.controller, self.exporter, self.playback
+        c, e, p, o = self.controller, self.exporter, self.playback, self.options
         a = self._action
         a("open", "&Open…", self.choose_file, [QKeySequence.StandardKey.Open])
         a("open_folder", "Open &folder…", self.choose_folder, ["Ctrl+Shift+O"])
@@ -135,12 +149,11 @@ class MainWindow(QMainWindow):
         a("undo", "&Undo", c.undo, ["Ctrl+Z"])
         a("redo", "&Redo", c.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
         a("reset_picks", "Reset picks to the model's", c.reset_picks)
-        a("cycle_overlay", "Cycle overlay: fill / contour / hidden", self._cycle_overlay, ["O"])
+        a("cycle_overlay", "Cycle overlay: fill / contour / hidden", o.cycle_overlay, ["O"])
         a("disagreement", "Show teacher–student &disagreement", self._set_disagreement, ["D"],
           checkable=True)
-        a("time_axis", "Plot against &time (else frames)", self.curve.set_time_axis, ["T"], checkable=True)
-        self.actions["time_axis"].setChecked(True)
-        a("identifiers", "Show patient &name and ID", self._set_identifiers, checkable=True,
+        a("time_axis", "Plot against &time (else frames)", o.setter("time_axis"), ["T"], checkable=True)
+        a("identifiers", "Show patient &name and ID", o.setter("identifiers"), checkable=True,
           tip="Patient identifiers are hidden on screen and in exports unless this is on")
         a("add_model", "Add an ONNX &model…", self.choose_model)
         a("distill", "&Distill a new student…", self.open_wizard, ["Ctrl+Shift+D"],
@@ -168,8 +181,7 @@ class MainWindow(QMainWindow):
         for mode in OVERLAY_MODES:
             action = QAction(f"Overlay: {mode}", self, checkable=True)
             action.setData(mode)
-            action.setChecked(mode == self.cine_view.mode)
-            action.triggered.connect(lambda _=False, m=mode: self.set_overlay(m))
+            action.triggered.connect(lambda _=False, m=mode: setattr(self.options, "overlay", m))
             self.overlay_group.addAction(action)
             view.addAction(action)
         for name in ("cycle_overlay", "disagreement", "time_axis", "identifiers"):
@@ -198,16 +210,15 @@ class MainWindow(QMainWindow):
         self.overlay_box = QComboBox()
         self.overlay_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.overlay_box.addItems(list(OVERLAY_MODES))
-        self.overlay_box.currentTextChanged.connect(self.set_overlay)
+        self.overlay_box.currentTextChanged.connect(self.options.setter("overlay"))
         tools.addWidget(self.overlay_box)
         tools.addWidget(QLabel(" Opacity "))
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.opacity.setRange(5, 100)
-        self.opacity.setValue(round(self.cine_view.opacity * 100))
-        self.opacity.setMaximumWidth(110)
-        self.opacity.valueChanged.connect(lambda v: self.cine_view.set_opacity(v / 100))
-        tools.addWidget(self.opacity)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.opacity_slider.setRange(*OPACITY_PERCENT)
+        self.opacity_slider.setMaximumWidth(110)
+        self.opacity_slider.valueChanged.connect(lambda percent: setattr(self.options, "opacity", percent / 100))
+        tools.addWidget(self.opacity_slider)
         tools.addSeparator()
         self.disagreement_box = QCheckBox("Disagreement")
         self.disagreement_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -321,7 +332,14 @@ class MainWindow(QMainWindow):
             self.controller.set_model(str(Path(path).resolve()))
 
     def open_wizard(self) -> None:
-        """The distillation wizard, beside the viewer (one at a time)."""
+        """The distillation wizard, beside the viewer (one at a time); where distill, torch or
+        onnx are not installed, one line saying what to install instead."""
+        from echoviewer.distill_runs import distill_unavailable
+
+        missing = distill_unavailable()
+        if missing is not None:
+            self.show_error(missing)
+            return
         from echoviewer.gui.wizard.wizard import DistillWizard
 
         if self.wizard is None:
@@ -355,33 +373,29 @@ class MainWindow(QMainWindow):
         self._fill_model_box()
 
     # ---- display -----------------------------------------------------------------------------
-    def set_overlay(self, mode: str) -> None:
-        self.cine_view.set_mode(mode)
-        for action in self.overlay_group.actions():
-            action.setChecked(action.data() == mode)
-        if self.overlay_box.currentText() != mode:
-            self.overlay_box.setCurrentText(mode)
-
-    def _cycle_overlay(self) -> None:
-        modes = list(OVERLAY_MODES)
-        self.set_overlay(modes[(modes.index(self.cine_view.mode) + 1) % len(modes)])
+    def _show_option(self, name: str, _value: object = None) -> None:
+        """The View menu and the toolbar show the view options. Widgets are updated with their
+        signals blocked; an action's toggle writes the value back, which the options ignore."""
+        o = self.options
+        if name == "overlay":
+            next(a for a in self.overlay_group.actions() if a.data() == o.overlay).setChecked(True)
+            with QSignalBlocker(self.overlay_box):
+                self.overlay_box.setCurrentText(o.overlay)
+        elif name == "opacity":
+            with QSignalBlocker(self.opacity_slider):
+                self.opacity_slider.setValue(round(o.opacity * 100))
+        elif name in ("time_axis", "identifiers"):
+            self.actions[name].setChecked(getattr(o, name))
 
     def _set_disagreement(self, on: bool) -> None:
         if on != self.controller.compare:
             self.controller.set_compare(on)
 
     def _compare_changed(self, on: bool) -> None:
-        self.cine_view.set_disagreement(on)
-        action = self.actions["disagreement"]
-        action.blockSignals(True)
-        action.setChecked(on)
-        action.blockSignals(False)
-        self.disagreement_box.blockSignals(True)
-        self.disagreement_box.setChecked(on)
-        self.disagreement_box.blockSignals(False)
-
-    def _set_identifiers(self, on: bool) -> None:
-        self.cine_view.set_identifiers(on)
+        """The action and the toolbar's box show the controller's comparison."""
+        for control in (self.actions["disagreement"], self.disagreement_box):
+            with QSignalBlocker(control):
+                control.setChecked(on)
 
     # ---- state -------------------------------------------------------------------------------
     def _opening(self, path: str) -> None:
@@ -423,41 +437,22 @@ class MainWindow(QMainWindow):
         self.actions["undo"].setEnabled(bool(study and study.can_undo))
         self.actions["redo"].setEnabled(bool(study and study.can_redo))
 
-    # ---- settings (layout and display choices, kept between sessions) ------------------------
-    @staticmethod
-    def _settings() -> QSettings:
-        return QSettings(str(data_dir() / "viewer.ini"), QSettings.Format.IniFormat)
-
-    def _restore_settings(self) -> None:
-        settings = self._settings()
+    # ---- settings (layout, view options and model, kept between sessions) --------------------
+    def _restore_layout(self, settings: QSettings) -> None:
         for key, restore in (("geometry", self.restoreGeometry), ("state", self.restoreState),
                              ("main_splitter", self.main_splitter.restoreState),
                              ("right_splitter", self.right_splitter.restoreState)):
             if isinstance(settings.value(key), QByteArray):
                 restore(settings.value(key))
-        self.set_overlay(_choice(settings.value("overlay"), OVERLAY_MODES, self.cine_view.mode))
-        self.opacity.setValue(_number(settings.value("opacity"), 5, 100, self.opacity.value()))
-        self.transport.speed.setCurrentIndex(
-            _number(settings.value("speed_index"), 0, self.transport.speed.count() - 1,
-                    self.transport.speed.currentIndex()))
-        self.transport.loop.setChecked(settings.value("loop", "true") != "false")
-        self.actions["time_axis"].setChecked(settings.value("time_axis", "true") != "false")
-        model = settings.value("model", ActiveStudent().get())
-        if isinstance(model, str) and (model in BUNDLED or Path(model).is_file()):
-            self.controller.set_model(model)
 
     def save_settings(self) -> None:
-        settings = self._settings()
+        settings = viewer_settings()
         settings.setValue("geometry", self.saveGeometry())
         settings.setValue("state", self.saveState())
         settings.setValue("main_splitter", self.main_splitter.saveState())
         settings.setValue("right_splitter", self.right_splitter.saveState())
-        settings.setValue("overlay", self.cine_view.mode)
-        settings.setValue("opacity", self.opacity.value())
-        settings.setValue("speed_index", self.transport.speed.currentIndex())
-        settings.setValue("loop", "true" if self.transport.loop.isChecked() else "false")
-        settings.setValue("time_axis", "true" if self.actions["time_axis"].isChecked() else "false")
-        settings.setValue("model", self.controller.model_spec)
+        self.options.save(settings)
+        settings.setValue("model", self.controller.model_spec)  # the controller's first_model reads it
         settings.sync()
 
     def closeEvent(self, event) -> None:
@@ -469,16 +464,3 @@ class MainWindow(QMainWindow):
         if self.exporter.video_task is not None:
             self.exporter.video_task.cancel()
         event.accept()
-
-
-def _choice(value: object, allowed: tuple[str, ...], default: str) -> str:
-    """A stored setting, if it is one of ``allowed`` (the file is the user's to edit or damage)."""
-    return value if isinstance(value, str) and value in allowed else default
-
-
-def _number(value: object, low: int, high: int, default: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return default
-    return number if low <= number <= high else default

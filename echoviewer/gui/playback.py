@@ -1,5 +1,6 @@
 """Real-time playback: which frame to show comes from the clock and the cine's own frame times,
-so a slow repaint drops frames instead of slowing the heart down."""
+so a slow repaint drops frames instead of slowing the heart down. Speed and loop are the view
+options' (:class:`~echoviewer.gui.view_options.ViewOptions`)."""
 
 from __future__ import annotations
 
@@ -7,24 +8,22 @@ import numpy as np
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 
 from echoviewer.gui.controller import StudyController
-
-SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0)
+from echoviewer.gui.view_options import ViewOptions
 
 
 class Playback(QObject):
     playing_changed = Signal(bool)
 
-    def __init__(self, controller: StudyController, parent: QObject | None = None) -> None:
+    def __init__(self, controller: StudyController, options: ViewOptions, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.controller = controller
-        self.speed = 1.0
-        self.loop = True
+        self.controller, self.options = controller, options
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
         self._clock = QElapsedTimer()
         self._start_ms = 0.0
         controller.cine_loaded.connect(lambda _cine: self.pause())
+        options.changed.connect(self._option_changed)
 
     @property
     def playing(self) -> bool:
@@ -39,11 +38,11 @@ class Playback(QObject):
         cine = self.controller.cine
         if cine is None or cine.n_frames < 2 or self.playing:
             return
-        if self.controller.frame == cine.n_frames - 1 and not self.loop:
+        if self.controller.frame == cine.n_frames - 1 and not self.options.loop:
             self.controller.set_frame(0)
         self._restart_clock()
         # Tick at twice the displayed frame rate (at most every 4 ms) to stay close to real time.
-        self._timer.start(max(4, int(cine.timing.interval_ms / self.speed / 2)))
+        self._timer.start(max(4, int(cine.timing.interval_ms / self.options.speed / 2)))
         self.playing_changed.emit(True)
 
     def pause(self) -> None:
@@ -54,14 +53,10 @@ class Playback(QObject):
     def toggle(self) -> None:
         self.pause() if self.playing else self.play()
 
-    def set_speed(self, speed: float) -> None:
-        self.speed = float(speed)
-        if self.playing:
+    def _option_changed(self, name: str, _value: object) -> None:
+        if name == "speed" and self.playing:  # the clock starts again from this frame
             self.pause()
             self.play()
-
-    def set_loop(self, loop: bool) -> None:
-        self.loop = bool(loop)
 
     def _tick(self) -> None:
         cine = self.controller.cine
@@ -70,9 +65,9 @@ class Playback(QObject):
             return
         times = cine.times_ms
         end_ms = float(times[-1]) + cine.timing.interval_ms
-        now = self._start_ms + self._clock.elapsed() * self.speed
+        now = self._start_ms + self._clock.elapsed() * self.options.speed
         if now >= end_ms:
-            if not self.loop:
+            if not self.options.loop:
                 self.controller.set_frame(cine.n_frames - 1)
                 self.pause()
                 return

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton,
                                QWidget)
 
 from echoviewer.gui.controller import StudyController
-from echoviewer.gui.playback import SPEEDS, Playback
+from echoviewer.gui.view_options import SPEEDS, ViewOptions
 
 
 class Transport(QWidget):
-    """Buttons run the main window's actions (so each has one shortcut and one tooltip)."""
+    """Buttons run the main window's actions (so each has one shortcut and one tooltip); speed
+    and loop write to ``options`` and show what they hold."""
 
-    def __init__(self, controller: StudyController, playback: Playback, actions: dict,
+    def __init__(self, controller: StudyController, options: ViewOptions, actions: dict,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.controller, self.playback = controller, playback
+        self.controller, self.options = controller, options
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         for name in ("first", "previous_event", "step_back", "play", "step_forward", "next_event", "last"):
@@ -38,16 +39,26 @@ class Transport(QWidget):
         self.speed.setToolTip("Playback speed, relative to the file's own frame timing")
         for speed in SPEEDS:
             self.speed.addItem(f"{speed:g}×", speed)
-        self.speed.setCurrentIndex(SPEEDS.index(1.0))
-        self.speed.currentIndexChanged.connect(lambda i: playback.set_speed(self.speed.itemData(i)))
+        self.speed.currentIndexChanged.connect(lambda i: setattr(options, "speed", self.speed.itemData(i)))
         layout.addWidget(self.speed)
         self.loop = QCheckBox("Loop")
         self.loop.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.loop.setChecked(playback.loop)
-        self.loop.toggled.connect(playback.set_loop)
+        self.loop.toggled.connect(options.setter("loop"))
         layout.addWidget(self.loop)
+        for name in ("speed", "loop"):
+            self._show_option(name)
+        options.changed.connect(self._show_option)
         controller.cine_loaded.connect(self._set_cine)
         controller.frame_changed.connect(self._set_frame)
+
+    def _show_option(self, name: str, _value: object = None) -> None:
+        """Show the options (quietly: showing them must not write them back)."""
+        if name == "speed":
+            with QSignalBlocker(self.speed):
+                self.speed.setCurrentIndex(SPEEDS.index(self.options.speed))
+        elif name == "loop":
+            with QSignalBlocker(self.loop):
+                self.loop.setChecked(self.options.loop)
 
     def _set_cine(self, cine) -> None:
         self.slider.blockSignals(True)  # a new range clamps the value: no frame change from that

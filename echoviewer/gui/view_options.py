@@ -12,7 +12,9 @@ shown is not here: switching it on runs an analysis, so it is the controller's
 
 from __future__ import annotations
 
+from functools import partial
 from numbers import Real
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
@@ -36,7 +38,7 @@ def _overlay(value: object) -> str:
 
 def _opacity(value: object) -> float:
     low, high = OPACITY_PERCENT
-    if isinstance(value, bool) or not isinstance(value, Real) or not low / 100 <= value <= high / 100:
+    if isinstance(value, bool) or not isinstance(value, Real) or not low / 100 <= float(value) <= high / 100:
         raise ValueError(f"opacity must be a number from {low / 100} to {high / 100}; got {value!r}")
     return round(float(value), 2)
 
@@ -62,7 +64,7 @@ class _Option:
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, options: ViewOptions | None, owner: type | None = None):
+    def __get__(self, options: ViewOptions | None, owner: type | None = None) -> Any:
         return self if options is None else options._values[self.name]
 
     def __set__(self, options: ViewOptions, value: object) -> None:
@@ -97,11 +99,17 @@ class ViewOptions(QObject):
             self._values[name] = value
             self.changed.emit(name, value)
 
+    def setter(self, name: str):
+        """A slot that sets field ``name`` to the value a control's signal carries."""
+        if name not in self.FIELDS:
+            raise ValueError(f"{name!r} is not a view option; use one of {', '.join(self.FIELDS)}")
+        return partial(setattr, self, name)
+
     def cycle_overlay(self) -> None:
         """fill → contour → hidden → fill."""
         self.overlay = OVERLAY_MODES[(OVERLAY_MODES.index(self.overlay) + 1) % len(OVERLAY_MODES)]
 
-    # ---- viewer.ini ---------------------------------------------------------------------------
+    # ---- viewer.ini --------------------------------------------------------------------------
     def load(self, settings: QSettings) -> None:
         """The choices :meth:`save` wrote; a value that is missing or that the user damaged (the
         file is theirs to edit) leaves that field as it is. The identifiers are never stored:
@@ -130,7 +138,7 @@ def _choice(value: object, allowed: tuple[str, ...], default: str) -> str:
     return value if isinstance(value, str) and value in allowed else default
 
 
-def _number(value: object, low: int, high: int, default: int) -> int:
+def _number(value: Any, low: int, high: int, default: int) -> int:
     """A stored whole number in ``low``–``high``."""
     try:
         number = int(value)

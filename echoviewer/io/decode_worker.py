@@ -57,7 +57,7 @@ def answer(out: BinaryIO, request: dict[str, Any]) -> None:
                                "the file may be truncated or damaged"})
     else:
         _send(out, {"kind": "array", "dtype": array.dtype.str, "shape": list(array.shape),
-                    "nbytes": array.nbytes}, memoryview(array).cast("B"))
+                    "nbytes": array.nbytes}, memoryview(array.data).cast("B"))
 
 
 def serve() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
-from pydicom.uid import (ExplicitVRLittleEndian, JPEGBaseline8Bit, PYDICOM_IMPLEMENTATION_UID,
+from pydicom.uid import (UID, ExplicitVRLittleEndian, JPEGBaseline8Bit, PYDICOM_IMPLEMENTATION_UID,
                          UltrasoundMultiFrameImageStorage, generate_uid)
 
 from echoviewer.io.atomic import atomic_output
@@ -73,7 +73,7 @@ def write_ultrasound_cine(path: str | os.PathLike[str], frames: np.ndarray, *, f
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
-    def new_uid(role: str) -> str:
+    def new_uid(role: str) -> UID:
         return generate_uid(entropy_srcs=[uid_seed, role]) if uid_seed is not None else generate_uid()
 
     meta.MediaStorageSOPInstanceUID = new_uid("instance")

@@ -38,10 +38,12 @@ class _Worker:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "echoviewer.io.decode_worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=env)
+        assert self._process.stdin is not None and self._process.stdout is not None  # both PIPE
+        self._stdin, self._stdout = self._process.stdin, self._process.stdout
         self._pending = bytearray()
         if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: fewer, larger reads for big payloads
             try:
-                fcntl.fcntl(self._process.stdout, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+                fcntl.fcntl(self._stdout, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
             except OSError:
                 pass  # above the system's pipe-max-size: the default pipe still works
         # The worker says it is ready once its imports are done, so a slow start never eats
@@ -64,14 +66,14 @@ class _Worker:
     def _wait(self, deadline: float) -> None:
         """Return once the worker wrote something; TimeoutError past ``deadline``."""
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([self._process.stdout], [], [], remaining)[0]:
+        if remaining <= 0 or not select.select([self._stdout], [], [], remaining)[0]:
             raise TimeoutError
 
     def _read_header(self, deadline: float) -> dict[str, Any]:
         """The next JSON line; what came after it stays pending. EOFError if the worker died."""
         while b"\n" not in self._pending:
             self._wait(deadline)
-            chunk = self._process.stdout.read(65536)
+            chunk = self._stdout.read(65536)
             if not chunk:
                 raise EOFError
             self._pending += chunk
@@ -87,14 +89,14 @@ class _Worker:
         del self._pending[:filled]
         while filled < size:
             self._wait(deadline)
-            count = self._process.stdout.readinto(view[filled:])
+            count = self._stdout.readinto(view[filled:])  # type: ignore[attr-defined]  # a raw pipe (bufsize=0)
             if not count:
                 raise EOFError
             filled += count
         return payload
 
     def request(self, message: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], bytearray]:
-        self._process.stdin.write(json.dumps(message).encode() + b"\n")
+        self._stdin.write(json.dumps(message).encode() + b"\n")
         deadline = time.monotonic() + timeout_s
         header = self._read_header(deadline)
         return header, self._read_payload(int(header.get("nbytes", 0)), deadline)

@@ -34,7 +34,7 @@ def _candidate_pixels(frames: np.ndarray) -> np.ndarray:
 
 
 def _largest_convex_blob(candidates: np.ndarray) -> np.ndarray | None:
-    binary = candidates.astype(np.uint8)
+    binary: np.ndarray = candidates.astype(np.uint8)
     size = max(3, (min(binary.shape) // 40) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)

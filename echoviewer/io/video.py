@@ -39,7 +39,7 @@ def load_video(path: Path) -> Cine:
                                  "or codec); convert it to MP4 (H.264) or AVI (MJPEG)")
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         codec = int(capture.get(cv2.CAP_PROP_FOURCC) or 0)
-        frames = []
+        frames: list[np.ndarray] = []
         while True:
             ok, frame = capture.read()
             if not ok or frame is None:

@@ -7,11 +7,10 @@ last ``error: …`` line is what :attr:`finished` reports when the command fails
 
 from __future__ import annotations
 
-import json
-
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from echoviewer.distill_runs import distill_command
+from echoviewer.run_contract import read_line
 
 KILL_AFTER_MS = 15_000  # a stop request that the child does not honour within this becomes a kill
 
@@ -63,14 +62,9 @@ class DistillProcess(QObject):
             self._line(line, channel)
 
     def _line(self, line: str, channel: str) -> None:
-        if channel == "out" and line.startswith("{"):
-            try:
-                payload = json.loads(line)
-            except ValueError:
-                payload = None
-            if isinstance(payload, dict):
-                self.message.emit(payload)
-                return
+        if channel == "out" and (payload := read_line(line)) is not None:
+            self.message.emit(payload)
+            return
         if line.startswith("error:") or ": error: " in line:  # ours, or argparse's "prog: error: ..."
             self._error_line = line.split("error:", 1)[1].strip()
         self.log.emit(line)

@@ -18,9 +18,11 @@ from echoviewer.distill_runs import Run, duration, new_run_folder
 from echoviewer.gui.wizard.child import DistillProcess
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.widgets import StatusLine
+from echoviewer.run_contract import DONE, EPOCH, PIPELINE, SPLITS, STAGE, STAGES, load_stage
 
-STAGES = {"generate": "Generate cines", "targets": "Teacher labels", "train": "Train student",
+TITLES = {"generate": "Generate cines", "targets": "Teacher labels", "train": "Train student",
           "evaluate": "Evaluate", "export": "Export"}
+LOADING = {load_stage(split): split.lower() for split in SPLITS}  # train reading its videos
 
 
 class StageRow:
@@ -58,7 +60,7 @@ class RunPage(QWizardPage):
         layout = QVBoxLayout(self)
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
-        self.rows = {name: StageRow(grid, i, title) for i, (name, title) in enumerate(STAGES.items())}
+        self.rows = {name: StageRow(grid, i, TITLES[name]) for i, name in enumerate(STAGES)}
         layout.addLayout(grid)
 
         self.plot = pg.PlotWidget()
@@ -111,7 +113,7 @@ class RunPage(QWizardPage):
         """Start the run, or continue it: once its plan is written, the folder alone says what to do."""
         run = self.state.run
         self._show_history(run)
-        started = (run.folder / "plan.json").is_file()
+        started = run.files.plan.is_file()
         self._start("--run", str(run.folder), *([] if started else self.state.pipeline_arguments()))
 
     def _start(self, *arguments: str) -> None:
@@ -143,11 +145,11 @@ class RunPage(QWizardPage):
     # ---- what the child says -----------------------------------------------------------------
     def _message(self, line: dict) -> None:
         stage = line.get("stage")
-        if stage == "pipeline":
-            if line.get("event") == "stage":
+        if stage == PIPELINE:
+            if line.get("event") == STAGE:
                 self._enter(line["name"])
-            elif line.get("event") == "done":
-                self.rows["export"].finish()
+            elif line.get("event") == DONE:
+                self.rows[STAGES[-1]].finish()
             return
         eta = line.get("eta_s")
         if stage in ("generate", "targets", "evaluate") and "done" in line:
@@ -156,9 +158,9 @@ class RunPage(QWizardPage):
             which = {1: "the new student", 2: "the current student"}.get(self._evaluations, "")
             self.rows[stage].set(line["done"], line["total"], f"{line['done']} of {line['total']}"
                                  + (f" · {which}" if stage == "evaluate" else "") + f" · {duration(eta)} left")
-        elif stage in ("load train", "load val"):
-            self.rows["train"].set(line.get("done", 0), line.get("total", 1), f"reading {stage[5:]} videos")
-        elif stage == "train" and line.get("event") == "epoch":
+        elif stage in LOADING:
+            self.rows["train"].set(line.get("done", 0), line.get("total", 1), f"reading {LOADING[stage]} videos")
+        elif stage == "train" and line.get("event") == EPOCH:
             self._val_x.append(float(line["epoch"]))
             self._val_y.append(float(line["val_loss"]))
             self.val_curve.setData(self._val_x, self._val_y)
@@ -177,8 +179,7 @@ class RunPage(QWizardPage):
         self._stage = name
         if name in self.rows:
             self.rows[name].busy("starting …")
-        order = list(STAGES)
-        for earlier in order[:order.index(name)] if name in order else []:  # stages the plan leaves out
+        for earlier in STAGES[:STAGES.index(name)] if name in STAGES else ():  # stages the plan leaves out
             if self.rows[earlier].info.text() == "waiting":
                 self.rows[earlier].finish("not needed" if earlier in ("generate", "targets") else "done")
 
@@ -187,7 +188,7 @@ class RunPage(QWizardPage):
 
     def _tick(self) -> None:
         if self.child.running() and self.status.state == "busy":
-            self.status.busy(f"Running: {STAGES.get(self._stage, 'starting')} · "
+            self.status.busy(f"Running: {TITLES.get(self._stage, 'starting')} · "
                              f"{duration(time.monotonic() - self._started)} so far")
 
     def _finished(self, code: int, error: str) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from echoviewer.distill_runs import DATA_PRESETS, TRAINING, Run
+from echoviewer.distill_runs import Run
+from echoviewer.run_contract import DATA_PRESETS, STUDENT_PRESETS, TRAINING
+
+QUICK, FAST = DATA_PRESETS["quick"], STUDENT_PRESETS["fast"]
 
 
 @dataclass
@@ -12,16 +15,17 @@ class WizardState:
     teacher: str = "teacher"              # a `--teacher` spec: teacher, truth, FILE.onnx, FILE.pt
     teacher_info: dict | None = None      # `distill probe teacher` output
     data_mode: str = "generate"           # or "folder"
-    n: int = DATA_PRESETS["quick"].n
+    n: int = QUICK.n
     seed: int = 0
-    frames: str = DATA_PRESETS["quick"].frames
+    frames: str = QUICK.frames
     folder: str = ""
     data_info: dict | None = None         # `distill probe data` or `probe generate` output
-    model: str = "fast"
-    epochs: int = DATA_PRESETS["quick"].epochs
-    patience: int = DATA_PRESETS["quick"].patience
-    batch: int = 8
-    clip: int = 16
+    model: str = FAST.model
+    epochs: int = QUICK.epochs
+    patience: int = QUICK.patience
+    batch: int = FAST.batch
+    clip: int = FAST.clip
+    student_info: dict | None = None      # `distill probe student` output
     name: str = ""
     current: str = "student"              # the viewer's active student when the wizard opened
     run: Run | None = None                # set when a run starts (or is resumed)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QRadioButton,
-                               QVBoxLayout, QWizardPage)
+                               QVBoxLayout)
 
 from echoviewer.distill_runs import list_runs
-from echoviewer.gui.wizard.child import Probe
+from echoviewer.gui.wizard.checked_page import CheckedPage
 from echoviewer.gui.wizard.state import WizardState
-from echoviewer.gui.wizard.widgets import PathRow, StatusLine
+from echoviewer.gui.wizard.widgets import PathRow
 
-CHOICES = (("teacher", "The bundled teacher (a 2.5 M-parameter U-Net trained on simulated echo)"),
+CHOICES = (("teacher", "The bundled teacher (a U-Net trained on simulated echo)"),
            ("deeplab", "An EchoNet-Dynamic checkpoint (DeepLabV3-ResNet50, .pt)"),
            ("onnx", "An ONNX model with its JSON model card beside it"),
            ("truth", "The simulator's truth (an oracle: synthetic data only)"))
@@ -33,10 +33,12 @@ def describe_teacher(info: dict) -> str:
     return " · ".join(parts)
 
 
-class TeacherPage(QWizardPage):
+class TeacherPage(CheckedPage):
+    ANSWER = "teacher_info"
+    FAILED_HINT = "choose another teacher"
+
     def __init__(self, state: WizardState) -> None:
-        super().__init__()
-        self.state = state
+        super().__init__(state)
         self.setTitle("1 · Teacher")
         self.setSubTitle("The model whose masks the student learns from. No patient data and no human labels "
                          "are used.")
@@ -64,7 +66,6 @@ class TeacherPage(QWizardPage):
         self.buttons["teacher"].setChecked(True)
         self.group.buttonClicked.connect(lambda button: self._choose(self._key(button)))
         layout.addSpacing(8)
-        self.status = StatusLine()
         layout.addWidget(self.status)
         layout.addStretch(1)
         note = QLabel("The check runs the teacher once on a simulated frame in a separate process; "
@@ -72,10 +73,6 @@ class TeacherPage(QWizardPage):
         note.setWordWrap(True)
         note.setStyleSheet("color: palette(mid);")
         layout.addWidget(note)
-
-        self.probe = Probe(self)
-        self.probe.done.connect(self._checked)
-        self.probe.failed.connect(self._failed)
         self._checking = ""
 
     def _key(self, button: QRadioButton) -> str:
@@ -87,35 +84,29 @@ class TeacherPage(QWizardPage):
         for run in runs:
             self.resume_list.addItem(run.describe(), str(run.folder))
         self.resume_box.setVisible(bool(runs))
-        if self.state.teacher_info is None:
-            self._choose(self._key(self.group.checkedButton()))
+        if self.answer is None:
+            self.check()
 
     def spec(self, key: str) -> str:
         return self.paths[key].path() if key in self.paths else key
 
     def _choose(self, key: str) -> None:
         self.buttons[key].setChecked(True)
-        spec = self.spec(key)
-        self.state.teacher_info = None
+        self.check()
+
+    def check(self) -> None:
+        """At once, not after a pause: a choice here is one click."""
+        spec = self.spec(self._key(self.group.checkedButton()))
         self.state.data_info = None  # the data page checks again: the truth teacher needs simulator masks
-        self.completeChanged.emit()
+        self.forget()
         if not spec:
-            self.probe.cancel()
-            self.status.error("choose a file with Browse…")
+            self.refuse("choose a file with Browse…")
             return
         self.state.teacher = self._checking = spec
-        self.status.busy(f"Checking {spec} …")
-        self.probe.start("teacher", spec)
+        self.ask(f"Checking {spec} …", "teacher", spec)
 
-    def _checked(self, info: dict) -> None:
-        self.state.teacher_info = info
+    def show_answer(self, info: dict) -> None:
         self.status.ok(describe_teacher(info))
-        self.completeChanged.emit()
-
-    def _failed(self, message: str) -> None:
-        self.state.teacher_info = None
-        self.status.error(f"{message}; choose another teacher")
-        self.completeChanged.emit()
 
     def isComplete(self) -> bool:
-        return self.state.teacher_info is not None and self.state.teacher == self._checking
+        return super().isComplete() and self.state.teacher == self._checking

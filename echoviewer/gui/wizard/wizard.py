@@ -8,7 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
-from echoviewer.distill_runs import Run, read_json
+from echoviewer.distill_runs import read_run
+from echoviewer.gui.wizard.checked_page import CheckedPage
 from echoviewer.gui.wizard.data_page import DataPage
 from echoviewer.gui.wizard.evaluate_page import EvaluatePage
 from echoviewer.gui.wizard.run_page import RunPage
@@ -17,6 +18,7 @@ from echoviewer.gui.wizard.student_page import StudentPage
 from echoviewer.gui.wizard.teacher_page import TeacherPage
 from echoviewer.gui.wizard.use_page import UsePage
 from echoviewer.io import Cine
+from echoviewer.run_contract import PLAN
 from echoviewer.user_data import ActiveStudent
 
 TEACHER, DATA, STUDENT, RUN, EVALUATE, USE = range(6)
@@ -47,13 +49,13 @@ class DistillWizard(QWizard):
 
     def resume(self, folder: Path) -> None:
         """Continue an interrupted run in ``folder``: straight to the run page."""
-        plan = read_json(folder / "plan.json")
-        if not isinstance(plan, dict):
-            self.pages[TEACHER].status.error(f"{folder}: its plan.json is unreadable; start a new run")
+        run = read_run(folder)
+        if run is None:
+            self.pages[TEACHER].status.error(f"{folder}: its {PLAN} is unreadable; start a new run")
             return
-        self.state.run = Run(folder, plan)
-        self.state.current = str(plan.get("current", self.state.current))
-        self.state.epochs = int(plan.get("student", {}).get("epochs", self.state.epochs))
+        self.state.run = run
+        self.state.current = str(run.plan.get("current", self.state.current))
+        self.state.epochs = int(run.plan.get("student", {}).get("epochs", self.state.epochs))
         self.setStartId(RUN)
         self.restart()
 
@@ -71,6 +73,6 @@ class DistillWizard(QWizard):
             run_page.child.stop()
             run_page.child.process.waitForFinished(20_000)
         for page in self.pages.values():
-            if hasattr(page, "probe"):
+            if isinstance(page, CheckedPage):
                 page.probe.cancel()
         super().done(result)

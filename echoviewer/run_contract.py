@@ -1,0 +1,214 @@
+"""The distillation run contract: what ``distill`` writes and says, defined once for both sides.
+
+``python -m distill pipeline`` (``distill/pipeline.py``) fills a run folder and reports on stdout
+in JSON lines; the viewer's wizard (``echoviewer/gui/wizard/``, ``echoviewer/distill_runs.py``)
+starts it in a child process, reads those lines and then the folder. Both take from here the
+folder's file names, the stages and their order, the TRAIN / VAL / TEST split, the presets and the
+training recipe the wizard offers (the standard preset with the fast student is how
+``reproduce-bundled`` trains the bundled student), and the JSON lines.
+
+Standard library only, so ``distill``'s worker processes and the viewer import it for nothing.
+How long the presets take and what they score on a machine: ``bench/wizard.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, TextIO
+
+# --- the run folder ------------------------------------------------------------------------------
+
+PLAN, RESULT = "plan.json", "result.json"  # the settings, written when a run starts; written when it ends
+DATA, TARGETS, TRAIN_FOLDER = "data", "targets", "train"  # generated cines; the teacher's masks; training
+CANDIDATE, STUDENT = "candidate.onnx", "student.onnx"  # the new student before and after its scores
+EVALUATION, EVALUATION_CURRENT = "evaluation", "evaluation-current"  # the new and the current student
+REPORT = "evaluation.json"  # ``distill evaluate``'s report (with evaluation.md) in either folder
+# ``distill train --out FOLDER``: settings, the last finished epoch, the best weights, losses, summary
+CONFIG, LAST, BEST, HISTORY, SUMMARY = "config.json", "last.pt", "best.pt", "history.json", "summary.json"
+
+
+class _Under:
+    """A file or folder of a layout: ``RunFolder(path).plan`` is ``path / "plan.json"``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, layout: Any, owner: type | None = None) -> Any:
+        return self if layout is None else layout.path / self.name
+
+
+@dataclass(frozen=True)
+class TrainFolder:
+    """What ``distill train --out PATH`` writes."""
+
+    path: Path
+    config = _Under(CONFIG)
+    last = _Under(LAST)
+    best = _Under(BEST)
+    history = _Under(HISTORY)
+    summary = _Under(SUMMARY)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """What ``distill pipeline --run PATH`` writes (``data`` only when the plan generates the cines)."""
+
+    path: Path
+    plan = _Under(PLAN)
+    result = _Under(RESULT)
+    data = _Under(DATA)
+    targets = _Under(TARGETS)
+    candidate = _Under(CANDIDATE)
+    student = _Under(STUDENT)
+    evaluation = _Under(EVALUATION)
+    evaluation_current = _Under(EVALUATION_CURRENT)
+
+    @property
+    def train(self) -> TrainFolder:
+        return TrainFolder(self.path / TRAIN_FOLDER)
+
+    def report(self, which: str = "new") -> Path:
+        """The evaluation report of the new student (``new``) or of the one it replaces (``current``)."""
+        return (self.evaluation if which == "new" else self.evaluation_current) / REPORT
+
+
+# --- the stages ----------------------------------------------------------------------------------
+
+STAGES = ("generate", "targets", "train", "evaluate", "export")
+
+
+def planned_stages(data: Mapping, teacher: str) -> list[str]:
+    """The stages of a plan, in order: ``generate`` only for generated data (not ``{"folder": ...}``),
+    ``targets`` not for the simulator's truth (it is its own target)."""
+    return [stage for stage in STAGES if not (stage == "generate" and "folder" in data)
+            and not (stage == "targets" and teacher == "truth")]
+
+
+# ``distill train`` settings a plan's ``student`` may hold (and ``distill pipeline`` passes on)
+TRAIN_SETTINGS = ("model", "epochs", "patience", "batch", "clip", "lr", "schedule", "dice", "augment", "seed")
+
+# --- the split -----------------------------------------------------------------------------------
+
+SPLITS = ("TRAIN", "VAL", "TEST")
+# A folder without a Split column is split by a hash of each name: its first byte modulo 8 picks a
+# bucket, and the bucket its split (distill.datasets.echonet.hash_split).
+HASH_BUCKETS = ("TRAIN",) * 6 + ("VAL", "TEST")
+
+
+def share(split: str) -> Fraction:
+    """The share of the videos the hash split puts in ``split`` (TRAIN 3/4, VAL and TEST 1/8 each)."""
+    return Fraction(HASH_BUCKETS.count(split), len(HASH_BUCKETS))
+
+
+def expected_split(videos: int) -> dict[str, int]:
+    """About how many of ``videos`` land in each split: each split its share of what the splits
+    before it left, rounded down; the last split the rest."""
+    counts, left, left_share = {}, videos, Fraction(1)
+    for split in SPLITS[:-1]:
+        counts[split] = int(left * share(split) / left_share)
+        left, left_share = left - counts[split], left_share - share(split)
+    counts[SPLITS[-1]] = left
+    return counts
+
+
+# --- presets and the training recipe -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataPreset:
+    title: str
+    n: int  # cines to generate
+    frames: str  # frames per cine: a count or a range
+    epochs: int  # the epoch limit it suits
+    patience: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.title}: {self.n} cines of {self.frames} frames, up to {self.epochs} epochs"
+
+
+DATA_PRESETS = {
+    "quick": DataPreset("Quick", 160, "32-48", 50, 8),
+    "standard": DataPreset("Standard", 600, "32-64", 40, 8),  # the bundled student's data and length
+}
+
+
+@dataclass(frozen=True)
+class StudentPreset:
+    label: str
+    model: str
+    batch: int = 8
+    clip: int = 16
+
+
+STUDENT_PRESETS = {
+    "fast": StudentPreset("Fast U-Net (this app's real-time student)", "fast"),
+    "convlstm:1x1": StudentPreset("ConvLSTM 1×1 (the paper's smallest)", "convlstm:1x1"),
+    "convlstm:2x2": StudentPreset("ConvLSTM 2×2 (the paper's)", "convlstm:2x2"),
+    "convlstm:3x3": StudentPreset("ConvLSTM 3×3 (the paper's largest)", "convlstm:3x3"),
+}
+TRAINING = {"augment": 0.5, "dice": 0.5, "schedule": "cosine"}  # every student's recipe, the bundled one's too
+
+
+def student_settings(student: StudentPreset, data: DataPreset) -> dict[str, Any]:
+    """``distill train`` settings of a student preset trained as long as a data preset suits."""
+    return {"model": student.model, "epochs": data.epochs, "patience": data.patience, "batch": student.batch,
+            "clip": student.clip, **TRAINING}
+
+
+# --- JSON lines ----------------------------------------------------------------------------------
+# One JSON object a line on stdout (``--progress json``), each with a "stage":
+#   progress  {"stage": "generate", "done": 3, "total": 10, "elapsed_s": 1.2, "eta_s": 2.8}: the stages'
+#             own commands; train's lines add "epoch" and "loss", and "load train" / "load val"
+#             (:func:`load_stage`) count the videos train reads first
+#   events    {"stage": "pipeline", "event": "stage", "name": "train", "index": 3, "count": 5} before a stage;
+#             {"stage": "train", "event": "epoch", "epoch", "epochs", "loss", "val_loss", "best_val_loss",
+#             "best_epoch"} after an epoch; {"stage": "train", "event": "done", ...summary.json} and
+#             {"stage": "pipeline", "event": "done", ...result.json} at the end
+# ``distill probe`` prints one JSON object of its own instead.
+
+PIPELINE = "pipeline"  # the stage of the pipeline's own lines
+STAGE, EPOCH, DONE = "stage", "epoch", "done"  # events
+
+
+def load_stage(split: str) -> str:
+    """The progress stage of ``distill train`` reading the videos of ``split``."""
+    return f"load {split.lower()}"
+
+
+def progress_line(stage: str, done: int, total: int, elapsed_s: float, eta_s: float | None, /,
+                  **fields: Any) -> dict[str, Any]:
+    return {"stage": stage, "done": done, "total": total, "elapsed_s": elapsed_s, "eta_s": eta_s, **fields}
+
+
+def tagged(stage: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` as a line of ``stage``."""
+    return {"stage": stage, **fields}
+
+
+def event_line(stage: str, event: str, /, **fields: Any) -> dict[str, Any]:
+    return tagged(stage, {"event": event, **fields})
+
+
+def is_event(line: Mapping[str, Any], stage: str, event: str) -> bool:
+    return line.get("stage") == stage and line.get("event") == event
+
+
+def write_line(line: Mapping[str, Any], file: TextIO | None = None) -> None:
+    """Print ``line`` as one JSON line (stdout by default), flushed: a parent reads it at once."""
+    print(json.dumps(line), file=file or sys.stdout, flush=True)
+
+
+def read_line(text: str) -> dict[str, Any] | None:
+    """A JSON line as a dict; None for anything else (plain text, JSON that is not an object)."""
+    if not text.startswith("{"):
+        return None
+    try:
+        line = json.loads(text)
+    except ValueError:
+        return None
+    return line if isinstance(line, dict) else None
