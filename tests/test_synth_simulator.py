@@ -6,7 +6,7 @@ check behaviour that any tuning must keep, never particular grey values.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import cv2
 import numpy as np
@@ -21,7 +21,7 @@ LONG = {"n_frames": 120, "fps": 30.0, "height": 64, "width": 64}  # 4 s: several
 LONG_SEEDS = (0, 1, 2)
 
 
-@lru_cache(maxsize=None)
+@cache
 def cine(seed: int, n_frames: int = 2, fps: float | None = None, height: int = 112,
          width: int = 112) -> SyntheticCine:
     """One simulated clip, made once per test session (tests only read it)."""

@@ -16,14 +16,21 @@ import pytest
 from PySide6.QtCore import QProcess, QThreadPool
 from PySide6.QtWidgets import QWizard
 
+from distill.cli import build_parser
+from distill.datasets.echonet import hash_split
 from echoviewer.analysis.onnx_model import file_sha256, sidecar_path
-from echoviewer.distill_runs import list_runs
+from echoviewer.distill_runs import list_runs, read_run
 from echoviewer.gui.app import application
 from echoviewer.gui.main_window import MainWindow
+from echoviewer.gui.wizard.data_page import DataPage, held_out_text
+from echoviewer.gui.wizard.run_page import RunPage
+from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.wizard import DATA, EVALUATE, RUN, STUDENT, TEACHER, USE, DistillWizard
 from echoviewer.resources import SAMPLE_CINE
+from echoviewer.run_contract import DATA_PRESETS, STAGES, TRAIN_SETTINGS, TRAINING, read_line, share
 from echoviewer.user_data import ActiveStudent, user_models_dir
 from tests.helpers import moving_frames
+from tests.test_distill_pipeline import finished_run
 
 PROBE_MS = 120_000
 RUN_MS = 300_000
@@ -316,3 +323,36 @@ def test_truth_chosen_after_the_data_page_is_checked_again(qtbot, window, tmp_pa
     qtbot.waitUntil(lambda: data.status.state != "busy", timeout=PROBE_MS)
     assert "simulator masks" in data.status.text() and not next_button(wizard).isEnabled()
     wizard.reject()
+
+
+# --- the run contract, as the pages read it ------------------------------------------------------
+
+def test_the_data_page_says_the_held_out_share_the_split_keeps(app) -> None:
+    text = held_out_text()
+    assert f"{share('VAL')} to validate, {share('TEST')} to test" in text
+    held = 1 - share("TRAIN")
+    assert text.startswith("A quarter") == (held == 1 / 4)
+    names = [f"cine_{i}" for i in range(8000)]
+    assert abs(sum(hash_split(name) != "TRAIN" for name in names) / len(names) - held) < 0.02
+    assert text in DataPage(WizardState()).subTitle()
+
+
+def test_the_wizards_pipeline_options_are_the_plans_student_settings(tmp_path) -> None:
+    state = WizardState(name="a student")
+    args = build_parser("pipeline").parse_args(["pipeline", "--run", str(tmp_path), *state.pipeline_arguments()])
+    student = {key: getattr(args, key) for key in TRAIN_SETTINGS if getattr(args, key) is not None}
+    quick = DATA_PRESETS["quick"]
+    assert student == {"model": state.model, "epochs": quick.epochs, "patience": quick.patience,
+                       "batch": state.batch, "clip": state.clip, "seed": state.seed, **TRAINING}
+
+
+def test_the_run_page_reads_a_real_runs_lines(app, tmp_path_factory) -> None:
+    folder, made = finished_run(tmp_path_factory)
+    page = RunPage(WizardState(run=read_run(folder)))
+    for text in made.stdout.splitlines():
+        if (line := read_line(text)) is not None:
+            page._message(line)
+    assert list(page.rows) == list(STAGES)
+    assert all(row.bar.value() == row.bar.maximum() for row in page.rows.values())
+    assert [row.info.text() for row in page.rows.values()] == ["done"] * len(STAGES)
+    assert page._val_x == [1.0] and page._train_x and page._train_x[-1] == 1.0

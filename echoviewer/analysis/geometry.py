@@ -86,7 +86,9 @@ def long_axis(mask: np.ndarray, spacing: tuple[float, float] = (1.0, 1.0)) -> Lo
         apex = outline[np.argmax(np.hypot(*(outline - base).T))]
         axis = _unit(apex - base)
     length = float(np.hypot(*(apex - base)))
-    to_pixels = (lambda point: (float(point[0] / scale[0]), float(point[1] / scale[1])))
+
+    def to_pixels(point: np.ndarray) -> tuple[float, float]:
+        return float(point[0] / scale[0]), float(point[1] / scale[1])
     return LongAxis(to_pixels(apex), (to_pixels(hinges[0]), to_pixels(hinges[1])), length)
 
 

@@ -18,7 +18,7 @@ from echoviewer.io.preview import first_frame
 from echoviewer.run_contract import DATA_PRESETS, expected_split, share
 
 GB = 1e9
-SHARES_IN_WORDS = {Fraction(1, 2): "half", Fraction(1, 3): "a third", Fraction(1, 4): "a quarter"}  # else 2/5
+SHARES_IN_WORDS = {Fraction(1, 2): "half", Fraction(1, 3): "a third", Fraction(1, 4): "a quarter"}  # others: 2/5
 
 
 def _size(n_bytes: float) -> str:
