@@ -27,7 +27,7 @@ def _affine(x: torch.Tensor, y: torch.Tensor, strength: float, g: torch.Generato
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     theta = theta.repeat_interleave(t, dim=0)
-    grid = F.affine_grid(theta, (b * t, c, h, w), align_corners=False)
+    grid = F.affine_grid(theta, [b * t, c, h, w], align_corners=False)
 
     def warp(v: torch.Tensor) -> torch.Tensor:
         return F.grid_sample(v.reshape(b * t, c, h, w), grid, align_corners=False).reshape(b, t, c, h, w)

@@ -37,6 +37,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         if name == command:
             module = importlib.import_module(module_name)
+            assert module.__doc__ is not None, module_name  # every command module has a docstring
             sub.description = module.__doc__.splitlines()[0]
             module.add_arguments(sub)
             sub.set_defaults(handler=module.run)

@@ -34,6 +34,7 @@ def load_clips(folder: EchoNetFolder, split: str, targets: str | Path, *, progre
     records = folder.split(split)
     truth = TruthTeacher() if str(targets) == "truth" else None
     clips, bar = [], Progress(load_stage(split), total=len(records), mode=progress, unit="video")
+    target: np.ndarray | None
     try:
         # Unreadable videos were reported when the targets were made.
         for record, frames, _ in folder.read_videos(records, {}, bar.advance):

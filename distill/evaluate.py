@@ -118,7 +118,8 @@ def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float,
 def evaluate(student: Segmenter, teacher: Segmenter, folder: EchoNetFolder, records: list[VideoRecord], *,
              progress: str = "none") -> dict:
     """The report as a dict (see the module docstring); per-video rows under ``videos``."""
-    scores, failed = _Scores(), {}
+    scores = _Scores()
+    failed: dict[str, str] = {}
     student_time, teacher_time = _Timer(), _Timer()
     bar = Progress("evaluate", total=len(records), mode=progress, unit="video")
     try:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from distill.datasets.echonet import EchoNetFolder
-from distill.networks import parameter_count
+from distill.networks import Network, parameter_count
 from distill.networks.checkpoints import load_checkpoint
 from distill.networks.convlstm import ConvLSTMStudent, export_step_onnx
 from distill.segmenters.checkpoint import clip_logits
@@ -60,7 +60,7 @@ class _ClipModel(nn.Module):
         return self.model(frames[None])[0]
 
 
-def _export_graph(model: nn.Module, path: Path) -> str:
+def _export_graph(model: Network, path: Path) -> str:
     """Write the ONNX graph of ``model`` to ``path``; returns the temporal kind."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
@@ -91,7 +91,7 @@ def check_frames(data: Path | None) -> tuple[np.ndarray, str]:
     return frames, source
 
 
-def model_card(model: nn.Module, checkpoint: dict, temporal: str, *, name: str, metrics: dict | None) -> dict:
+def model_card(model: Network, checkpoint: dict, temporal: str, *, name: str, metrics: dict | None) -> dict:
     train = json.loads(checkpoint.get("train", "{}"))
     targets = train.get("targets")
     teacher: object = targets

@@ -14,6 +14,7 @@ import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -91,7 +92,7 @@ def prepare_folder(out: Path, settings: dict[str, object], resume: bool) -> None
     write_json(manifest, settings)
 
 
-def make_case(out: Path, index: int, settings: dict[str, object]) -> str:
+def make_case(out: Path, index: int, settings: dict[str, Any]) -> str:
     """Simulate and write case ``index``; returns its name."""
     frames, sizes, seed = settings["frames"], settings["sizes"], int(settings["seed"])
     height, width = sizes[int(np.random.default_rng([seed, index, 1]).integers(len(sizes)))]

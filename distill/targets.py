@@ -59,7 +59,8 @@ def produce_targets(teacher: Segmenter, folder: EchoNetFolder, records: list[Vid
     """Write the missing targets; returns counts {written, skipped, failed: {name: reason}}."""
     _check_manifest(out, {"teacher": teacher.describe(), "data": str(folder.root)})
     bar = Progress("targets", total=len(records), mode=progress, unit="video")
-    written, skipped, failed = 0, 0, {}
+    written, skipped = 0, 0
+    failed: dict[str, str] = {}
     try:
         for record, frames, _ in folder.read_videos(records, failed, bar.advance):
             if read_target(out, record.name, frames.shape) is not None:

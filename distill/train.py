@@ -31,10 +31,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import distributed as dist
+from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -124,8 +126,10 @@ class _Run:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.rng = np.random.default_rng([config.seed, 1])
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.epoch, self.best, self.best_epoch, self.history = 0, float("inf"), -1, []
+        self.epoch, self.best, self.best_epoch = 0, float("inf"), -1
+        self.history: list[dict[str, Any]] = []
         self._prepare_out(resume)
+        self.net: nn.Module  # the model, or its DistributedDataParallel wrapper
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -249,8 +253,9 @@ class _Run:
 
     def _finish(self, seconds: float) -> dict:
         checksum = _weights_sha256(self.model)
-        summary = {"epochs": self.epoch, "best_epoch": self.best_epoch, "best_val_loss": self.best,
-                   "parameters": parameter_count(self.model), "world_size": self.world, "seconds": round(seconds, 1)}
+        summary: dict[str, Any] = {
+            "epochs": self.epoch, "best_epoch": self.best_epoch, "best_val_loss": self.best,
+            "parameters": parameter_count(self.model), "world_size": self.world, "seconds": round(seconds, 1)}
         if self.world > 1:
             gathered: list[str] = [""] * self.world
             dist.all_gather_object(gathered, checksum)

@@ -21,6 +21,14 @@ def pydicom_data_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that drives Qt widgets (pytest-qt's ``qtbot``, also through a fixture) is marked
+    ``gui``, so ``-m "not gui"`` runs the GUI-free core alone."""
+    for item in items:
+        if "qtbot" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.gui)
+
+
 @pytest.fixture(scope="session")
 def pydicom_data() -> Path:
     return pydicom_data_dir()

@@ -298,6 +298,7 @@ def test_folder_without_cines_is_a_failure(tmp_path) -> None:
     assert header == FRAME_HEADER and rows == []
 
 
+@pytest.mark.slow
 def test_command_in_a_child_process_exits_1_with_one_line_per_damaged_file(tmp_path, sample_cine_path) -> None:
     bad = tmp_path / "bad.dcm"
     bad.write_text("not a DICOM\n")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("echoviewer", "distill")
 
@@ -114,6 +116,7 @@ def test_describing_a_cine_imports_neither_torch_nor_qt_nor_distill() -> None:
     assert _loaded_by_command(["info"], ("torch", "PySide6", "distill")) == []
 
 
+@pytest.mark.slow
 def test_starting_the_viewer_never_imports_torch_or_distill(tmp_path) -> None:
     """The window opens a cine and segments it (onnxruntime) without paying for torch."""
     loaded = _loaded_by_command(["--screenshot", str(tmp_path / "shot.png")],
@@ -143,5 +146,6 @@ def test_the_viewer_package_never_imports_torch_or_distill() -> None:
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_analysing_a_cine_runs_on_onnxruntime_without_torch_qt_or_distill() -> None:
     assert _loaded_by_command(["analyze"], ("torch", "PySide6", "distill", "onnxruntime")) == ["onnxruntime"]

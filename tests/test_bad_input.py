@@ -94,6 +94,7 @@ def test_cli_reports_each_bad_file_on_one_stderr_line(tmp_path, pydicom_data, sa
     assert len(result.stdout.strip().splitlines()) == 1  # the good file still printed
 
 
+@pytest.mark.slow
 def test_cli_open_of_a_bad_file_fails_cleanly(tmp_path) -> None:
     """The window opens and says why in its status bar; rendered off-screen it exits 1 with the
     same line on stderr."""

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from echoviewer.cli import main
+from tests.helpers import ROOT
 
 INFO_KEYS = {"file", "frames", "width", "height", "fps", "fps_source", "duration_s",
              "calibration", "region", "transfer_syntax"}
@@ -47,6 +48,7 @@ def test_info_help_explains_the_keys() -> None:
         assert word in result.stdout
 
 
+@pytest.mark.slow
 def test_echoviewer_without_arguments_opens_the_bundled_sample(tmp_path) -> None:
     shot = tmp_path / "window.png"
     result = subprocess.run([sys.executable, "-m", "echoviewer", "--screenshot", str(shot)],
@@ -55,14 +57,16 @@ def test_echoviewer_without_arguments_opens_the_bundled_sample(tmp_path) -> None
     assert shot.read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_main_py_starts_the_same_way(sample_cine_path, tmp_path) -> None:
     shot = tmp_path / "window.png"
     result = subprocess.run([sys.executable, "main.py", "--screenshot", str(shot), str(sample_cine_path)],
-                            capture_output=True, text=True, timeout=120, cwd=sample_cine_path.parents[2])
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert shot.read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_screenshot_of_a_file_that_cannot_load_says_why_and_fails(tmp_path) -> None:
     bad = tmp_path / "broken.dcm"
     bad.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00garbage")
@@ -74,6 +78,7 @@ def test_screenshot_of_a_file_that_cannot_load_says_why_and_fails(tmp_path) -> N
     assert shot.exists()  # the window still rendered, with the message in its status bar
 
 
+@pytest.mark.slow
 def test_echoviewer_on_a_folder_lists_its_cines_and_opens_the_first(tmp_path, sample_cine_path) -> None:
     folder = tmp_path / "studies"
     folder.mkdir()

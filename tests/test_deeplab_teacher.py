@@ -20,6 +20,8 @@ from distill.networks.deeplab import ECHONET_MEAN, ECHONET_STD, DeepLabV3ResNet5
 from distill.segmenters.echonet import echonet_logits, load_echonet_deeplab
 from echoviewer.analysis.errors import ModelLoadError
 
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
+
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 # torchvision's DeepLabV3_ResNet50_Weights meta says 42,004,074 parameters with the aux FCNHead and
@@ -155,6 +157,7 @@ def test_strides_and_dilations_match_torchvision(model: DeepLabV3ResNet50) -> No
         assert model.backbone(torch.zeros(1, 3, 64, 64)).shape == (1, 2048, 8, 8)  # output stride 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zipfile", [True, False], ids=["zip", "legacy"])
 def test_echonet_checkpoint_round_trip(model: DeepLabV3ResNet50, tmp_path: pathlib.Path,
                                        zipfile: bool) -> None:
@@ -173,6 +176,7 @@ def test_echonet_checkpoint_round_trip(model: DeepLabV3ResNet50, tmp_path: pathl
     torch.testing.assert_close(actual, expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefix", ["", "module."])
 def test_bare_state_dict_is_accepted(model: DeepLabV3ResNet50, tmp_path: pathlib.Path, prefix: str) -> None:
     state = {prefix + key: value for key, value in stand_in(model).items()}

@@ -72,6 +72,7 @@ def test_sector_mask_covers_the_fan_not_the_annotations(pydicom_data) -> None:
     assert mask[200, 340]  # the middle of the sector
 
 
+@pytest.mark.slow
 def test_jpeg_fast_path_matches_pydicom_decoders(pydicom_data) -> None:
     path = pydicom_data / "color3d_jpeg_baseline.dcm"
     fast = load_cine(path)

@@ -16,6 +16,8 @@ from distill.cli import main
 from distill.export import ExportError, export
 from tests.helpers import distill_child, one_error_line, tiny_dataset, tiny_run, torch_on_one_thread
 
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
+
 assert torch_on_one_thread  # an autouse fixture, imported to take effect here
 SIDECAR = {"input": {"layout": "NCHW", "channels": 1, "height": 112, "width": 112, "mean": [0], "std": [1]},
            "output": {"activation": "sigmoid"}, "temporal": "frame"}
@@ -96,6 +98,7 @@ def bad_models(tmp_path: Path, fixed_onnx: Path, fast_pt: Path) -> dict[str, tup
     }
 
 
+@pytest.mark.slow
 def test_every_bad_model_is_refused_in_one_line_without_running_its_code(data, tmp_path, tmp_path_factory,
                                                                          fixed_onnx, capsys) -> None:
     models = bad_models(tmp_path, fixed_onnx, tiny_run(tmp_path_factory, "fast") / "best.pt")
@@ -111,6 +114,7 @@ def test_every_bad_model_is_refused_in_one_line_without_running_its_code(data, t
     assert (tmp_path / "MARKER").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_student_is_refused_by_evaluate_in_one_line_of_a_child_process(data, tmp_path) -> None:
     student = tmp_path / "student.pt"  # torch warns about this pickle's protocol: none of it may show
     student.write_bytes(pickle.dumps({"state_dict": OpensAFile(tmp_path / "MARKER")}, protocol=4))
@@ -135,6 +139,7 @@ def test_bad_data_folders_are_refused_in_one_line(tmp_path, capsys) -> None:
     assert not (tmp_path / "targets").exists()
 
 
+@pytest.mark.slow
 def test_training_without_its_targets_is_refused_and_leaves_the_folder_reusable(data, tmp_path, capsys) -> None:
     missing, run = tmp_path / "no_targets", tmp_path / "run"
     argv = ["train", "--data", str(data), "--out", str(run), "--epochs", "1", "--batch", "2", "--clip", "4",

@@ -30,6 +30,8 @@ from distill.pipeline import Plan
 from echoviewer.analysis.models import BUNDLED
 from tests.helpers import ROOT, one_error_line
 
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
+
 TINY = ("--generate", "12", "--frames", "8", "--batch", "2", "--clip", "4", "--evaluate-videos", "2")
 NEW_RUN = ("--teacher", "teacher", *TINY, "--epochs", "1")
 STAGES = ["generate", "targets", "train", "evaluate", "export"]
@@ -93,6 +95,7 @@ def shared(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 
 # --- a new run ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_new_run_writes_the_student_its_card_the_result_and_both_reports(shared) -> None:
     run, _ = shared
     student, card_path = run / "student.onnx", run / "student.json"
@@ -120,6 +123,7 @@ def test_a_new_run_writes_the_student_its_card_the_result_and_both_reports(share
     assert plan["student"]["model"] == "fast" and plan["student"]["epochs"] == 1 and plan["evaluate_videos"] == 2
 
 
+@pytest.mark.slow
 def test_json_progress_announces_every_stage_in_order_and_ends_with_done(shared) -> None:
     run, made = shared
     lines = json_lines(made.stdout)
@@ -139,6 +143,7 @@ def test_json_progress_announces_every_stage_in_order_and_ends_with_done(shared)
     assert "done" in [line.get("event") for line in lines if line.get("stage") == "train"]
 
 
+@pytest.mark.slow
 def test_the_simulators_truth_skips_targets_and_a_data_folder_skips_generate(shared, tmp_path) -> None:
     data = shared[0] / "data"
     run = tmp_path / "truth"
@@ -158,6 +163,7 @@ def test_the_simulators_truth_skips_targets_and_a_data_folder_skips_generate(sha
     assert json.loads((run / "result.json").read_text())["sha256"] == card["sha256"]
 
 
+@pytest.mark.slow
 def test_a_rerun_of_a_finished_run_redoes_nothing_and_exits_0(shared, tmp_path) -> None:
     run = tmp_path / "copy"
     shutil.copytree(shared[0], run)
@@ -180,6 +186,7 @@ def test_a_rerun_of_a_finished_run_redoes_nothing_and_exits_0(shared, tmp_path) 
 
 # --- refusals -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_new_run_options_for_a_folder_holding_a_plan_are_refused(shared, tmp_path, capsys) -> None:
     run = tmp_path / "run"
     run.mkdir()
@@ -215,6 +222,7 @@ def test_a_non_empty_folder_without_a_plan_is_refused(tmp_path, capsys) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["something.txt"]
 
 
+@pytest.mark.slow
 def test_an_unknown_model_is_refused_at_once_in_one_line(shared, tmp_path) -> None:
     """Before anything is generated or a plan written: else the folder holds a plan that can never finish."""
     run = tmp_path / "run"
@@ -225,6 +233,7 @@ def test_an_unknown_model_is_refused_at_once_in_one_line(shared, tmp_path) -> No
     assert not run.exists()
 
 
+@pytest.mark.slow
 def test_a_teacher_that_does_not_load_is_refused_before_any_data_is_made(tmp_path) -> None:
     run = tmp_path / "run"
     refused = pipeline("--run", str(run), "--teacher", str(tmp_path / "missing.onnx"), "--generate", "12",
@@ -233,6 +242,7 @@ def test_a_teacher_that_does_not_load_is_refused_before_any_data_is_made(tmp_pat
     assert not run.exists()
 
 
+@pytest.mark.slow
 def test_a_relative_teacher_path_is_stored_absolute(shared, tmp_path, monkeypatch) -> None:
     """A run resumed from another working folder still finds its teacher."""
     monkeypatch.chdir(BUNDLED["teacher"].parent)
@@ -308,6 +318,7 @@ def long_run(shared: Path, run: Path, *extra: str) -> list[str]:
             *extra]
 
 
+@pytest.mark.slow
 def test_sigterm_stops_within_a_step_and_the_run_resumes_to_the_end_with_exit_0(shared, tmp_path) -> None:
     run = tmp_path / "run"
     child = Child(tmp_path, *long_run(shared[0], run))
@@ -347,6 +358,7 @@ def test_sigterm_stops_within_a_step_and_the_run_resumes_to_the_end_with_exit_0(
     assert resumed.lines[-1]["event"] == "done"
 
 
+@pytest.mark.slow
 def test_the_end_of_stdin_stops_a_run_with_stop_on_eof_and_an_open_stdin_does_not(shared, tmp_path) -> None:
     run = tmp_path / "run"
     child = Child(tmp_path, *long_run(shared[0], run, "--stop-on-eof"))
@@ -367,6 +379,7 @@ def test_the_end_of_stdin_stops_a_run_with_stop_on_eof_and_an_open_stdin_does_no
 
 # --- EchoNetFolder.split with several splits ------------------------------------------------------
 
+@pytest.mark.slow
 def test_split_takes_a_comma_separated_union_and_all(shared) -> None:
     folder = EchoNetFolder(shared[0] / "data")
     names = {split: {r.name for r in folder.split(split)} for split in ("TRAIN", "VAL", "TEST")}

@@ -24,6 +24,8 @@ from tests.helpers import (
     torch_on_one_thread,
 )
 
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
+
 assert torch_on_one_thread  # an autouse fixture, imported to take effect here
 
 
@@ -53,6 +55,7 @@ def dataset(tmp_path_factory) -> Path:
 
 # --- teacher -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_bundled_teacher_finds_the_simulated_ventricle() -> None:
     child = distill_child("probe", "teacher", "teacher")
     assert child.returncode == 0, child.stderr
@@ -131,6 +134,7 @@ def test_plain_avis_without_masks(capsys, dataset, tmp_path) -> None:
     assert result["layout"] == "plain" and result["videos"] == 12 and result["truth"] is False
 
 
+@pytest.mark.slow
 def test_a_folder_without_videos_is_refused(tmp_path) -> None:
     child = distill_child("probe", "data", str(tmp_path))  # the command line's contract: exit 2, one line
     assert child.returncode == 2 and child.stdout == ""

@@ -32,6 +32,8 @@ from echoviewer.user_data import ActiveStudent, read_json, user_models_dir
 from tests.helpers import ROOT
 from tests.test_distill_pipeline import finished_run
 
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
+
 
 held_out = distill_runs.held_out_videos
 
@@ -52,6 +54,7 @@ def copy_run(run: Run, folder: Path, *names: str) -> Path:
 
 # --- installing a student -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_install_copies_the_model_and_its_card_into_the_users_model_folder(shared, private_data_dir) -> None:
     first = install_student(shared)
     assert first.parent == user_models_dir() == private_data_dir / "models"
@@ -79,6 +82,7 @@ def test_install_copies_the_model_and_its_card_into_the_users_model_folder(share
     assert json.loads(blank.with_suffix(".json").read_text())["name"] == "Shared student"
 
 
+@pytest.mark.slow
 def test_a_model_changed_after_export_installs_nothing(shared, tmp_path) -> None:
     folder = copy_run(shared, tmp_path / "run", "plan.json", "student.onnx", "student.json")
     result = {**shared.result, "student": str(folder / "student.onnx"), "card": str(folder / "student.json")}
@@ -97,6 +101,7 @@ def test_a_model_changed_after_export_installs_nothing(shared, tmp_path) -> None
     assert not user_models_dir().exists() or not any(user_models_dir().iterdir())
 
 
+@pytest.mark.slow
 def test_an_unfinished_run_installs_nothing(shared, tmp_path) -> None:
     folder = copy_run(shared, tmp_path / "run", "plan.json", "student.onnx", "student.json")
     with pytest.raises(ValueError, match="not finished"):
@@ -109,6 +114,7 @@ def test_an_unfinished_run_installs_nothing(shared, tmp_path) -> None:
 
 # --- run folders ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_list_runs_finds_finished_and_unfinished_runs_newest_first(shared) -> None:
     assert list_runs() == []  # no runs folder yet
     runs = runs_dir()
@@ -148,6 +154,7 @@ def test_new_run_folder_is_a_safe_unique_name_under_the_runs_folder() -> None:
     assert third not in (first, second) and not third.exists()
 
 
+@pytest.mark.slow
 def test_a_run_reads_its_history_and_evaluations(shared, tmp_path) -> None:
     history = json.loads((shared.folder / "train" / "history.json").read_text())
     assert shared.history == history and [row["epoch"] for row in history] == [1]
@@ -167,6 +174,7 @@ def test_a_run_reads_its_history_and_evaluations(shared, tmp_path) -> None:
     assert empty.history == []
 
 
+@pytest.mark.slow
 def test_held_out_videos_are_the_videos_the_run_scored(shared) -> None:
     data = shared.folder / "data"
     test_split = {r.name for r in EchoNetFolder(data).split("TEST")}
@@ -178,6 +186,7 @@ def test_held_out_videos_are_the_videos_the_run_scored(shared) -> None:
     assert held_out(shared, limit=1) == videos[:1]
 
 
+@pytest.mark.slow
 def test_comparison_picture_of_a_model_with_itself_and_with_another(shared) -> None:
     cine = load_cine(held_out(shared, limit=1)[0])
     student = shared.folder / "student.onnx"
@@ -212,6 +221,7 @@ def test_duration(seconds, text) -> None:
 
 # --- the run contract -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_pipeline_run_reports_the_contracts_stages_and_lines(tmp_path_factory) -> None:
     folder, made = finished_run(tmp_path_factory)
     lines = [read_line(text) for text in made.stdout.splitlines()]
@@ -231,6 +241,7 @@ def test_a_pipeline_run_reports_the_contracts_stages_and_lines(tmp_path_factory)
     assert planned_stages({"generate": {}}, "truth") == ["generate", "train", "evaluate", "export"]
 
 
+@pytest.mark.slow
 def test_a_finished_run_folder_holds_the_contracts_files(shared) -> None:
     files = shared.files
     for path in (files.plan, files.result, files.candidate, files.student, files.report("new"),
@@ -267,6 +278,7 @@ def test_the_standard_preset_with_the_fast_student_is_the_bundled_students_recip
 
 # --- starting distill -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_distill_command_runs_distill_without_importing_it(tmp_path) -> None:
     check = (
         "import json, sys\n"

@@ -21,6 +21,8 @@ from distill.segmenters.onnx import OnnxSegmenter
 from echoviewer.analysis.phases import block_rule, find_events
 from tests.helpers import TINY_CINES, one_error_line, tiny_dataset, tiny_run, torch_on_one_thread
 
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
+
 assert torch_on_one_thread  # an autouse fixture, imported to take effect here
 
 

@@ -24,6 +24,8 @@ from distill.train import Cancelled, TrainConfig, train
 from tests.helpers import (ROOT, SUBPROCESS_ENV, ctrl_c_child, distill_child, one_error_line, tiny_dataset,
                            tiny_run, torch_on_one_thread)
 
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
+
 assert torch_on_one_thread  # an autouse fixture, imported to take effect here
 MODELS = ("convlstm:1x1", "fast")
 RUN_FILES = {"config.json", "last.pt", "best.pt", "history.json", "summary.json"}
@@ -133,6 +135,7 @@ def test_cancel_in_the_first_epoch_leaves_the_folder_free_for_a_fresh_start(data
 
 # --- command line --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_json_progress_is_one_json_object_a_line(data, tmp_path) -> None:
     result = distill_child(*cli(data, tmp_path / "run", "--progress", "json"))
     assert result.returncode == 0, result.stderr
@@ -161,6 +164,7 @@ def test_refuses_a_non_empty_folder_and_a_resume_with_other_settings(data, tmp_p
     assert {path.name: path.read_bytes() for path in run.iterdir()} == before
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_after_a_finished_epoch_and_says_how_to_resume(data, tmp_path) -> None:
     run = tmp_path / "run"
     argv = cli(data, run, "--epochs", "10000", "--patience", "10000")
@@ -182,6 +186,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_train_with_gloo_and_agree_on_the_weights(data, tmp_path) -> None:
     run = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",

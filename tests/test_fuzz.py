@@ -179,6 +179,7 @@ def fuzz_seed(seed: Path, out: Path, data: st.DataObject,
     assert_cine_or_clean_error(out)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=60)
 @given(data=st.data())
 def test_mutated_jpeg_baseline_cine(workdir: Path, data: st.DataObject) -> None:
@@ -186,6 +187,7 @@ def test_mutated_jpeg_baseline_cine(workdir: Path, data: st.DataObject) -> None:
     fuzz_seed(pydicom_data_dir() / COLOUR_CINE, workdir / f"mutant-{COLOUR_CINE}", data)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=30)
 @given(data=st.data())
 def test_mutated_jpeg_baseline_cine_pixel_data(workdir: Path, data: st.DataObject) -> None:

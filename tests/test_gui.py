@@ -32,7 +32,7 @@ from echoviewer.gui.view_options import SPEEDS
 from echoviewer.io import load_cine
 from echoviewer.resources import SAMPLE_CINE
 from echoviewer.user_data import user_models_dir
-from tests.helpers import moving_frames, write_dicom
+from tests.helpers import immortal_singletons, moving_frames, write_dicom
 
 COLOUR_CINE = "color3d_jpeg_baseline.dcm"  # pydicom-data: 120 frames, 4 beats, patient name set
 TIMEOUT_MS = 60000
@@ -285,6 +285,7 @@ def test_keys_step_jump_and_go_to_the_ends(qtbot, window):
     assert window.cine_view.info.text().startswith("<b>ES</b>")  # on frame 46
 
 
+@pytest.mark.slow
 def test_space_plays_in_real_time_and_pauses(qtbot, window):
     open_and_wait(qtbot, window, SAMPLE_CINE)
     c, playback = window.controller, window.playback
@@ -317,6 +318,7 @@ def test_space_plays_in_real_time_and_pauses(qtbot, window):
     assert fast / fast_elapsed > 1.4 * frame / elapsed
 
 
+@pytest.mark.slow
 def test_playback_loops_and_stops_at_the_end_without_loop(qtbot, window):
     open_and_wait(qtbot, window, SAMPLE_CINE)
     c, playback = window.controller, window.playback
@@ -433,6 +435,8 @@ def test_clicks_elsewhere_do_not_steal_the_keys(qtbot, window):
     assert 30 in c.study.picks.ed
 
 
+@pytest.mark.slow
+@immortal_singletons
 def test_frame_steps_keep_pythons_reference_counts(qtbot, window):
     """Stepping through frames (signals, labels, slider, image) must not take references away from
     None or True: on a binding that does (PySide6 6.12.0 under Python 3.11: each void call takes
@@ -567,6 +571,7 @@ def edit_the_sample(qtbot, window) -> tuple:
     return picks
 
 
+@pytest.mark.slow
 def test_reopening_restores_the_edits_and_the_model(qtbot, make_window, colour_path, tmp_path):
     window = make_window()
     open_and_wait(qtbot, window, SAMPLE_CINE)

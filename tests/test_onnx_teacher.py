@@ -6,11 +6,14 @@ import json
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 from distill.segmenters.onnx import OnnxSegmenter
 from distill.segmenters.registry import load_segmenter
 from echoviewer.analysis.onnx_model import quantize_probabilities
+
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
 
 MEAN, STD = [10.0, 20.0, 30.0], [40.0, 50.0, 60.0]
 

@@ -155,6 +155,7 @@ def test_video_has_every_frame_with_the_overlay(tmp_path, analysis, suffix) -> N
     assert np.abs(video.frames[index][outside].astype(int) - raw[outside]).mean() < 6  # codec loss only
 
 
+@pytest.mark.slow
 def test_comparison_disagreement_in_the_video(tmp_path, analysis) -> None:
     segmentation = analysis.segmentation
     shifted = replace(segmentation, soft=np.roll(segmentation.soft, 12, axis=2))

@@ -12,13 +12,12 @@ import sys
 import pytest
 from PySide6.QtWidgets import QApplication, QLabel
 
+from tests.helpers import immortal_singletons
 
-IMMORTAL = pytest.mark.skipif(
-    sys.version_info >= (3, 12),
-    reason="None and True are immortal from Python 3.12 (PEP 683): their reference counts never change")
+pytestmark = pytest.mark.gui
 
 
-@IMMORTAL
+@immortal_singletons
 def test_qt_calls_do_not_leak_references_to_none() -> None:
     app = QApplication.instance() or QApplication([])
     label = QLabel()

@@ -119,6 +119,7 @@ def _write_synthetic_set(root: Path, count: int, frames: int = 12) -> None:
         np.savez_compressed(root / "Masks" / f"synth_{index}.npz", masks=np.stack(masks))
 
 
+@pytest.mark.slow
 def test_report_compares_the_real_cine_with_every_statistic(real_path: Path, tmp_path: Path) -> None:
     _write_synthetic_set(tmp_path / "synth", 3)
     avi = load_cine(tmp_path / "synth" / "Videos" / "synth_0.avi")

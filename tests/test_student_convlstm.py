@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from distill.networks.convlstm import ConvLSTMStudent, export_step_onnx
 
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
+
 # EchoDFKD's table: PARAMETERS[blocks - 1][layers - 1], 12 filters
 PARAMETERS = (
     (5_701, 16_141, 26_581, 37_021),

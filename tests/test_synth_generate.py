@@ -145,6 +145,7 @@ def test_echonet_folder_reads_back_with_its_truth(run) -> None:
 
 # --- determinism, refusal and resume -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_files_whatever_the_workers(run, tmp_path) -> None:
     out = tmp_path / "two_workers"
     simulate(0, n_frames=4)  # OpenCV's thread pool is busy in this process before the workers start
@@ -202,6 +203,7 @@ def test_resume_of_a_complete_folder_changes_nothing(run, copy) -> None:
 
 # --- Ctrl-C ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_leaves_complete_cases_only_and_resume_finishes(tmp_path, workers) -> None:
     n, frames = 12, 24
@@ -237,6 +239,7 @@ def test_ctrl_c_leaves_complete_cases_only_and_resume_finishes(tmp_path, workers
 
 # --- DICOM -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compression", ["jpeg", "none"])
 def test_dicom_cines_carry_the_truths_calibration_and_rate(tmp_path, compression) -> None:
     out = tmp_path / "dicom"

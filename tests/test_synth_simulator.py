@@ -119,6 +119,7 @@ def test_ef_is_plausible_and_agrees_with_edv_and_esv() -> None:
     assert max(efs) - min(efs) > 15, f"EFs barely vary: {efs}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", LONG_SEEDS)
 def test_ed_and_es_frames_are_the_volume_and_area_extremes(seed) -> None:
     c = long_cine(seed)
@@ -171,6 +172,7 @@ def test_systole_shortens_and_narrows_the_lv_unevenly(seed) -> None:
     assert abs(length_ratio - width_ratio) > 0.03, (length_ratio, width_ratio)
 
 
+@pytest.mark.slow
 def test_ejection_is_shorter_than_filling_in_a_simulated_clip() -> None:
     """At rest (RR ≥ 0.8 s) systole takes well under half the beat."""
     checked = 0

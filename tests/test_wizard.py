@@ -32,6 +32,8 @@ from echoviewer.user_data import ActiveStudent, user_models_dir
 from tests.helpers import moving_frames
 from tests.test_distill_pipeline import finished_run
 
+pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
+
 PROBE_MS = 120_000
 RUN_MS = 300_000
 SHOTS = os.environ.get("ECHOVIEWER_WIZARD_SHOTS")  # a folder: save a screenshot of every page there
@@ -128,6 +130,7 @@ def to_run_page(qtbot, wizard: DistillWizard, epochs: int) -> None:
     go_next(qtbot, wizard, RUN)
 
 
+@pytest.mark.slow
 def test_wizard_end_to_end_makes_a_student_the_viewer_uses(qtbot, window):
     window.open_path(SAMPLE_CINE)
     qtbot.waitUntil(lambda: window.controller.study is not None and not window.controller.working, timeout=60_000)
@@ -199,6 +202,7 @@ def test_wizard_end_to_end_makes_a_student_the_viewer_uses(qtbot, window):
     assert "active student" in labels["student"] and "active student" not in labels[str(model.resolve())]
 
 
+@pytest.mark.slow
 def test_cancel_keeps_the_model_and_resume_finishes_also_after_closing(qtbot, window):
     wizard = open_wizard(qtbot, window)
     to_run_page(qtbot, wizard, epochs=4)
@@ -244,6 +248,7 @@ def test_cancel_keeps_the_model_and_resume_finishes_also_after_closing(qtbot, wi
     wizard.reject()
 
 
+@pytest.mark.slow
 def test_a_teacher_that_fails_its_check_stops_the_first_page(qtbot, window, tmp_path):
     broken = tmp_path / "hospital.onnx"
     broken.write_bytes(np.random.default_rng(0).bytes(4096))
@@ -260,6 +265,7 @@ def test_a_teacher_that_fails_its_check_stops_the_first_page(qtbot, window, tmp_
     wizard.reject()
 
 
+@pytest.mark.slow
 def test_bad_data_choices_are_stopped_on_the_data_page(qtbot, window, tmp_path):
     empty = tmp_path / "nothing here"
     empty.mkdir()
@@ -277,6 +283,7 @@ def test_bad_data_choices_are_stopped_on_the_data_page(qtbot, window, tmp_path):
     wizard.reject()
 
 
+@pytest.mark.slow
 def test_the_simulator_truth_needs_data_with_masks(qtbot, window, tmp_path):
     plain = plain_avis(tmp_path / "avis")
     wizard = open_wizard(qtbot, window)
@@ -292,6 +299,7 @@ def test_the_simulator_truth_needs_data_with_masks(qtbot, window, tmp_path):
     wizard.reject()
 
 
+@pytest.mark.slow
 def test_a_run_stops_resumably_when_the_viewer_dies_or_is_closed(qtbot, window):
     wizard = open_wizard(qtbot, window)
     to_run_page(qtbot, wizard, epochs=4)
@@ -309,6 +317,7 @@ def test_a_run_stops_resumably_when_the_viewer_dies_or_is_closed(qtbot, window):
     assert len(list_runs(finished=False)) == 1 and ActiveStudent().get() == "student"
 
 
+@pytest.mark.slow
 def test_truth_chosen_after_the_data_page_is_checked_again(qtbot, window, tmp_path):
     plain = plain_avis(tmp_path / "avis")
     wizard = open_wizard(qtbot, window)

@@ -15,7 +15,7 @@ from echoviewer.io.errors import short_reason
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 
 
-def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], *,
+def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray | np.generic], *,
              compress: bool = True) -> Path:
     """Write ``arrays`` as an ``.npz`` that ``np.load(..., allow_pickle=False)`` reads.
 

@@ -15,8 +15,8 @@ import numpy as np
 _EDGE_TOLERANCE = 1e-9  # chords through a contour vertex must still meet its edges
 
 
-def tracing_from_contour(polygon_xy: np.ndarray, apex_xy: Sequence[float],
-                         annulus_xy: tuple[Sequence[float], Sequence[float]],
+def tracing_from_contour(polygon_xy: np.ndarray, apex_xy: Sequence[float] | np.ndarray,
+                         annulus_xy: tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray],
                          n_chords: int = 20) -> np.ndarray:
     """The EchoNet tracing of a closed LV contour, shape ``(n_chords + 1, 4)`` float64.
 

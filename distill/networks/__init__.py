@@ -20,10 +20,13 @@ from distill.networks.unet import ARCHITECTURES, TemporalUNet
 
 __all__ = ["ARCHITECTURES", "build", "from_config", "parameter_count"]
 
+# What build and from_config return: each has config() and a ``temporal`` kind.
+Network = TemporalUNet | ConvLSTMStudent
+
 _CONVLSTM = re.compile(r"convlstm(?::(\d)x(\d))?")
 
 
-def build(name: str) -> nn.Module:
+def build(name: str) -> Network:
     """A freshly initialised network from its name (see the module docstring)."""
     if name in ARCHITECTURES:
         return TemporalUNet(name)
@@ -34,7 +37,7 @@ def build(name: str) -> nn.Module:
                      "convlstm or convlstm:KxN (e.g. convlstm:2x2)")
 
 
-def from_config(config: dict) -> nn.Module:
+def from_config(config: dict) -> Network:
     """Rebuild a network from ``model.config()``."""
     kind = config.get("name")
     if kind == "unet":

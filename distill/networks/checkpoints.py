@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from distill.networks import from_config
+from distill.networks import Network, from_config
 from echoviewer.analysis.errors import ModelLoadError
 from echoviewer.io.atomic import atomic_output
 
@@ -27,7 +28,7 @@ class CheckpointError(ModelLoadError):
 
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, **extra: object) -> None:
     """Write the model (and plain-data extras) atomically: a kill never leaves a half file."""
-    module = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    module: Any = getattr(model, "module", model)  # a Network, unwrapped from DistributedDataParallel
     payload = {"format": FORMAT, "config": module.config(), "state_dict": module.state_dict(), **extra}
     with atomic_output(path) as temporary:
         torch.save(payload, temporary)
@@ -52,7 +53,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict:
     return payload
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, dict]:
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Network, dict]:
     """The network stored in a checkpoint, in eval mode, and the checkpoint's dict."""
     payload = read_checkpoint(path)
     try:

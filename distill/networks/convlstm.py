@@ -8,8 +8,9 @@ cine can be streamed frame by frame (:func:`export_step_onnx` exports the step f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -88,12 +89,13 @@ class ConvLSTMStudent(nn.Module):
         parameters' device and dtype."""
         self.check_size(height, width)
         weight = self.head.weight
-        options = {"device": device or weight.device, "dtype": dtype or weight.dtype}
+        device, dtype = device or weight.device, dtype or weight.dtype
         state: list[Tensor] = []
         for b, block in enumerate(self.encoder):
-            for layer in block:
+            for layer in cast("Iterable[ConvLSTMLayer]", block):  # each block: a ModuleList of layers
                 shape = (batch, layer.hidden, height >> b, width >> b)
-                state += [torch.zeros(shape, **options), torch.zeros(shape, **options)]
+                state += [torch.zeros(shape, device=device, dtype=dtype),
+                          torch.zeros(shape, device=device, dtype=dtype)]
         return tuple(state)
 
     def step(self, frame: Tensor, state: State) -> tuple[Tensor, State]:
@@ -102,7 +104,7 @@ class ConvLSTMStudent(nn.Module):
         for b, block in enumerate(self.encoder):
             if b:
                 x = self.pool(x)
-            for layer in block:
+            for layer in cast("Iterable[ConvLSTMLayer]", block):
                 x, h, c = layer(x, state[k], state[k + 1])
                 new_state += [h, c]
                 k += 2

@@ -16,6 +16,8 @@ exported model needs no preprocessing beyond the 112×112 model view.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -24,7 +26,14 @@ from torch.nn import functional as F
 # (EchoNet's mean and std, roughly) gives inputs of order one.
 GREY_MEAN, GREY_STD = 32.0, 50.0
 
-ARCHITECTURES = {
+
+class _Architecture(TypedDict):
+    widths: tuple[int, ...]
+    stem_stride: int
+    temporal_kernel: int  # 0: no temporal block
+
+
+ARCHITECTURES: dict[str, _Architecture] = {
     "fast": {"widths": (12, 16, 32, 64), "stem_stride": 2, "temporal_kernel": 5},
     "teacher": {"widths": (32, 64, 128, 192, 256), "stem_stride": 2, "temporal_kernel": 0},
 }

@@ -67,7 +67,8 @@ def _mismatch(state: Mapping[str, object], expected: Mapping[str, torch.Tensor])
     head = state.get(_HEAD_WEIGHT)
     if isinstance(head, torch.Tensor) and head.ndim == 4 and head.shape[0] != 1:
         return f"a {head.shape[0]}-channel head ({_HEAD_WEIGHT} {tuple(head.shape)})"
-    not_tensors = [key for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    tensors = {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
+    not_tensors = [key for key in state if key not in tensors]
     if not_tensors:
         return _listed(not_tensors, "non-tensor value")
     missing = [key for key in expected if key not in state]
@@ -76,8 +77,8 @@ def _mismatch(state: Mapping[str, object], expected: Mapping[str, torch.Tensor])
     unexpected = [key for key in state if key not in expected]
     if unexpected:
         return _listed(unexpected, "unexpected key")
-    wrong = [f"{key} {tuple(state[key].shape)} not {tuple(value.shape)}"
-             for key, value in expected.items() if state[key].shape != value.shape]
+    wrong = [f"{key} {tuple(tensors[key].shape)} not {tuple(value.shape)}"
+             for key, value in expected.items() if tensors[key].shape != value.shape]
     if wrong:
         return _listed(wrong, "wrong shape")
     return None

@@ -3,6 +3,8 @@ own runner, :class:`echoviewer.analysis.onnx_model.OnnxModel`, behind the segmen
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from distill.segmenters.base import Segmenter
 from echoviewer.analysis.onnx_model import OnnxModel
 
@@ -11,3 +13,4 @@ class OnnxSegmenter(OnnxModel, Segmenter):
     """An ONNX model run with onnxruntime; the sidecar's schema is in ``echoviewer.analysis.onnx_model``."""
 
     kind = "onnx"
+    path: Path  # OnnxModel always has its file

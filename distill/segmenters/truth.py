@@ -24,6 +24,7 @@ class TruthTeacher(Segmenter):
             where = f"{folder.root}/Masks/{record.name}.npz" if folder and record else "Masks/<name>.npz"
             raise ValueError(f"{where}: no ground truth; the truth teacher needs a folder made by "
                              "'python -m distill generate'")
+        assert record is not None  # the truth was read for it
         if truth.masks.shape != frames.shape:
             raise ValueError(f"{record.name}: truth masks {truth.masks.shape} do not match the video "
                              f"{frames.shape}")

@@ -15,6 +15,7 @@ on the very contour that makes the truth mask.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -137,7 +138,7 @@ class Heart:
         self.leaflet_lengths = self._leaflet_lengths(ed)
 
     # --- the LV in heart coordinates -------------------------------------------------------------
-    def _lv(self, v: float, ef: float) -> dict[str, np.ndarray | float]:
+    def _lv(self, v: float, ef: float) -> dict[str, Any]:  # arrays and floats, by key
         p = self.p
         volume_ratio = 1.0 - ef * (1.0 - v)
         long_ratio = 1.0 - p.long_shortening * ef * (1.0 - v)
@@ -181,7 +182,7 @@ class Heart:
         v, opening = filling_state(beat, t)
         return v, opening, beat.ef
 
-    def lv_profile(self, t: float) -> dict[str, np.ndarray | float]:
+    def lv_profile(self, t: float) -> dict[str, Any]:
         v, _, ef = self.filling(t)
         return self._lv(v, ef)
 

@@ -36,7 +36,7 @@ class CardiacCycle:
         return self.ivc + self.ejection
 
 
-def _smooth(x: np.ndarray) -> np.ndarray:
+def _smooth(x: float | np.ndarray) -> np.ndarray | np.floating:
     """0 → 1 with zero slope at both ends."""
     x = np.clip(x, 0.0, 1.0)
     return 0.5 - 0.5 * np.cos(np.pi * x)
@@ -113,7 +113,8 @@ def event_frames(beats: list[CardiacCycle], fps: float, n_frames: int) -> tuple[
     to the end of the isovolumic plateau that follows it (the earliest on a tie), so the truth
     agrees with the largest/smallest-LV definition that a clip without ECG allows.
     """
-    ed, es = [], []
+    ed: list[int] = []
+    es: list[int] = []
     for beat in beats:
         for instant, plateau, out, sign in ((beat.start, beat.ivc, ed, 1.0),
                                             (beat.start + beat.es_offset, beat.ivr, es, -1.0)):

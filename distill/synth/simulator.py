@@ -9,6 +9,7 @@ from one generator seeded by ``seed``, in a fixed order.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,7 +154,7 @@ class _Renderer:
     def render(self, state: HeartState, rng: np.random.Generator) -> np.ndarray:
         transducer = self.transducer
         echo = self.background.copy()
-        blood = np.zeros(transducer.shape, np.float32)
+        blood: np.ndarray = np.zeros(transducer.shape, np.float32)
         for shape in state.shapes:
             vertices = transducer.to_beam_grid(densify(shape.points, _DENSIFY_CM))
             cv2.fillPoly(echo, [vertices], float(shape.echogenicity), cv2.LINE_8, SHIFT)
@@ -196,7 +197,7 @@ def _beat_truth(heart: Heart, duration: float) -> tuple[float, float, float]:
     return ef, edv_mean, esv_mean
 
 
-def simulate(seed: int | np.random.SeedSequence, *, height: int = 112, width: int = 112,
+def simulate(seed: int | Sequence[int] | np.random.SeedSequence, *, height: int = 112, width: int = 112,
              n_frames: int | tuple[int, int] = (32, 256), fps: float | None = None) -> SyntheticCine:
     """Simulate one cine. ``n_frames`` is a count or an inclusive range to draw from."""
     rng = np.random.default_rng(seed)

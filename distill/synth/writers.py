@@ -47,7 +47,7 @@ def _traced_frames(cine: SyntheticCine) -> tuple[int, int]:
     return ed, es
 
 
-def _truth_arrays(cine: SyntheticCine) -> dict[str, np.ndarray]:
+def _truth_arrays(cine: SyntheticCine) -> dict[str, np.ndarray | np.float64]:
     frames = _traced_frames(cine)
     tracings = np.stack([tracing_from_contour(cine.contours[i], cine.landmarks[i, 0],
                                               (cine.landmarks[i, 1], cine.landmarks[i, 2]))
@@ -65,7 +65,7 @@ def _truth_arrays(cine: SyntheticCine) -> dict[str, np.ndarray]:
 def _write_avi(path: Path, frames: np.ndarray, fps: float) -> None:
     # OpenCV picks the container from the suffix, so the temporary keeps ".avi".
     with atomic_output(path, suffix=".avi") as temporary:
-        writer = cv2.VideoWriter(str(temporary), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"),
+        writer = cv2.VideoWriter(str(temporary), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter.fourcc(*"MJPG"),
                                  fps, (frames.shape[2], frames.shape[1]), True)
         if not writer.isOpened():
             raise OSError(f"OpenCV cannot write MJPEG AVI files here ({path})")

@@ -88,6 +88,7 @@ class CineView(QWidget):
         """The picture of ``frame`` as drawn: the display frame with the overlay when there is one."""
         mode = self.options.overlay
         if self._analysis is None or mode == "hidden":
+            assert self._cine is not None, "rendered() needs an open cine"
             return self._cine.display_frame(frame)
         return render_frame(self._analysis, frame, mode=mode, opacity=self.options.opacity,
                             compare=self.controller.compare)
@@ -101,6 +102,7 @@ class CineView(QWidget):
 
     def _info_text(self, frame: int) -> str:
         cine, study = self._cine, self.controller.study
+        assert cine is not None  # redraw asks only with a cine open
         parts = [f"frame {frame} of 0–{cine.n_frames - 1}",  # 0-based, as in every export
                  f"{cine.times_ms[frame] / 1000:.3f} s",
                  f"{cine.timing.fps:.1f} fps" + (" (assumed)" if cine.timing.assumed else ""),

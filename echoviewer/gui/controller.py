@@ -9,7 +9,7 @@ shown (overlay, opacity, axis, playback) is not here but in :mod:`view_options`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeGuard
+from typing import TypeGuard, cast
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -164,7 +164,7 @@ class StudyController(QObject):
             if what == "preview":
                 self.preview.emit(payload)
             elif what == "cine":
-                self.cine, self.study, self.identity = payload, None, None
+                self.cine, self.study, self.identity = cast(Cine, payload), None, None
                 self.frame = 0
                 self.cine_loaded.emit(payload)
                 self.frame_changed.emit(0)
@@ -221,6 +221,7 @@ class StudyController(QObject):
                 self.open(self.cine.path)
             return
         cine = self.cine
+        assert cine is not None  # a study is open, so is its cine
 
         def done(analysis: CineAnalysis) -> None:
             if self.study is None or analysis.cine is not self.cine:

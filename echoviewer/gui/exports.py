@@ -49,7 +49,9 @@ class Exporter(QObject):
         """What an export of the study needs: its analysis and where to write (None: nothing
         to export, or the user cancelled the dialog)."""
         analysis = self._analysis()
-        target = analysis and self._target(path, title, suffix, filters)
+        if analysis is None:
+            return None
+        target = self._target(path, title, suffix, filters)
         return (analysis, target) if target else None
 
     def _target(self, path: str | Path | None, title: str, suffix: str, filters: str) -> Path | None:

@@ -8,6 +8,7 @@ playback choices are the view options' (its menus and toolbar write to them and 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -30,6 +31,9 @@ from echoviewer.io.loader import CINE_SUFFIXES
 from echoviewer.resources import SAMPLE_CINE
 from echoviewer.user_data import ActiveStudent, EditStore, RecentFiles
 
+if TYPE_CHECKING:  # imported where the wizard opens: distill and torch are optional
+    from echoviewer.gui.wizard.wizard import DistillWizard
+
 OPEN_FILTER = (f"Echo cines ({' '.join(f'*{suffix}' for suffix in sorted(CINE_SUFFIXES))});;"
                "All files, e.g. DICOM without a suffix (*)")
 
@@ -46,9 +50,10 @@ class MainWindow(QMainWindow):
         self.recent = recent if recent is not None else RecentFiles()
         self.playback = Playback(self.controller, self.options, self)
         self.exporter = Exporter(self.controller, self.options, self)
-        self.actions: dict[str, QAction] = {}
+        # Shadows QWidget.actions() on purpose: the window's commands by name (tests, Transport use it).
+        self.actions: dict[str, QAction] = {}  # type: ignore[assignment]
         self._ready = "Open a cine (Ctrl+O), a folder (Ctrl+Shift+O), or drop one on the window"
-        self.wizard = None  # the distillation wizard while it is open
+        self.wizard: DistillWizard | None = None  # the distillation wizard while it is open
         self._added_models: list[str] = []  # ONNX files opened this session, offered with the rest
         self.cine_view = CineView(self.controller, self.options)
         self.curve = CurvePlot(self.controller, self.options)
@@ -89,7 +94,12 @@ class MainWindow(QMainWindow):
         c.cine_loaded.connect(self._loaded)
         c.study_changed.connect(lambda _study: self._update_edit_actions())
         c.error.connect(self.show_error)
-        c.error.connect(lambda _text: c.cine and self.study_list.mark_open(str(c.cine.path)))
+
+        def mark_open(_text: str) -> None:
+            if c.cine:
+                self.study_list.mark_open(str(c.cine.path))
+
+        c.error.connect(mark_open)
         c.busy.connect(self._busy)
         c.model_changed.connect(self._model_changed)
         c.compare_changed.connect(self._compare_changed)
@@ -162,6 +172,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
+        name: str | None  # an action's name; None: a separator
         files = bar.addMenu("&File")
         for name in ("open", "open_folder", "open_sample"):
             files.addAction(self.actions[name])
@@ -271,7 +282,10 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         paths = self.recent.paths()
         for path in paths:
-            self.recent_menu.addAction(path.name, lambda p=path: self.open_path(p)).setToolTip(str(path))
+            def open_recent(p: Path = path) -> None:  # a def: mypy cannot type a lambda with defaults here
+                self.open_path(p)
+
+            self.recent_menu.addAction(path.name, open_recent).setToolTip(str(path))
         if not paths:
             self.recent_menu.addAction("(none)").setEnabled(False)
 
@@ -307,8 +321,11 @@ class MainWindow(QMainWindow):
         group = QActionGroup(self.model_menu)
         for index in range(self.model_box.count()):
             spec = self.model_box.itemData(index)
-            action = self.model_menu.addAction(self.model_box.itemText(index),
-                                               lambda s=spec: self.controller.set_model(s))
+
+            def choose(s: str = spec) -> None:  # a def: mypy cannot type a lambda with defaults here
+                self.controller.set_model(s)
+
+            action = self.model_menu.addAction(self.model_box.itemText(index), choose)
             action.setCheckable(True)
             action.setChecked(spec == self.controller.model_spec)
             group.addAction(action)
@@ -350,6 +367,7 @@ class MainWindow(QMainWindow):
         self.wizard.raise_()
 
     def _wizard_closed(self) -> None:
+        assert self.wizard is not None  # its own finished signal called this
         self.wizard.deleteLater()
         self.wizard = None
 

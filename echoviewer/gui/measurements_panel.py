@@ -70,6 +70,7 @@ class MeasurementsPanel(QWidget):
         edited = " · picks edited by you" if study.user_edited else ""
         compared = ""
         if analysis.comparison is not None:
+            assert analysis.comparison_dice is not None  # analyze() computes it with the comparison
             compared = (f" · vs {analysis.comparison.model.name}: mean Dice "
                         f"{float(analysis.comparison_dice.mean()):.3f}")
         self.heading.setText(f"<b>{len(analysis.beats)} beat(s)</b> · model {analysis.segmentation.model.name}"

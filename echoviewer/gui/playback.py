@@ -31,6 +31,7 @@ class Playback(QObject):
 
     def _restart_clock(self) -> None:
         cine = self.controller.cine
+        assert cine is not None  # play() starts the clock only with a cine
         self._start_ms = float(cine.times_ms[self.controller.frame])
         self._clock.start()
 

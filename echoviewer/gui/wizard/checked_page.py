@@ -28,7 +28,8 @@ class CheckedPage(QWizardPage):
         self.probe.done.connect(self._answered)
         self.probe.failed.connect(lambda message: self.refuse(f"{message}; {self.FAILED_HINT}" if self.FAILED_HINT
                                                               else message))
-        self._debounce = QTimer(self, singleShot=True, interval=debounce_ms, timeout=self.check)
+        self._debounce = QTimer(self, singleShot=True, interval=debounce_ms)
+        self._debounce.timeout.connect(self.check)
 
     # ---- what a page defines ----------------------------------------------------------------
     def check(self) -> None:

@@ -30,7 +30,8 @@ class DistillProcess(QObject):
         self._buffers = {"out": "", "err": ""}
         self._error_line = ""
         self._stopping = False
-        self._killer = QTimer(self, singleShot=True, interval=KILL_AFTER_MS, timeout=self.process.kill)
+        self._killer = QTimer(self, singleShot=True, interval=KILL_AFTER_MS)
+        self._killer.timeout.connect(self.process.kill)
 
     def running(self) -> bool:
         return self.process.state() != QProcess.ProcessState.NotRunning

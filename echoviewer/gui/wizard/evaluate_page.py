@@ -78,6 +78,7 @@ class EvaluatePage(QWizardPage):
 
     def initializePage(self) -> None:
         run = self.state.run
+        assert run is not None  # the run page comes first and is complete only with a finished run
         new, current = run.evaluation("new"), run.evaluation("current")
         if new is None:
             self.status.error(f"{run.folder}: no evaluation report; go back and Resume the run")
@@ -96,7 +97,10 @@ class EvaluatePage(QWizardPage):
 
     def _draw_overlays(self) -> None:
         run, spec, open_cine = self.state.run, self.state.current, self.open_cine()
-        new_path = run.result["student"]
+        assert run is not None  # as in initializePage
+        result = run.result
+        assert result is not None  # the run page is complete only once the run has its result
+        new_path = result["student"]
         videos = held_out_videos(run)
 
         def work(task: Task) -> list:

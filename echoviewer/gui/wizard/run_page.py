@@ -95,7 +95,8 @@ class RunPage(QWizardPage):
         self.child.message.connect(self._message)
         self.child.log.connect(self._log)
         self.child.finished.connect(self._finished)
-        self._clock = QTimer(self, interval=1000, timeout=self._tick)
+        self._clock = QTimer(self, interval=1000)
+        self._clock.timeout.connect(self._tick)
         self._stage, self._started, self._evaluations = "", 0.0, 0
         self._train_x: list[float] = []
         self._train_y: list[float] = []
@@ -112,6 +113,7 @@ class RunPage(QWizardPage):
     def resume(self) -> None:
         """Start the run, or continue it: once its plan is written, the folder alone says what to do."""
         run = self.state.run
+        assert run is not None  # initializePage makes it; Resume is enabled only with one
         self._show_history(run)
         started = run.files.plan.is_file()
         self._start("--run", str(run.folder), *([] if started else self.state.pipeline_arguments()))
@@ -165,6 +167,7 @@ class RunPage(QWizardPage):
             self._val_y.append(float(line["val_loss"]))
             self.val_curve.setData(self._val_x, self._val_y)
         elif stage == "train" and "done" in line and line.get("total"):
+            assert self.state.run is not None  # the child runs only for a run
             epochs = self.state.run.plan.get("student", {}).get("epochs") or self.state.epochs
             steps = line["total"] / max(epochs, 1)
             self._train_x.append(line["done"] / steps)
@@ -194,6 +197,7 @@ class RunPage(QWizardPage):
     def _finished(self, code: int, error: str) -> None:
         self._clock.stop()
         elapsed = duration(time.monotonic() - self._started)
+        assert self.state.run is not None  # the child ran for it
         if code == 0 and self.state.run.result is not None:
             self.status.ok(f"Finished in {elapsed}. Next: compare the new student with the current one.")
         elif code == 130:

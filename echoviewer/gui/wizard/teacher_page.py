@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QRadioButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QAbstractButton, QButtonGroup, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                               QRadioButton, QVBoxLayout)
 
 from echoviewer.distill_runs import list_runs
 from echoviewer.gui.wizard.checked_page import CheckedPage
@@ -75,7 +75,7 @@ class TeacherPage(CheckedPage):
         layout.addWidget(note)
         self._checking = ""
 
-    def _key(self, button: QRadioButton) -> str:
+    def _key(self, button: QAbstractButton | None) -> str:
         return next(k for k, b in self.buttons.items() if b is button)
 
     def initializePage(self) -> None:

@@ -24,6 +24,7 @@ class UsePage(QWizardPage):
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.name = QLineEdit()
+        self.use_button: QPushButton  # made below; the lambda runs only later
         self.name.textChanged.connect(lambda text: self.use_button.setEnabled(
             bool(text.strip()) and self.state.installed is None))
         form.addRow("Name", self.name)
@@ -41,11 +42,13 @@ class UsePage(QWizardPage):
         layout.addStretch(1)
 
     def initializePage(self) -> None:
+        assert self.state.run is not None  # the run page comes first and is complete only with a run
         self.name.setText(self.state.run.name)
         self.use_button.setEnabled(self.state.installed is None)
 
     def use(self) -> None:
         previous = ActiveStudent().get()
+        assert self.state.run is not None  # as in initializePage
         try:
             path = install_student(self.state.run, self.name.text())
             ActiveStudent().set(str(path))

@@ -93,8 +93,10 @@ class Thumbnails(QWidget):
     def clear(self) -> None:
         while self.row.count() > 1:
             item = self.row.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            assert item is not None  # the row holds more than its stretch
+            widget = item.widget()
+            if widget is not None:
+                widget.deleteLater()
 
     def add(self, picture: QPixmap, caption: str, size: int = THUMBNAIL) -> None:
         label = QLabel()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget, QWizard
+from PySide6.QtWidgets import QWidget, QWizard, QWizardPage
 
 from echoviewer.distill_runs import read_run
 from echoviewer.gui.wizard.checked_page import CheckedPage
@@ -37,21 +37,24 @@ class DistillWizard(QWizard):
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
         self.resize(980, 720)
         self.state = WizardState(current=ActiveStudent().get())
-        self.pages = {TEACHER: TeacherPage(self.state), DATA: DataPage(self.state), STUDENT: StudentPage(self.state),
-                      RUN: RunPage(self.state), EVALUATE: EvaluatePage(self.state, open_cine),
-                      USE: UsePage(self.state)}
+        # the pages the window talks to are kept by their own types too
+        self._teacher_page, data, student = TeacherPage(self.state), DataPage(self.state), StudentPage(self.state)
+        self._run_page, evaluate, self._use_page = (RunPage(self.state), EvaluatePage(self.state, open_cine),
+                                                    UsePage(self.state))
+        self.pages: dict[int, QWizardPage] = {TEACHER: self._teacher_page, DATA: data, STUDENT: student,
+                                              RUN: self._run_page, EVALUATE: evaluate, USE: self._use_page}
         for page_id, page in self.pages.items():
             self.setPage(page_id, page)
-        self.pages[TEACHER].resume_button.clicked.connect(
-            lambda: self.resume(Path(self.pages[TEACHER].resume_list.currentData())))
-        self.pages[USE].installed.connect(self.student_installed)
-        self.pages[RUN].state_changed.connect(self._run_state)
+        self._teacher_page.resume_button.clicked.connect(
+            lambda: self.resume(Path(self._teacher_page.resume_list.currentData())))
+        self._use_page.installed.connect(self.student_installed)
+        self._run_page.state_changed.connect(self._run_state)
 
     def resume(self, folder: Path) -> None:
         """Continue an interrupted run in ``folder``: straight to the run page."""
         run = read_run(folder)
         if run is None:
-            self.pages[TEACHER].status.error(f"{folder}: its {PLAN} is unreadable; start a new run")
+            self._teacher_page.status.error(f"{folder}: its {PLAN} is unreadable; start a new run")
             return
         self.state.run = run
         self.state.current = str(run.plan.get("current", self.state.current))
@@ -60,15 +63,15 @@ class DistillWizard(QWizard):
         self.restart()
 
     def _run_state(self) -> None:
-        running = self.pages[RUN].running()
+        running = self._run_page.running()
         self.setButtonText(QWizard.WizardButton.CancelButton, "Stop and close" if running else "Cancel")
 
     def running(self) -> bool:
-        return self.pages[RUN].running()
+        return self._run_page.running()
 
     def done(self, result: int) -> None:
         """Closing stops a run (it can be resumed later); the viewer's model is left as it is."""
-        run_page = self.pages[RUN]
+        run_page = self._run_page
         if run_page.running():
             run_page.child.stop()
             run_page.child.process.waitForFinished(20_000)
