@@ -1,8 +1,9 @@
 """``python -m distill COMMAND``: the distillation toolkit's command line.
 
 Commands: ``generate`` (synthetic A4C cines with truth), ``realism`` (real vs synthetic image
-statistics), ``targets`` (a teacher's soft masks), ``train``, ``evaluate``, ``export`` and
-``reproduce-bundled``. Errors in what the user asked for print one line and exit 2; Ctrl-C exits 130.
+statistics), ``realeval`` (a model scored on real echo), ``targets`` (a teacher's soft masks),
+``train``, ``evaluate``, ``export`` and ``reproduce-bundled``. Errors in what the user asked for
+print one line and exit 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from echoviewer.io.errors import CineLoadError
 COMMANDS = {
     "generate": ("distill.generate", "simulate a seeded synthetic A4C dataset with ground truth"),
     "realism": ("distill.realism_cli", "compare image statistics of a real cine and a synthetic set"),
+    "realeval": ("distill.realeval", "score a model on real echo: human labels, label-free checks"),
     "targets": ("distill.targets", "run a teacher over a dataset: soft masks per video"),
     "train": ("distill.train", "train a student (or the teacher) on soft targets"),
     "evaluate": ("distill.evaluate", "score a student against a teacher, no labels needed"),

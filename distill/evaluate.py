@@ -1,5 +1,5 @@
 """``python -m distill evaluate``: score a student without human labels (and against the simulator's
-truth where the data has it).
+truth or human tracings where the data has them).
 
 Per video, both models run on the same frames; masks are soft masks > 80 (uint8), the paper's
 threshold; timing curves count pixels > 25. Reported, as means over videos:
@@ -10,6 +10,9 @@ threshold; timing curves count pixels > 25. Reported, as means over videos:
   the paper's block rule; the paper's annotation-free protocol;
 * on synthetic data, the same aFD against the simulator's true ED/ES frames, for student and
   teacher, and Dice against the true masks;
+* on data with human labels (an EchoNet ``VolumeTracings.csv`` and no simulator truth beside it),
+  Dice and HD95 (px) of student and teacher against the traced ED and ES masks
+  (:mod:`distill.scores`, as ``realeval`` scores them), means over the two frames;
 * a naive area EF, 100 (A_ED − A_ES) / A_ED at the reference frames, correlated (Pearson r) with the
   true EF (synthetic data) or with the teacher's naive EF;
 * parameters and frames per second of student and teacher, timed in this run on this machine.
@@ -26,8 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.datasets.echonet import EchoNetFolder, TruthMasks, VideoRecord
+from distill.datasets.echonet import EchoNetFolder, TracedFrames, TruthMasks, VideoRecord
+from distill.datasets.tracings import mask_from_tracing
 from distill.progress import Progress
+from distill.scores import dice, hd95
 from distill.segmenters.base import Segmenter
 from distill.segmenters.registry import load_segmenter
 from echoviewer.analysis.phases import MASK_THRESHOLD, area_curve, block_rule, find_events
@@ -91,7 +96,19 @@ class _Scores:
         return float(np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1])
 
 
-def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float, truth: TruthMasks | None) -> dict:
+def label_scores(soft: np.ndarray, traced: TracedFrames, prefix: str = "") -> dict[str, float]:
+    """Dice and HD95 (px) of soft masks > 80 against the human tracings, means over ED and ES."""
+    frames = [(traced.ed_frame, traced.ed_rows), (traced.es_frame, traced.es_rows)]
+    pairs = [(soft[frame] > MASK_THRESHOLD, mask_from_tracing(rows, soft.shape[1:]))
+             for frame, rows in frames if frame < len(soft)]
+    if not pairs:
+        return {}
+    return {f"{prefix}dice_vs_labels": float(np.mean([dice(p, r) for p, r in pairs])),
+            f"{prefix}hd95_vs_labels": float(np.mean([hd95(p, r) for p, r in pairs]))}
+
+
+def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float, truth: TruthMasks | None,
+                 traced: TracedFrames | None = None) -> dict:
     s_curve, t_curve = area_curve(student_soft), area_curve(teacher_soft)
     # The teacher's picks: its curve's peaks, placed by the same block rule the student is scored
     # with, so a model scored against itself gets aFD 0 even on flat-topped peaks.
@@ -102,6 +119,9 @@ def _score_video(student_soft: np.ndarray, teacher_soft: np.ndarray, fps: float,
            "afd_ed_vs_teacher": afd(s_curve, t_ed, "ed"), "afd_es_vs_teacher": afd(s_curve, t_es, "es"),
            "teacher_events": int(len(t_ed) + len(t_es))}
     if truth is None:
+        if traced is not None:  # human labels: tracings that are not the simulator's truth
+            row.update(label_scores(student_soft, traced))
+            row.update(label_scores(teacher_soft, traced, "teacher_"))
         row["ef_naive_student"] = naive_ef(student_soft, t_ed, t_es)
         row["ef_naive_teacher"] = naive_ef(teacher_soft, t_ed, t_es)
         return row
@@ -126,13 +146,16 @@ def evaluate(student: Segmenter, teacher: Segmenter, folder: EchoNetFolder, reco
         for record, frames, fps in folder.read_videos(records, failed, bar.advance):
             s_soft = student_time.run(student, frames, folder, record)
             t_soft = teacher_time.run(teacher, frames, folder, record)
-            scores.rows.append({"name": record.name, **_score_video(s_soft, t_soft, fps, folder.truth(record.name))})
+            truth = folder.truth(record.name)
+            traced = folder.traced(record.name) if truth is None else None
+            scores.rows.append({"name": record.name, **_score_video(s_soft, t_soft, fps, truth, traced)})
     finally:
         bar.close()
     if not scores.rows:
         raise ValueError(f"{folder.root}: none of the {len(records)} videos could be read")
     has_truth = any("dice_vs_truth" in row for row in scores.rows)
-    summary = {key: scores.mean(key) for key in scores.rows[0] if key not in ("name", "ef_true")}
+    keys = dict.fromkeys(key for row in scores.rows for key in row if key not in ("name", "ef_true"))
+    summary = {key: scores.mean(key) for key in keys}
     summary["ef_naive_r_student"] = scores.pearson("ef_naive_student", "ef_true" if has_truth else "ef_naive_teacher")
     if has_truth:
         summary["ef_naive_r_teacher"] = scores.pearson("ef_naive_teacher", "ef_true")
@@ -153,6 +176,10 @@ _TABLE = (("Dice vs teacher (> 80)", "dice_vs_teacher", "{:.3f}"),
           ("aFD ES vs truth (frames)", "afd_es_vs_truth", "{:.2f}"),
           ("teacher aFD ED vs truth (frames)", "teacher_afd_ed_vs_truth", "{:.2f}"),
           ("teacher aFD ES vs truth (frames)", "teacher_afd_es_vs_truth", "{:.2f}"),
+          ("Dice vs human labels", "dice_vs_labels", "{:.3f}"),
+          ("teacher Dice vs human labels", "teacher_dice_vs_labels", "{:.3f}"),
+          ("HD95 vs human labels (px)", "hd95_vs_labels", "{:.1f}"),
+          ("teacher HD95 vs human labels (px)", "teacher_hd95_vs_labels", "{:.1f}"),
           ("naive EF r, student", "ef_naive_r_student", "{:.3f}"),
           ("naive EF r, teacher", "ef_naive_r_teacher", "{:.3f}"))
 

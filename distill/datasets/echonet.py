@@ -7,7 +7,8 @@ Four layouts are accepted, told apart by what is on disk:
   its FileList holds an integer EF, ESV = EDV = 0 (read as unknown) and FPS = 32 although the
   containers say 30;
 * our simulator's folders: EchoNet-Dynamic plus ``Masks/<FileName>.npz`` ground truth;
-* a plain folder of ``.avi`` files (in the root or in ``Videos/``), split by a hash of the name.
+* a plain folder of ``.avi`` files (in the root or in ``Videos/``), split by a hash of the name,
+  with an optional ``VolumeTracings.csv`` in the root.
 
 Frame size and count always come from the video file: real FileLists carry wrong geometry
 (768×1024 rows; EchoNet-Synthetic's FrameHeight = 192 and NumberOfFrames = batch size). Files are
@@ -191,8 +192,8 @@ class EchoNetFolder:
     @cached_property
     def _tracings(self) -> dict[str, dict[int, list[list[float]]]]:
         """VolumeTracings.csv grouped by video then frame, rows in file order (read once)."""
-        path = self.root / "VolumeTracings.csv"
-        if self.layout != "echonet" or not path.is_file():
+        path = self.root / "VolumeTracings.csv"  # also beside a plain folder's videos
+        if not path.is_file():
             return {}
         traces: dict[str, dict[int, list[list[float]]]] = {}
         for row in _read_csv(path, TRACING_COLUMNS):

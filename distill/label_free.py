@@ -1,0 +1,113 @@
+"""Checks of a model's masks on a real cine that need no labels.
+
+Each is a small function of the native LV area curve (pixels per frame) or of the native masks:
+
+* :func:`periodicity` — does the area rise and fall once per heartbeat? The peak of the curve's
+  normalised autocorrelation at lags from 0.3 s to 2 s (200 to 30 bpm), with its lag (frames)
+  and the heart rate that lag means;
+* :func:`spike_index` — how far the curve's maximum stands above its diastolic plateau, as a
+  fraction of the curve's range; a mask that leaks through the open mitral valve into the atrium
+  for a few frames shows as a spike above the plateau;
+* :func:`basal_motion` — how much the mask's basal edge (the line between its two basal corners,
+  the mitral annulus hinges of :func:`echoviewer.analysis.geometry.long_axis`) moves from one frame
+  to the next, in native pixels; a wandering mitral plane makes it jump.
+
+:func:`label_free_checks` gathers them, with the beats ``analyze`` found, for one analysis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.signal import correlate, find_peaks
+
+from echoviewer.analysis.cine_analysis import CineAnalysis
+from echoviewer.analysis.geometry import long_axis
+
+SHORTEST_PERIOD_S = 0.3  # 200 bpm
+LONGEST_PERIOD_S = 2.0  # 30 bpm
+PLATEAU_QUANTILE = 5 / 6  # the median of the curve's upper third of frames
+
+
+def autocorrelation(curve: np.ndarray) -> np.ndarray:
+    """The normalised autocorrelation r(k) = Σ x(t) x(t+k) / Σ x(t)², x the curve minus its mean,
+    for lags k = 0 … T−1 (r(0) = 1; all zeros for a flat curve). Longer lags overlap less and
+    weigh less, so one period beats two."""
+    x = np.asarray(curve, float) - np.mean(curve)
+    energy = float(np.dot(x, x))
+    if not len(x) or energy == 0:
+        return np.zeros(len(x))
+    return correlate(x, x, mode="full")[len(x) - 1:] / energy
+
+
+def periodicity(area: np.ndarray, fps: float, *, shortest_s: float = SHORTEST_PERIOD_S,
+                longest_s: float = LONGEST_PERIOD_S) -> dict[str, float | int | None]:
+    """The highest local maximum of :func:`autocorrelation` at lags from ``shortest_s`` to
+    ``longest_s`` (and at most T − 2 frames): ``r``, ``lag_frames`` and ``bpm`` (60 fps / lag).
+    All None when there is none (a flat, monotonic or too short curve)."""
+    r = autocorrelation(area)
+    low, high = int(np.ceil(shortest_s * fps)), min(int(np.floor(longest_s * fps)), len(r) - 2)
+    peaks, _ = find_peaks(r)
+    peaks = peaks[(peaks >= low) & (peaks <= high)]
+    if not peaks.size:
+        return {"r": None, "lag_frames": None, "bpm": None}
+    lag = int(peaks[np.argmax(r[peaks])])
+    return {"r": float(r[lag]), "lag_frames": lag, "bpm": 60.0 * fps / lag}
+
+
+def spike_index(area: np.ndarray) -> float | None:
+    """(max − plateau) / (max − min) of the area curve, in [0, 1]; None for a flat curve.
+
+    The plateau is the median of the upper third of the frames ranked by area (the curve's 5/6
+    quantile): diastole is the long, flat, large-area part of a beat. A smooth beat-to-beat curve
+    scores about 0.05–0.15 (a sinusoid: 0.067); a few frames of leak above the plateau raise it.
+    """
+    curve = np.asarray(area, float)
+    if not len(curve):
+        return None
+    top, bottom = float(curve.max()), float(curve.min())
+    if top == bottom:
+        return None
+    plateau = float(np.quantile(curve, PLATEAU_QUANTILE))
+    return (top - plateau) / (top - bottom)
+
+
+def basal_corners(mask: np.ndarray) -> np.ndarray | None:
+    """The two basal corners (x, y) of the mask's largest piece, image-left first, native pixels;
+    None for a mask too small to have a long axis."""
+    axis = long_axis(mask)
+    if axis is None:
+        return None
+    return np.array(sorted(axis.annulus), float)
+
+
+def basal_motion(mask_of: Callable[[int], np.ndarray], n_frames: int) -> np.ndarray:
+    """Frame-to-frame motion (px) of the basal edge: for frames t−1 and t, the mean distance their
+    two corners moved, left to left and right to right; NaN where either frame has no corners.
+    ``mask_of(i)`` is frame i's native mask. Shape (n_frames − 1,)."""
+    corners = [basal_corners(mask_of(i)) for i in range(n_frames)]
+    motion = np.full(max(n_frames - 1, 0), np.nan)
+    for t in range(1, n_frames):
+        before, now = corners[t - 1], corners[t]
+        if before is not None and now is not None:
+            motion[t - 1] = float(np.mean(np.hypot(*(now - before).T)))
+    return motion
+
+
+def _finite_stats(values: np.ndarray) -> dict[str, float | None]:
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return {"median_px": None, "p90_px": None}
+    return {"median_px": float(np.median(finite)), "p90_px": float(np.percentile(finite, 90))}
+
+
+def label_free_checks(analysis: CineAnalysis) -> dict:
+    """Beats found, periodicity, spike index and basal-line stability of one analysed cine."""
+    area = analysis.area_px
+    segmentation = analysis.segmentation
+    motion = basal_motion(segmentation.native_mask, segmentation.n_frames)
+    return {"frames": int(len(area)), "fps": float(analysis.cine.timing.fps),
+            "ed_found": len(analysis.ed_frames), "es_found": len(analysis.es_frames),
+            "beats": len(analysis.beats), "periodicity": periodicity(area, analysis.cine.timing.fps),
+            "spike_index": spike_index(area), "basal_motion": _finite_stats(motion)}
