@@ -2,8 +2,8 @@
 
 Commands: ``generate`` (synthetic A4C cines with truth), ``realism`` (real vs synthetic image
 statistics), ``realeval`` (a model scored on real echo), ``targets`` (a teacher's soft masks),
-``train``, ``evaluate``, ``export`` and ``reproduce-bundled``. Errors in what the user asked for
-print one line and exit 2; Ctrl-C exits 130.
+``train``, ``train-teacher`` (a teacher from human-labelled frames), ``evaluate``, ``export`` and
+``reproduce-bundled``. Errors in what the user asked for print one line and exit 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ COMMANDS = {
     "generate": ("distill.generate", "simulate a seeded synthetic A4C dataset with ground truth"),
     "realism": ("distill.realism_cli", "compare image statistics of a real cine and a synthetic set"),
     "realeval": ("distill.realeval", "score a model on real echo: human labels, label-free checks"),
+    "train-teacher": ("distill.train_teacher", "train a teacher on human-labelled real frames and export it"),
     "targets": ("distill.targets", "run a teacher over a dataset: soft masks per video"),
     "train": ("distill.train", "train a student (or the teacher) on soft targets"),
     "evaluate": ("distill.evaluate", "score a student against a teacher, no labels needed"),

@@ -110,15 +110,16 @@ def model_card(model: Network, checkpoint: dict, temporal: str, *, name: str, me
 
 
 def export(checkpoint_path: Path, out: Path, *, name: str, data: Path | None = None,
-           metrics: dict | None = None) -> dict:
-    """Export, check and write ``out`` (.onnx) and its card (.json); returns the card."""
+           metrics: dict | None = None, card_extra: dict | None = None) -> dict:
+    """Export, check and write ``out`` (.onnx) and its card (.json); returns the card. ``card_extra``
+    adds or replaces fields of the card (``train-teacher``: the labelled data and its licence)."""
     model, checkpoint = load_checkpoint(checkpoint_path)
     frames, source = check_frames(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     card_path = sidecar_path(out)
     with atomic_output(out, suffix=".onnx") as onnx_tmp, atomic_output(card_path, suffix=".json") as card_tmp:
         temporal = _export_graph(model, onnx_tmp)
-        card = model_card(model, checkpoint, temporal, name=name, metrics=metrics)
+        card = {**model_card(model, checkpoint, temporal, name=name, metrics=metrics), **(card_extra or {})}
         write_json(card_tmp, card, allow_nan=True)  # the sidecar for the check below
         reference = clip_logits(model, frames)
         got = OnnxSegmenter(onnx_tmp, sidecar=card_tmp)

@@ -14,7 +14,7 @@ import pytest
 
 from distill.cli import main
 from distill.datasets import EchoNetFolder, mask_from_tracing, save_npz
-from distill.datasets.labelled import camus_nifti_array, open_labelled
+from distill.datasets.labelled import camus_nifti_array, cavity, open_labelled
 from distill.label_free import autocorrelation, basal_motion, label_free_checks, periodicity, spike_index
 from distill.scores import area_error, boundary, dice, frame_scores, hd95, summarize
 from distill.synth import SyntheticCine, simulate
@@ -362,3 +362,20 @@ def test_evaluate_scores_against_human_tracings(tmp_path, echonet) -> None:
     assert summary["dice_vs_labels"] == summary["teacher_dice_vs_labels"] == 1.0
     assert summary["hd95_vs_labels"] == summary["teacher_hd95_vs_labels"] == 0.0
     assert "dice_vs_truth" not in summary and "| Dice vs human labels | 1.000 |" in markdown(report)
+
+
+def test_the_camus_reference_is_the_experts_one_cavity_without_stray_label_pixels(tmp_path) -> None:
+    """The preprocessed CAMUS npz carries specks of label 1 along other labels' borders; the
+    reference is the cavity the expert drew, so an HD95 is not measured to a speck."""
+    label = np.zeros((64, 64), np.uint8)
+    label[20:40, 25:40] = 1           # the cavity
+    label[5:8, 50:60] = 2             # myocardium, with a speck of 1 on its border
+    label[8, 55] = label[60, 3] = 1
+    path = tmp_path / "specks.npz"
+    np.savez(path, names=np.array(["patient0001_4CH_ED"]), images=np.full((1, 64, 64), 40, np.uint8),
+             labels=label[None])
+    (case,) = open_labelled(path).cases()
+    reference = case.labels[0].reference((64, 64))
+    assert reference.sum() == 20 * 15 and reference[20:40, 25:40].all()
+    assert not reference[8, 55] and not reference[60, 3]
+    assert cavity(label).sum() == 20 * 15
