@@ -219,6 +219,7 @@ def test_pickled_code_is_refused_and_never_run(tmp_path: pathlib.Path) -> None:
     assert marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zipfile", [True, False], ids=["zip", "legacy"])
 def test_truncated_checkpoint(model: DeepLabV3ResNet50, tmp_path: pathlib.Path, zipfile: bool) -> None:
     path = tmp_path / "model.pt"

@@ -150,6 +150,7 @@ def test_training_without_its_targets_is_refused_and_leaves_the_folder_reusable(
     assert main([*argv, "--targets", "truth"]) == 0  # the same --out, once the targets are right
 
 
+@pytest.mark.slow
 def test_a_failed_export_check_writes_neither_the_model_nor_its_card(data, tmp_path, tmp_path_factory,
                                                                      monkeypatch) -> None:
     monkeypatch.setattr(distill.export, "TOLERANCE", 0.0)  # no difference is below 0

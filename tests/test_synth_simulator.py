@@ -146,6 +146,7 @@ def test_ed_and_es_frames_are_the_volume_and_area_extremes(seed) -> None:
         assert volumes[es] == pytest.approx(c.esv_ml, rel=0.25)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", LONG_SEEDS)
 def test_number_of_beats_follows_the_heart_rate(seed) -> None:
     c = long_cine(seed)

@@ -89,6 +89,7 @@ def test_the_validation_share_is_patient_wise_stable_and_about_its_size(tmp_path
     assert patient_of("patient0042_2CH_ES") == "patient0042" and patient_of("0X1A2B") == "0X1A2B"
 
 
+@pytest.mark.slow
 def test_frames_and_masks_take_the_viewers_model_view(camus, tmp_path) -> None:
     labelled = open_labelled(camus)
     case = next(labelled.cases())

@@ -355,6 +355,7 @@ def test_the_wizards_pipeline_options_are_the_plans_student_settings(tmp_path) -
                        "batch": state.batch, "clip": state.clip, "seed": state.seed, **TRAINING}
 
 
+@pytest.mark.slow
 def test_the_run_page_reads_a_real_runs_lines(app, tmp_path_factory) -> None:
     folder, made = finished_run(tmp_path_factory)
     page = RunPage(WizardState(run=read_run(folder)))
