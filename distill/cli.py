@@ -2,7 +2,8 @@
 
 Commands: ``generate`` (synthetic A4C cines with truth), ``realism`` (real vs synthetic image
 statistics), ``realeval`` (a model scored on real echo), ``targets`` (a teacher's soft masks),
-``train``, ``train-teacher`` (a teacher from human-labelled frames), ``evaluate``, ``export`` and
+``train``, ``train-teacher`` (a teacher from human-labelled frames), ``train-generator`` (a
+learned generator of synthetic frames), ``evaluate``, ``export`` and
 ``reproduce-bundled``. Errors in what the user asked for print one line and exit 2; Ctrl-C exits 130.
 """
 
@@ -22,6 +23,7 @@ COMMANDS = {
     "realism": ("distill.realism_cli", "compare image statistics of a real cine and a synthetic set"),
     "realeval": ("distill.realeval", "score a model on real echo: human labels, label-free checks"),
     "train-teacher": ("distill.train_teacher", "train a teacher on human-labelled real frames and export it"),
+    "train-generator": ("distill.echogen.fit", "learn a label-to-echo generator of synthetic frames from labelled frames"),
     "targets": ("distill.targets", "run a teacher over a dataset: soft masks per video"),
     "train": ("distill.train", "train a student (or the teacher) on soft targets"),
     "evaluate": ("distill.evaluate", "score a student against a teacher, no labels needed"),

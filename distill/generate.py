@@ -8,22 +8,27 @@ number of workers, on the order cases finish in, or on whether the run was resum
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
+from distill.echogen import WEIGHTS
 from distill.errors import UsageError
 from distill.progress import Progress
-from distill.synth.simulator import simulate
+from distill.synth.simulator import SyntheticCine, simulate
 from distill.synth.writers import FORMATS, case_name, is_complete, write_case, write_tables
 from echoviewer.io.atomic import write_json
+
+if TYPE_CHECKING:
+    from distill.echogen.generator import GeneratedCine
 
 MANIFEST = "synth.json"
 # Native frame sizes of common scanners' exports (SonoSite, GE, Philips): each DICOM case draws one.
@@ -53,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=112, help="EchoNet frame size in pixels (default 112)")
     parser.add_argument("--frames", type=parse_frames, default=(32, 256),
                         help="frames per cine: a count or a range (default 32-256)")
+    parser.add_argument("--generator", type=Path, default=None,
+                        help="a folder from 'distill train-generator': draw cines from it instead of the simulator")
+    parser.add_argument("--generator-share", type=float, default=1.0,
+                        help="with --generator, the share of cines it draws; the simulator draws the rest (default 1)")
     parser.add_argument("--compression", choices=("jpeg", "none"), default="jpeg", help="DICOM pixel data")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
@@ -63,8 +72,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> dict[str, object]:
     sizes = [[args.size, args.size]] if args.format == "echonet" else [list(size) for size in DICOM_SIZES]
     frames = list(args.frames) if isinstance(args.frames, tuple) else args.frames
-    return {"n": args.n, "seed": args.seed, "format": args.format, "sizes": sizes,
-            "frames": frames, "compression": args.compression, "simulator": 1}
+    settings: dict[str, object] = {"n": args.n, "seed": args.seed, "format": args.format, "sizes": sizes,
+                                   "frames": frames, "compression": args.compression, "simulator": 1}
+    if args.generator is not None:
+        settings["generator"] = {"folder": str(args.generator.resolve()), "weights_sha256": generator_sha256(args.generator),
+                                 "share": args.generator_share}
+    return settings
+
+
+def generator_sha256(folder: Path) -> str:
+    """The generator's weights' digest, so --resume refuses a folder begun with another generator."""
+    path = folder / WEIGHTS
+    if not path.is_file():
+        raise UsageError(f"--generator {folder}: no {WEIGHTS}; make the folder with 'python -m distill train-generator'")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def prepare_folder(out: Path, settings: dict[str, object], resume: bool) -> None:
@@ -96,17 +117,34 @@ def make_case(out: Path, index: int, settings: dict[str, Any]) -> str:
     """Simulate and write case ``index``; returns its name."""
     frames, sizes, seed = settings["frames"], settings["sizes"], int(settings["seed"])
     height, width = sizes[int(np.random.default_rng([seed, index, 1]).integers(len(sizes)))]
-    cine = simulate([seed, index], height=int(height), width=int(width),
-                    n_frames=tuple(frames) if isinstance(frames, list) else int(frames))
+    n_frames = tuple(frames) if isinstance(frames, list) else int(frames)
+    learned = settings.get("generator")
+    cine: SyntheticCine | GeneratedCine
+    if learned and np.random.default_rng([seed, index, 2]).random() < float(learned["share"]):
+        cine = generated_case([seed, index], str(learned["folder"]), n_frames)
+    else:
+        cine = simulate([seed, index], height=int(height), width=int(width), n_frames=n_frames)
     name = case_name(index)
     write_case(out, name, cine, str(settings["format"]), compression=str(settings["compression"]))
     return name
+
+
+def generated_case(seed: list[int], folder: str, n_frames: int | tuple[int, int]) -> GeneratedCine:
+    """A cine of the learned generator (torch is imported here only, not for simulated sets)."""
+    from distill.echogen.generator import generate_cine, load_generator
+
+    rng = np.random.default_rng(seed)
+    count = n_frames if isinstance(n_frames, int) else int(rng.integers(n_frames[0], n_frames[1] + 1))
+    fps = float(rng.choice([30.0, 40.0, 50.0, 60.0], p=[0.3, 0.2, 0.4, 0.1]))
+    return generate_cine(load_generator(folder), rng, n_frames=count, fps=fps)
 
 
 def _init_worker() -> None:
     # Workers finish the case in hand on Ctrl-C; the parent stops handing out new ones.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
+    if "torch" in sys.modules:  # a learned generator's network: one thread per worker as well
+        sys.modules["torch"].set_num_threads(1)
 
 
 def _run_pool(out: Path, pending: list[int], settings: dict[str, object], workers: int,

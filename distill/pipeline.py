@@ -5,6 +5,9 @@ settings to ``DIR/plan.json`` (see :class:`Plan`); ``--run DIR`` alone resumes i
 ``python -m distill`` commands run in this process; a stage whose output is complete is skipped and
 an interrupted one resumes, so resuming after a cancel, a kill or a crash finishes the run.
 
+0. ``train-teacher``  only with ``--labelled PATH`` instead of ``--teacher``: a teacher trained on
+   those human-labelled frames into ``DIR/teacher`` (``teacher.onnx``, the teacher of the stages
+   below); the student still learns from synthetic cines alone;
 1. ``generate``  synthetic cines into ``DIR/data`` (only when the plan asks for generated data);
 2. ``targets``   the teacher's soft masks of the TRAIN and VAL videos (not for the simulator's truth);
 3. ``train``     the student on those targets alone (``DIR/train``: last.pt, best.pt, history.json);
@@ -27,13 +30,13 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from distill.errors import UsageError
 from echoviewer.io.atomic import write_json
-from echoviewer.run_contract import (DONE, PIPELINE, PLAN, REPORT, STAGE, TRAIN_SETTINGS, RunFolder, event_line,
-                                     planned_stages, write_line)
+from echoviewer.run_contract import (DONE, PIPELINE, PLAN, REPORT, STAGE, TEACHER_SETTINGS, TEACHER_STAGE,
+                                     TRAIN_SETTINGS, RunFolder, event_line, planned_stages, write_line)
 
 
 @dataclass
@@ -41,7 +44,9 @@ class Plan:
     """What one run does, stored in ``plan.json`` when the run starts. ``data`` is
     ``{"generate": {"n", "seed", "frames"}}`` or ``{"folder": PATH}``; ``student`` holds
     ``distill train`` settings (``model``, ``epochs``, ...); ``current`` is the viewer's active
-    student at the start, scored beside the new one."""
+    student at the start, scored beside the new one. ``teacher_training`` holds ``distill
+    train-teacher`` settings (``labelled``, ``minutes``, ...) when the run trains its teacher
+    (``teacher`` is then the file it makes, ``RUN/teacher/teacher.onnx``)."""
 
     name: str
     teacher: str
@@ -49,6 +54,7 @@ class Plan:
     student: dict
     current: str = "student"
     evaluate_videos: int = 0  # score only the first N TEST videos (0: all)
+    teacher_training: dict = field(default_factory=dict)
     version: int = 1
 
     @classmethod
@@ -63,24 +69,35 @@ class Plan:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
-        if args.teacher is None or (args.generate is None) == (args.data is None):
-            raise UsageError(f"{args.run} holds no {PLAN}: a new run needs --teacher and either --generate N "
-                             "or --data FOLDER")
+        if (args.teacher is None) == (args.labelled is None) or (args.generate is None) == (args.data is None):
+            raise UsageError(f"{args.run} holds no {PLAN}: a new run needs either --teacher or --labelled PATH, "
+                             "and either --generate N or --data FOLDER")
         data = ({"generate": {"n": args.generate, "seed": args.seed, "frames": args.frames}}
                 if args.generate is not None else {"folder": str(Path(args.data).resolve())})
         student = {key: getattr(args, key) for key in TRAIN_SETTINGS[:-1] if getattr(args, key) is not None}
         student.setdefault("model", "fast")
-        plan = cls(name=args.name or args.run.name, teacher=_absolute(args.teacher), data=data,
+        teacher_training = {} if args.labelled is None else {
+            "labelled": str(Path(args.labelled).resolve()), "seed": args.seed,
+            **{key: value for key, value in (("minutes", args.teacher_minutes), ("steps", args.teacher_steps),
+                                             ("data_licence", args.data_licence)) if value not in (None, "")}}
+        teacher = str(RunFolder(args.run.resolve()).teacher.model) if teacher_training else _absolute(args.teacher)
+        plan = cls(name=args.name or args.run.name, teacher=teacher, data=data,
                    student={**student, "seed": args.seed}, current=_absolute(args.current),
-                   evaluate_videos=args.evaluate_videos)
+                   evaluate_videos=args.evaluate_videos, teacher_training=teacher_training)
         plan.check()
         # Refused now, not after generating the data: a model name that builds nothing, a teacher that
-        # does not load, a current student that does not load (the same loader the stages use).
+        # does not load (or labelled data train-teacher would refuse), a current student that does not
+        # load (the same loaders the stages use).
         from distill.networks import build
         from distill.segmenters.registry import load_segmenter
 
         build(plan.student["model"])
-        for spec in (plan.teacher, plan.current):
+        if teacher_training:
+            from distill.datasets.labelled import open_labelled
+            from distill.train_teacher import data_licence
+
+            data_licence(open_labelled(teacher_training["labelled"]).layout, teacher_training.get("data_licence", ""))
+        for spec in (plan.current,) if teacher_training else (plan.teacher, plan.current):
             load_segmenter(spec)
         return plan
 
@@ -97,13 +114,17 @@ class Plan:
         if unknown or "model" not in self.student:
             raise UsageError(f"the plan's student settings must name a model and may hold only "
                              f"{', '.join(TRAIN_SETTINGS)} (not {', '.join(sorted(unknown))})")
+        unknown = set(self.teacher_training) - set(TEACHER_SETTINGS)
+        if self.teacher_training and (unknown or "labelled" not in self.teacher_training):
+            raise UsageError(f"the plan's teacher training must name the labelled data and may hold only "
+                             f"{', '.join(TEACHER_SETTINGS)} (not {', '.join(sorted(unknown))})")
 
     def write(self, run: Path) -> None:
         run.mkdir(parents=True, exist_ok=True)
         write_json(run / PLAN, asdict(self))
 
     def stages(self) -> list[str]:
-        return planned_stages(self.data, self.teacher)
+        return planned_stages(self.data, self.teacher, bool(self.teacher_training))
 
 
 def _absolute(spec: str) -> str:
@@ -112,8 +133,8 @@ def _absolute(spec: str) -> str:
 
 
 def options(settings: dict) -> list[str]:
-    """``{"epochs": 3}`` → ``["--epochs", "3"]``."""
-    return [item for key, value in settings.items() for item in (f"--{key}", str(value))]
+    """``{"epochs": 3, "data_licence": "X"}`` → ``["--epochs", "3", "--data-licence", "X"]``."""
+    return [item for key, value in settings.items() for item in (f"--{key.replace('_', '-')}", str(value))]
 
 
 def run_step(argv: list[str], done: bool) -> None:
@@ -130,6 +151,7 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
     """Every stage of ``plan`` in ``run``; returns what ``result.json`` holds."""
     files = RunFolder(run)
     data = files.data if "generate" in plan.data else Path(plan.data["folder"])
+    teacher = str(files.teacher.model) if plan.teacher_training else plan.teacher  # wherever the run now lies
     targets, train = files.targets, files.train
     candidate, final = files.candidate, files.student
     evaluation, current = files.evaluation, files.evaluation_current
@@ -140,6 +162,11 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
         if progress == "json":
             write_line(event_line(PIPELINE, STAGE, name=name, index=names.index(name) + 1, count=len(names)))
 
+    if TEACHER_STAGE in names:
+        stage(TEACHER_STAGE)  # a finished teacher is never trained again; an interrupted one resumes
+        trained = files.teacher
+        run_step(["train-teacher", "--out", str(trained.path), *options(plan.teacher_training), *common,
+                  *(["--resume"] if trained.last.is_file() else [])], trained.model.is_file())
     if "generate" in names:
         stage("generate")
         g = plan.data["generate"]
@@ -148,7 +175,7 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
                  (data / "FileList.csv").is_file())
     if "targets" in names:
         stage("targets")  # finished videos are skipped, so this step resumes by itself
-        run_step(["targets", "--teacher", plan.teacher, "--data", str(data), "--out", str(targets),
+        run_step(["targets", "--teacher", teacher, "--data", str(data), "--out", str(targets),
                   "--split", "TRAIN,VAL", *common], False)
     stage("train")
     run_step(["train", "--data", str(data), "--targets", "truth" if plan.teacher == "truth" else str(targets),
@@ -157,7 +184,7 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
     stage("evaluate")
     run_step(["export", "--checkpoint", str(train.best), "--out", str(candidate), "--name", plan.name,
               "--data", str(data)], candidate.is_file())
-    scoring = ["--teacher", plan.teacher, "--data", str(data), "--split", "TEST",
+    scoring = ["--teacher", teacher, "--data", str(data), "--split", "TEST",
                "--max-videos", str(plan.evaluate_videos), *common]
     for student, out in ((str(candidate), evaluation), (plan.current, current)):
         run_step(["evaluate", "--student", student, "--out", str(out), *scoring], (out / REPORT).is_file())
@@ -197,6 +224,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     new = parser.add_argument_group("a new run (omit all of these to resume)")
     new.add_argument("--name", help="the student's name in its model card (default: the folder name)")
     new.add_argument("--teacher", help="teacher (bundled), truth, FILE.onnx (+ .json) or FILE.pt")
+    new.add_argument("--labelled", metavar="PATH",
+                     help="or train the teacher first on these human-labelled frames (as 'distill train-teacher "
+                          "--labelled'), into RUN/teacher")
+    new.add_argument("--teacher-minutes", type=float, help="with --labelled: train-teacher's --minutes")
+    new.add_argument("--teacher-steps", type=int, help="with --labelled: train-teacher's --steps")
+    new.add_argument("--data-licence", help="with --labelled: train-teacher's --data-licence")
     new.add_argument("--generate", type=int, metavar="N", help="generate N synthetic cines into RUN/data")
     new.add_argument("--frames", default="32-64", help="frames per generated cine (default 32-64)")
     new.add_argument("--data", help="or use this EchoNet-style folder (or folder of AVIs)")
@@ -213,7 +246,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _plan(args: argparse.Namespace) -> Plan:
     """The plan in ``--run``, or a new one from the arguments (never both)."""
-    given = [key for key in ("name", "teacher", "generate", "data", "model") if getattr(args, key) is not None]
+    given = [key for key in ("name", "teacher", "labelled", "generate", "data", "model")
+             if getattr(args, key) is not None]
     if (args.run / PLAN).is_file():
         if given:
             raise UsageError(f"{args.run} already holds a run; give only --run to resume it, or choose a new "

@@ -16,10 +16,11 @@ Dice (``train.loss_terms``), AdamW with a cosine schedule over the steps, the au
 :mod:`distill.augment` (rotation, scale, shift, gain, gamma, blur, noise, shadow; geometry applied
 alike to frame and mask). Seeded and reproducible. Files in ``--out``: ``config.json``,
 ``last.pt`` (after every validation, and at a stop), ``best.pt``, ``history.json``,
-``summary.json``, then ``teacher.onnx`` with its model card ``teacher.json`` (the training data,
-its licence, and the scores on the validation cases through ``load_cine`` → ``analyze``, as
-``realeval`` computes them) and ``validation.json`` (every scored row). Ctrl-C or SIGTERM stops
-after the step in progress, writes ``last.pt``; ``--resume`` continues with the same results.
+``summary.json``, ``validation.json`` (every scored row), then, last, ``teacher.onnx`` ("teacher
+trained on NAME") with its model card ``teacher.json`` (the training data, its licence, and the
+scores on the validation cases through ``load_cine`` → ``analyze``, as ``realeval`` computes them).
+Ctrl-C or SIGTERM stops after the step in progress, writes ``last.pt``; ``--resume`` continues
+with the same results.
 """
 
 from __future__ import annotations
@@ -59,13 +60,13 @@ from echoviewer.analysis.preprocess import model_view
 from echoviewer.io import CineLoadError, load_cine
 from echoviewer.io.atomic import write_json
 from echoviewer.io.errors import one_line
-from echoviewer.run_contract import DONE, EPOCH, TrainFolder, event_line, tagged, write_line
+from echoviewer.run_contract import (DONE, EPOCH, TEACHER_STAGE, TeacherFolder, TrainFolder, event_line, tagged,
+                                     teacher_load_stage, write_line)
 
-STAGE = "train-teacher"
+STAGE = TEACHER_STAGE
 NETWORK = "teacher"
 MIN_TRAIN_FRAMES = 4
 MIN_VAL_FRAMES = 1
-ONNX_NAME = "teacher.onnx"
 VALIDATION = "validation.json"
 CAMUS_LICENCE = {
     "licence": "CC BY-NC-SA 4.0",
@@ -152,13 +153,17 @@ def labelled_frames(case: LabelledCase, scratch: Path) -> list[tuple[np.ndarray,
 
 
 def prepare(entries: Iterable[tuple[str, Callable[[], LabelledCase]]], total: int, what: str,
-            progress: str) -> Frames:
-    """Read and cut the cases of ``entries``; a damaged case is recorded and left out."""
+            progress: str, cancelled: Callable[[], bool] = lambda: False) -> Frames:
+    """Read and cut the cases of ``entries``; a damaged case is recorded and left out. Cancelled
+    (nothing written yet) when ``cancelled()`` says so between two cases."""
     images, masks, names, patients, cases, failed = [], [], [], [], [], []
-    bar = Progress(f"{STAGE} {what}", total=total, mode=progress, unit="case")
+    bar = Progress(teacher_load_stage(what), total=total, mode=progress, unit="case")
     try:
         with tempfile.TemporaryDirectory(prefix="train-teacher-") as scratch:
             for name, read in entries:
+                if cancelled():
+                    raise Cancelled(f"stopped while reading the {what} cases, before any step; run the same "
+                                    "command again")
                 try:
                     case = read()
                     rows = labelled_frames(case, Path(scratch))
@@ -391,9 +396,10 @@ def score_validation(onnx: Path, cases: list[LabelledCase]) -> tuple[list[dict],
 
 def export_teacher(config: TeacherConfig, labelled: LabelledSet, val_source: str, train: Frames, val: Frames,
                    summary: dict) -> dict:
-    """best.pt → teacher.onnx, scored on the validation cases, then written again with the scores."""
-    folder = TrainFolder(Path(config.out))
-    onnx = folder.path / ONNX_NAME
+    """best.pt → an ONNX teacher scored on the validation cases → teacher.onnx with the scores, the
+    last file written (a run that has it is finished)."""
+    folder = TeacherFolder(Path(config.out))
+    name = f"teacher trained on {labelled.root.name}"
     extra: dict[str, Any] = {
         "teacher": f"human labels: {REFERENCE[labelled.layout]}",
         "data": {"name": labelled.root.name, "layout": labelled.layout, "reference": REFERENCE[labelled.layout],
@@ -401,14 +407,16 @@ def export_teacher(config: TeacherConfig, labelled: LabelledSet, val_source: str
         "licence": data_licence(labelled.layout, config.data_licence),
         "training_summary": summary,
     }
-    export(folder.best, onnx, name="teacher", card_extra=extra)
-    rows, failed = score_validation(onnx, val.cases)
+    with tempfile.TemporaryDirectory(prefix="train-teacher-") as scratch:
+        unscored = Path(scratch) / folder.model.name
+        export(folder.best, unscored, name=name, card_extra=extra)
+        rows, failed = score_validation(unscored, val.cases)
     metrics = {"labelled_validation": {
         "path": "load_cine -> analyze -> native mask (as python -m distill realeval)",
         "frames_scored": len(rows), "failed": failed, "summary": summarize(rows),
         "dice_mean": float(np.mean([r["dice"] for r in rows])) if rows else None}}
     write_json(folder.path / VALIDATION, {**metrics["labelled_validation"], "rows": rows}, allow_nan=True)
-    return export(folder.best, onnx, name="teacher", metrics=metrics, card_extra=extra)
+    return export(folder.best, folder.model, name=name, metrics=metrics, card_extra=extra)
 
 
 def train_teacher(config: TeacherConfig, *, resume: bool = False, cancelled: Callable[[], bool] | None = None,
@@ -427,14 +435,15 @@ def train_teacher(config: TeacherConfig, *, resume: bool = False, cancelled: Cal
         raise UsageError(f"too few cases: {len(train_entries)} to train on and {len(val_entries)} to validate "
                          f"on (at least {MIN_TRAIN_FRAMES} and {MIN_VAL_FRAMES}); give more labelled data, "
                          "another --val-share or --val PATH")
-    train = prepare(train_entries, len(train_entries), "train", progress)
-    val = prepare(val_entries, len(val_entries), "validation", progress)
+    cancelled = cancelled or (lambda: False)
+    train = prepare(train_entries, len(train_entries), "train", progress, cancelled)
+    val = prepare(val_entries, len(val_entries), "validation", progress, cancelled)
     if len(train.names) < MIN_TRAIN_FRAMES or len(val.names) < MIN_VAL_FRAMES:
         first = (train.failed + val.failed or [{"error": "none"}])[0]["error"]
         raise UsageError(f"too few readable frames: {len(train.names)} to train on, {len(val.names)} to validate on "
                          f"(first failure: {first})")
     trainer = _Trainer(config, train, val, resume)
-    summary = trainer.fit(cancelled or (lambda: False), on_event or (lambda event: None), progress)
+    summary = trainer.fit(cancelled, on_event or (lambda event: None), progress)
     card = export_teacher(config, labelled, val_source, train, val, summary)
     return card
 
@@ -488,7 +497,7 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
     scores = card["metrics"]["labelled_validation"]
     dice = "-" if scores["dice_mean"] is None else f"{scores['dice_mean']:.3f}"
-    onnx = Path(config.out) / ONNX_NAME
+    onnx = TeacherFolder(Path(config.out)).model
     if args.progress == "json":
         write_line(event_line(STAGE, DONE, model=str(onnx), sha256=card["sha256"], **card["training_summary"],
                               validation_dice_mean=scores["dice_mean"]))
@@ -497,4 +506,7 @@ def run(args: argparse.Namespace) -> int:
               f"{card['training_summary']['best_val_dice']:.3f} (model view); through analyze on "
               f"{scores['frames_scored']} validation frames: Dice mean {dice}; "
               f"sha256 {card['sha256'][:16]}…")
+    if stop["requested"]:  # after the last step: the teacher is finished, and whoever asked stops too
+        print("stopped after the teacher was finished", file=sys.stderr)
+        return 130
     return 0

@@ -4,7 +4,8 @@ The wizard runs ``python -m distill pipeline`` and ``python -m distill probe`` i
 (:func:`distill_command`), one run folder per run under ``data_dir()/runs``. This module reads a
 run's files (plan, training history, evaluations, result; their names, the presets and the JSON
 lines are :mod:`echoviewer.run_contract`'s) and installs a finished student into the user's model
-folder.
+folder. Labelled data for a teacher the run trains is told apart by its file names here
+(:func:`labelled_layout`); ``distill train-teacher`` reads it and has the last word.
 """
 
 from __future__ import annotations
@@ -121,7 +122,10 @@ class Run:
         source = (f"{data['generate'].get('n')} generated cines" if isinstance(data.get("generate"), dict)
                   else f"data in {Path(str(data.get('folder'))).name}")
         epochs = f"epoch {len(self.history)} of {student.get('epochs', '?')}"
-        return f"{self.name}: {student.get('model', '?')} on {source}, teacher {self.plan.get('teacher')}; {epochs}"
+        trained = self.plan.get("teacher_training") or {}
+        teacher = (f"teacher trained on {Path(str(trained.get('labelled'))).name}" if trained
+                   else f"teacher {self.plan.get('teacher')}")
+        return f"{self.name}: {student.get('model', '?')} on {source}, {teacher}; {epochs}"
 
 
 def read_run(folder: Path) -> Run | None:
@@ -134,6 +138,42 @@ def list_runs(finished: bool | None = None) -> list[Run]:
     """Runs under :func:`runs_dir`, newest first; ``finished`` filters by state."""
     runs = (read_run(folder) for folder in sorted(runs_dir().glob("*/"), reverse=True))
     return [run for run in runs if run is not None and (finished is None or (run.result is not None) == finished)]
+
+
+# The layouts ``distill train-teacher --labelled PATH`` reads, as the wizard names them
+LABELLED_LAYOUTS = {"camus-npz": "CAMUS .npz file", "camus-nifti": "CAMUS NIfTI folder",
+                    "echonet": "EchoNet-Dynamic folder with VolumeTracings.csv"}
+LABELLED_EXPECTED = ("a CAMUS .npz file, a CAMUS folder of patientNNNN/ NIfTI files, or an EchoNet-Dynamic folder "
+                     "with VolumeTracings.csv")
+_NIFTI = (".nii", ".nii.gz")
+
+
+def _nifti_patient(folder: Path) -> bool:
+    """Whether ``folder`` is a CAMUS patient folder: ``patient…`` holding ``…_gt.nii`` or ``…_gt.nii.gz``."""
+    return folder.name.startswith("patient") and folder.is_dir() and any(
+        path.name.endswith(tuple(f"_gt{suffix}" for suffix in _NIFTI)) for path in folder.iterdir())
+
+
+def labelled_layout(path: Path) -> str:
+    """The :data:`LABELLED_LAYOUTS` key ``path`` looks like, by its file names alone (nothing is read);
+    ValueError, one line, when it looks like none of them."""
+    if not path.exists():
+        raise ValueError(f"{path}: no such file or folder; choose {LABELLED_EXPECTED}")
+    if path.is_file():
+        if path.suffix.lower() != ".npz":
+            raise ValueError(f"{path.name} is not a .npz file; choose {LABELLED_EXPECTED}")
+        return "camus-npz"
+    for root in (path, path / "database_nifti"):
+        if root.is_dir() and (_nifti_patient(root) or any(_nifti_patient(p) for p in root.glob("patient*"))):
+            return "camus-nifti"
+    if any((root / "VolumeTracings.csv").is_file() for root in (path, path / "dynamic")):
+        return "echonet"
+    raise ValueError(f"{path}: no labelled images found; choose {LABELLED_EXPECTED}")
+
+
+def needs_data_licence(layout: str) -> bool:
+    """Whether a teacher trained on this layout needs the data's licence typed in (CAMUS's is known)."""
+    return not layout.startswith("camus")
 
 
 def install_student(run: Run, name: str | None = None) -> Path:

@@ -5,7 +5,8 @@ in JSON lines; the viewer's wizard (``echoviewer/gui/wizard/``, ``echoviewer/dis
 starts it in a child process, reads those lines and then the folder. Both take from here the
 folder's file names, the stages and their order, the TRAIN / VAL / TEST split, the presets and the
 training recipe the wizard offers (the standard preset with the fast student is how
-``reproduce-bundled`` trains the bundled student), and the JSON lines.
+``reproduce-bundled`` trains the bundled student), and the JSON lines. A run may first train its
+teacher on human-labelled frames (``python -m distill train-teacher``, into ``RUN/teacher``).
 
 Standard library only, so ``distill``'s worker processes and the viewer import it for nothing.
 How long the presets take and what they score on a machine: ``bench/wizard.py``.
@@ -30,6 +31,7 @@ EVALUATION, EVALUATION_CURRENT = "evaluation", "evaluation-current"  # the new a
 REPORT = "evaluation.json"  # ``distill evaluate``'s report (with evaluation.md) in either folder
 # ``distill train --out FOLDER``: settings, the last finished epoch, the best weights, losses, summary
 CONFIG, LAST, BEST, HISTORY, SUMMARY = "config.json", "last.pt", "best.pt", "history.json", "summary.json"
+TEACHER_FOLDER, TEACHER_MODEL = "teacher", "teacher.onnx"  # a teacher the run trains; the file it exports
 
 
 class _Under:
@@ -55,8 +57,17 @@ class TrainFolder:
 
 
 @dataclass(frozen=True)
+class TeacherFolder(TrainFolder):
+    """What ``distill train-teacher --out PATH`` writes: a training folder's files, then the teacher
+    (its model card beside it), written last: the teacher is finished once ``model`` exists."""
+
+    model = _Under(TEACHER_MODEL)
+
+
+@dataclass(frozen=True)
 class RunFolder:
-    """What ``distill pipeline --run PATH`` writes (``data`` only when the plan generates the cines)."""
+    """What ``distill pipeline --run PATH`` writes (``data`` only when the plan generates the cines,
+    ``teacher`` only when it trains its teacher)."""
 
     path: Path
     plan = _Under(PLAN)
@@ -72,6 +83,10 @@ class RunFolder:
     def train(self) -> TrainFolder:
         return TrainFolder(self.path / TRAIN_FOLDER)
 
+    @property
+    def teacher(self) -> TeacherFolder:
+        return TeacherFolder(self.path / TEACHER_FOLDER)
+
     def report(self, which: str = "new") -> Path:
         """The evaluation report of the new student (``new``) or of the one it replaces (``current``)."""
         return (self.evaluation if which == "new" else self.evaluation_current) / REPORT
@@ -79,18 +94,22 @@ class RunFolder:
 
 # --- the stages ----------------------------------------------------------------------------------
 
-STAGES = ("generate", "targets", "train", "evaluate", "export")
+TEACHER_STAGE = "train-teacher"  # also the stage of train-teacher's own lines
+STAGES = (TEACHER_STAGE, "generate", "targets", "train", "evaluate", "export")
 
 
-def planned_stages(data: Mapping, teacher: str) -> list[str]:
-    """The stages of a plan, in order: ``generate`` only for generated data (not ``{"folder": ...}``),
-    ``targets`` not for the simulator's truth (it is its own target)."""
-    return [stage for stage in STAGES if not (stage == "generate" and "folder" in data)
-            and not (stage == "targets" and teacher == "truth")]
+def planned_stages(data: Mapping, teacher: str, trains_teacher: bool = False) -> list[str]:
+    """The stages of a plan, in order: ``train-teacher`` only for a plan that trains its teacher,
+    ``generate`` only for generated data (not ``{"folder": ...}``), ``targets`` not for the
+    simulator's truth (it is its own target)."""
+    return [stage for stage in STAGES if not (stage == TEACHER_STAGE and not trains_teacher)
+            and not (stage == "generate" and "folder" in data) and not (stage == "targets" and teacher == "truth")]
 
 
 # ``distill train`` settings a plan's ``student`` may hold (and ``distill pipeline`` passes on)
 TRAIN_SETTINGS = ("model", "epochs", "patience", "batch", "clip", "lr", "schedule", "dice", "augment", "seed")
+# ``distill train-teacher`` settings a plan's ``teacher_training`` may hold (``labelled`` it must)
+TEACHER_SETTINGS = ("labelled", "minutes", "steps", "data_licence", "seed")
 
 # --- the split -----------------------------------------------------------------------------------
 
@@ -164,10 +183,15 @@ def student_settings(student: StudentPreset, data: DataPreset) -> dict[str, Any]
 # One JSON object a line on stdout (``--progress json``), each with a "stage":
 #   progress  {"stage": "generate", "done": 3, "total": 10, "elapsed_s": 1.2, "eta_s": 2.8}: the stages'
 #             own commands; train's lines add "epoch" and "loss", and "load train" / "load val"
-#             (:func:`load_stage`) count the videos train reads first
+#             (:func:`load_stage`) count the videos train reads first; train-teacher's count steps
+#             (with "loss"), after "train-teacher train" / "... validation" (:func:`teacher_load_stage`)
+#             counted the labelled cases it reads
 #   events    {"stage": "pipeline", "event": "stage", "name": "train", "index": 3, "count": 5} before a stage;
 #             {"stage": "train", "event": "epoch", "epoch", "epochs", "loss", "val_loss", "best_val_loss",
-#             "best_epoch"} after an epoch; {"stage": "train", "event": "done", ...summary.json} and
+#             "best_epoch"} after an epoch; {"stage": "train-teacher", "event": "epoch", "step", "epoch",
+#             "loss", "val_loss", "val_dice", "seconds", "best_val_dice", "best_step"} after a pass over its frames;
+#             {"stage": "train", "event": "done", ...summary.json} (train-teacher's: "model", "sha256",
+#             ...summary.json, "validation_dice_mean") and
 #             {"stage": "pipeline", "event": "done", ...result.json} at the end
 # ``distill probe`` prints one JSON object of its own instead.
 
@@ -178,6 +202,11 @@ STAGE, EPOCH, DONE = "stage", "epoch", "done"  # events
 def load_stage(split: str) -> str:
     """The progress stage of ``distill train`` reading the videos of ``split``."""
     return f"load {split.lower()}"
+
+
+def teacher_load_stage(part: str) -> str:
+    """The progress stage of ``distill train-teacher`` reading its ``train`` or ``validation`` cases."""
+    return f"{TEACHER_STAGE} {part}"
 
 
 def progress_line(stage: str, done: int, total: int, elapsed_s: float, eta_s: float | None, /,

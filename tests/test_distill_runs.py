@@ -26,8 +26,8 @@ from echoviewer.distill_runs import (Run, comparison_picture, duration, install_
                                      runs_dir, training_seconds)
 from echoviewer.io import load_cine
 from echoviewer.resources import STUDENT_MODEL
-from echoviewer.run_contract import (DONE, EPOCH, PIPELINE, STAGE, STAGES, RunFolder, event_line, is_event,
-                                     load_stage, planned_stages, read_line)
+from echoviewer.run_contract import (DONE, EPOCH, PIPELINE, STAGE, STAGES, TEACHER_STAGE, RunFolder, event_line,
+                                     is_event, load_stage, planned_stages, read_line)
 from echoviewer.user_data import ActiveStudent, read_json, user_models_dir
 from tests.helpers import ROOT
 from tests.test_distill_pipeline import finished_run
@@ -228,17 +228,20 @@ def test_a_pipeline_run_reports_the_contracts_stages_and_lines(tmp_path_factory)
     lines = [line for line in lines if line is not None]
     plan = json.loads(RunFolder(folder).plan.read_text())
     names = [line["name"] for line in lines if is_event(line, PIPELINE, STAGE)]
-    assert names == planned_stages(plan["data"], plan["teacher"]) == list(STAGES)
+    assert names == planned_stages(plan["data"], plan["teacher"]) == [s for s in STAGES if s != TEACHER_STAGE]
     assert lines[-1] == event_line(PIPELINE, DONE, **json.loads(RunFolder(folder).result.read_text()))
     epochs = [line for line in lines if is_event(line, "train", EPOCH)]
     assert [line["epoch"] for line in epochs] == [1]
     assert set(epochs[0]) == {"stage", "event", "epoch", "epochs", "loss", "val_loss", "best_val_loss", "best_epoch"}
     progress = [line for line in lines if "event" not in line]
-    assert {line["stage"] for line in progress} >= {*STAGES[:3], "evaluate", load_stage("TRAIN"), load_stage("VAL")}
+    assert {line["stage"] for line in progress} >= {"generate", "targets", "train", "evaluate", load_stage("TRAIN"),
+                                                    load_stage("VAL")}
     assert all({"stage", "done", "total", "elapsed_s", "eta_s"} <= set(line) for line in progress)
     # what the pipeline leaves out, the contract leaves out
     assert planned_stages({"folder": "x"}, "truth") == ["train", "evaluate", "export"]
     assert planned_stages({"generate": {}}, "truth") == ["generate", "train", "evaluate", "export"]
+    assert planned_stages({"folder": "x"}, "T.onnx", trains_teacher=True) == [TEACHER_STAGE, "targets", "train",
+                                                                               "evaluate", "export"]
 
 
 @pytest.mark.slow

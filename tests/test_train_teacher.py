@@ -23,7 +23,7 @@ from distill.networks import build
 from distill.networks.checkpoints import read_checkpoint
 from distill.synth import simulate
 from distill.synth.writers import write_case, write_tables
-from distill.train_teacher import (CAMUS_LICENCE, Cancelled, TeacherConfig, _batch_dice, in_validation,
+from distill.train_teacher import (CAMUS_LICENCE, Cancelled, TeacherConfig, _batch_dice, _Trainer, in_validation,
                                    labelled_frames, patient_of, prepare, split_entries, train_teacher)
 from echoviewer.analysis import analyze, load_model
 from echoviewer.analysis.preprocess import SquareCrop, model_view
@@ -139,6 +139,13 @@ def test_a_non_empty_folder_and_a_resume_without_a_run_are_refused(camus, tmp_pa
     assert "nothing to resume" in one_error_line(capsys.readouterr().err)
 
 
+def test_a_stop_while_the_cases_are_read_ends_before_any_step_and_writes_nothing(camus, tmp_path) -> None:
+    config = TeacherConfig(str(camus), str(tmp_path / "run"), val_share=0.25, steps=3, batch=4)
+    with pytest.raises(Cancelled, match="while reading the train cases, before any step"):
+        train_teacher(config, cancelled=lambda: True)
+    assert not (tmp_path / "run").exists()
+
+
 # --- EchoNet-Dynamic folders ------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -198,19 +205,21 @@ def test_the_exported_teacher_loads_in_the_viewer_and_segments(trained, tmp_path
 
 
 @pytest.mark.slow
-def test_a_stopped_run_resumed_equals_an_uninterrupted_one(camus, tmp_path) -> None:
+def test_a_stopped_run_resumed_equals_an_uninterrupted_one(camus, tmp_path, monkeypatch) -> None:
     settings = {"val_share": 0.25, "steps": 4, "epochs": 1, "batch": 4, "seed": 3}
     whole = tmp_path / "whole"
     train_teacher(TeacherConfig(str(camus), str(whole), **settings))
     parts = tmp_path / "parts"
-    calls = {"n": 0}
+    steps = {"n": 0}
+    step = _Trainer.train_step
 
-    def after_two_steps() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 2
+    def counted(trainer: _Trainer) -> float:
+        steps["n"] += 1
+        return step(trainer)
 
+    monkeypatch.setattr(_Trainer, "train_step", counted)
     with pytest.raises(Cancelled, match="--resume"):
-        train_teacher(TeacherConfig(str(camus), str(parts), **settings), cancelled=after_two_steps)
+        train_teacher(TeacherConfig(str(camus), str(parts), **settings), cancelled=lambda: steps["n"] >= 2)
     assert read_checkpoint(parts / "last.pt")["step"] == 2 and not (parts / "teacher.onnx").exists()
     train_teacher(TeacherConfig(str(camus), str(parts), **settings), resume=True)
     for name in ("last.pt", "best.pt"):

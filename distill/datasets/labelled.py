@@ -241,6 +241,31 @@ def _nifti_pairs(root: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def camus_label_maps(path: str | os.PathLike[str]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, grey image, full label map) of every frame of a CAMUS npz or NIfTI release: all four
+    labels (background, cavity, myocardium, atrium), for models that learn the whole picture.
+    ValueError for another layout."""
+    root = Path(path)
+    if root.is_file() and root.suffix == ".npz":
+        _npz_keys(root)
+        with np.load(root, allow_pickle=False) as archive:
+            names, images, labels = archive["names"], archive["images"], archive["labels"]
+        for name, image, label in zip(names, images, labels):
+            yield str(name), np.asarray(image, np.uint8), np.asarray(label, np.uint8)
+        return
+    pairs = _nifti_pairs(root) if root.is_dir() else []
+    if not pairs:
+        raise ValueError(f"{root}: no CAMUS frames with all their labels; expected a CAMUS .npz or a CAMUS folder "
+                         "of patientNNNN/patientNNNN_{2CH,4CH}_{ED,ES}.nii.gz with _gt.nii.gz beside each")
+    for image_path, label_path in pairs:
+        try:
+            image = camus_nifti_array(np.asanyarray(_read_nifti(image_path).dataobj))
+            label = camus_nifti_array(np.asanyarray(_read_nifti(label_path).dataobj))
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{image_path}: unreadable voxels ({one_line(exc)})") from exc
+        yield _nifti_name(image_path), _grey(image), label.astype(np.uint8)
+
+
 def _echonet_case(folder: EchoNetFolder, name: str, video: Path) -> LabelledCase:
     traced = folder.traced(name)
     assert traced is not None  # open_labelled keeps only traced videos

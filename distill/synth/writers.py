@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import cv2
 import numpy as np
@@ -23,8 +24,12 @@ from echoviewer.io.atomic import atomic_output
 from echoviewer.io.dicom_writer import write_ultrasound_cine
 from echoviewer.io.sector import ImagingRegion
 
+if TYPE_CHECKING:
+    from distill.echogen.generator import GeneratedCine
+
 FORMATS = ("echonet", "dicom")
 MJPEG_QUALITY = 90
+Case = Union[SyntheticCine, "GeneratedCine"]  # simulated, or drawn by the learned generator
 _TABLE_KEYS = ("ef", "edv_ml", "esv_ml", "fps", "tracing_frames", "tracings", "shape")
 
 
@@ -40,14 +45,14 @@ def truth_path(out: Path, name: str) -> Path:
     return out / "Masks" / f"{name}.npz"
 
 
-def _traced_frames(cine: SyntheticCine) -> tuple[int, int]:
+def _traced_frames(cine: Case) -> tuple[int, int]:
     """The ED and ES frames EchoNet would trace: the clip's first of each, else the extremes."""
     ed = cine.ed_frames[0] if cine.ed_frames else int(np.argmax(cine.volumes_ml))
     es = cine.es_frames[0] if cine.es_frames else int(np.argmin(cine.volumes_ml))
     return ed, es
 
 
-def _truth_arrays(cine: SyntheticCine) -> dict[str, np.ndarray | np.float64]:
+def _truth_arrays(cine: Case) -> dict[str, np.ndarray | np.float64]:
     frames = _traced_frames(cine)
     tracings = np.stack([tracing_from_contour(cine.contours[i], cine.landmarks[i, 0],
                                               (cine.landmarks[i, 1], cine.landmarks[i, 2]))
@@ -80,7 +85,7 @@ def _sector_region(sector: np.ndarray) -> ImagingRegion:
     return ImagingRegion(int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()), "sector")
 
 
-def write_case(out: Path, name: str, cine: SyntheticCine, fmt: str, *, compression: str = "jpeg") -> None:
+def write_case(out: Path, name: str, cine: Case, fmt: str, *, compression: str = "jpeg") -> None:
     """Write one case's truth, then its video (the video's presence marks the case complete)."""
     save_npz(truth_path(out, name), _truth_arrays(cine))
     video = video_path(out, name, fmt)
@@ -90,7 +95,7 @@ def write_case(out: Path, name: str, cine: SyntheticCine, fmt: str, *, compressi
         write_dicom(video, cine, compression=compression)
 
 
-def write_dicom(path: Path, cine: SyntheticCine, *, compression: str = "jpeg", quality: int = 90) -> None:
+def write_dicom(path: Path, cine: Case, *, compression: str = "jpeg", quality: int = 90) -> None:
     """An Ultrasound Multi-frame DICOM with FrameTime and the sector as a calibrated US region."""
     write_ultrasound_cine(path, cine.frames, fps=cine.fps, cm_per_px=(cine.cm_per_px, cine.cm_per_px),
                           region=_sector_region(cine.sector), compression=compression, quality=quality,

@@ -1,4 +1,5 @@
-"""Page 4: the run: generation → targets → training → evaluation → export in a child process.
+"""Page 4: the run: (the teacher's training →) generation → targets → training → evaluation → export
+in a child process.
 
 The page reads the pipeline's JSON lines: a progress bar and an ETA per stage, the loss curves, and
 every other line in the log. Cancel stops the child within a training step; the viewer's model is
@@ -18,11 +19,14 @@ from echoviewer.distill_runs import Run, duration, new_run_folder
 from echoviewer.gui.wizard.child import DistillProcess
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.widgets import StatusLine
-from echoviewer.run_contract import DONE, EPOCH, PIPELINE, SPLITS, STAGE, STAGES, load_stage
+from echoviewer.run_contract import (DONE, EPOCH, PIPELINE, SPLITS, STAGE, STAGES, TEACHER_STAGE, load_stage,
+                                     teacher_load_stage)
 
-TITLES = {"generate": "Generate cines", "targets": "Teacher labels", "train": "Train student",
-          "evaluate": "Evaluate", "export": "Export"}
+TITLES = {TEACHER_STAGE: "Train teacher", "generate": "Generate cines", "targets": "Teacher labels",
+          "train": "Train student", "evaluate": "Evaluate", "export": "Export"}
 LOADING = {load_stage(split): split.lower() for split in SPLITS}  # train reading its videos
+TEACHER_LOADING = {teacher_load_stage(part): part for part in ("train", "validation")}  # train-teacher's cases
+OPTIONAL = (TEACHER_STAGE, "generate", "targets")  # stages a plan may leave out
 
 
 class StageRow:
@@ -98,6 +102,7 @@ class RunPage(QWizardPage):
         self._clock = QTimer(self, interval=1000)
         self._clock.timeout.connect(self._tick)
         self._stage, self._started, self._evaluations = "", 0.0, 0
+        self._teacher_dice: float | None = None  # the teacher's best validation Dice so far
         self._train_x: list[float] = []
         self._train_y: list[float] = []
         self._val_x: list[float] = []
@@ -119,7 +124,7 @@ class RunPage(QWizardPage):
         self._start("--run", str(run.folder), *([] if started else self.state.pipeline_arguments()))
 
     def _start(self, *arguments: str) -> None:
-        self._stage, self._evaluations, self._started = "", 0, time.monotonic()
+        self._stage, self._evaluations, self._started, self._teacher_dice = "", 0, time.monotonic(), None
         for row in self.rows.values():
             row.set(0, 1, "waiting")
         self.status.busy("Starting …")
@@ -154,7 +159,12 @@ class RunPage(QWizardPage):
                 self.rows[STAGES[-1]].finish()
             return
         eta = line.get("eta_s")
-        if stage in ("generate", "targets", "evaluate") and "done" in line:
+        if stage == TEACHER_STAGE:
+            self._teacher_line(line)
+        elif stage in TEACHER_LOADING:
+            self.rows[TEACHER_STAGE].set(line.get("done", 0), line.get("total", 1),
+                                         f"reading the {TEACHER_LOADING[stage]} images")
+        elif stage in ("generate", "targets", "evaluate") and "done" in line:
             if stage == "evaluate" and line["done"] == 0:
                 self._evaluations += 1
             which = {1: "the new student", 2: "the current student"}.get(self._evaluations, "")
@@ -176,6 +186,20 @@ class RunPage(QWizardPage):
             self.rows["train"].set(line["done"], line["total"],
                                    f"epoch {line.get('epoch', '?')} of {epochs} · {duration(eta)} left at most")
 
+    def _teacher_line(self, line: dict) -> None:
+        """train-teacher's steps (a bar, the validation Dice so far, the time left) and its result (the log)."""
+        if line.get("event") == EPOCH:
+            self._teacher_dice = float(line["best_val_dice"])
+        elif line.get("event") == DONE:
+            scored = line.get("validation_dice_mean")
+            self._log(f"teacher: {line.get('steps')} steps, best validation Dice {line.get('best_val_dice', 0):.3f} "
+                      "(model view)" + ("" if scored is None else f", {scored:.3f} through the viewer's analysis")
+                      + f"; {line.get('model')}")
+        elif "done" in line:
+            dice = "" if self._teacher_dice is None else f" · validation Dice {self._teacher_dice:.2f}"
+            self.rows[TEACHER_STAGE].set(line["done"], line["total"], f"step {line['done']} of {line['total']}{dice}"
+                                         f" · {duration(line.get('eta_s'))} left at most")
+
     def _enter(self, name: str) -> None:
         if self._stage and self._stage in self.rows:
             self.rows[self._stage].finish()
@@ -184,7 +208,7 @@ class RunPage(QWizardPage):
             self.rows[name].busy("starting …")
         for earlier in STAGES[:STAGES.index(name)] if name in STAGES else ():  # stages the plan leaves out
             if self.rows[earlier].info.text() == "waiting":
-                self.rows[earlier].finish("not needed" if earlier in ("generate", "targets") else "done")
+                self.rows[earlier].finish("not needed" if earlier in OPTIONAL else "done")
 
     def _log(self, line: str) -> None:
         self.log.appendPlainText(line)

@@ -12,8 +12,11 @@ QUICK, FAST = DATA_PRESETS["quick"], STUDENT_PRESETS["fast"]
 
 @dataclass
 class WizardState:
-    teacher: str = "teacher"              # a `--teacher` spec: teacher, truth, FILE.onnx, FILE.pt
-    teacher_info: dict | None = None      # `distill probe teacher` output
+    teacher: str = "teacher"              # a `--teacher` spec: teacher, truth, FILE.onnx, FILE.pt; "" with:
+    labelled: str = ""                    # human-labelled data the run first trains its teacher on
+    data_licence: str = ""                # that data's licence, for the teacher's model card
+    teacher_minutes: int = 30             # that training's time budget (0: none)
+    teacher_info: dict | None = None      # `distill probe teacher` output, or the labelled data's layout
     data_mode: str = "generate"           # or "folder"
     n: int = QUICK.n
     seed: int = 0
@@ -41,7 +44,10 @@ class WizardState:
         """`distill pipeline` options for a new run of these choices (the run folder added by the caller)."""
         data = (["--generate", str(self.n), "--frames", self.frames] if self.data_mode == "generate"
                 else ["--data", self.folder])
-        return ["--name", self.name, "--teacher", self.teacher, *data, "--seed", str(self.seed),
+        teacher = (["--labelled", self.labelled, "--teacher-minutes", str(self.teacher_minutes),
+                    *(["--data-licence", self.data_licence] if self.data_licence else [])] if self.labelled
+                   else ["--teacher", self.teacher])
+        return ["--name", self.name, *teacher, *data, "--seed", str(self.seed),
                 "--model", self.model, "--epochs", str(self.epochs), "--patience", str(self.patience),
                 "--batch", str(self.batch), "--clip", str(self.clip), "--current", self.current,
                 *[item for key, value in TRAINING.items() for item in (f"--{key}", str(value))]]

@@ -37,11 +37,13 @@ class StatusLine(QLabel):
 
 
 class PathRow(QWidget):
-    """A path field with a Browse… button; ``changed(path)`` when the user picks or types one."""
+    """A path field with a Browse… button (and a Folder… button for a file or a folder);
+    ``changed(path)`` when the user picks or types one."""
 
     changed = Signal(str)
 
-    def __init__(self, title: str, file_filter: str | None, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, file_filter: str | None, parent: QWidget | None = None, *,
+                 or_folder: bool = False) -> None:
         super().__init__(parent)
         self.title, self.file_filter = title, file_filter  # no filter: choose a folder
         self.edit = QLineEdit()
@@ -53,6 +55,10 @@ class PathRow(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit, 1)
         layout.addWidget(browse)
+        if or_folder:
+            folder = QPushButton("Folder…")
+            folder.clicked.connect(self.browse_folder)
+            layout.addWidget(folder)
 
     def path(self) -> str:
         text = self.edit.text().strip()
@@ -63,11 +69,15 @@ class PathRow(QWidget):
         self.changed.emit(self.path())
 
     def browse(self) -> None:
-        start = self.path() or str(Path.home())
         if self.file_filter is None:
-            chosen = QFileDialog.getExistingDirectory(self, self.title, start)
-        else:
-            chosen, _ = QFileDialog.getOpenFileName(self, self.title, start, self.file_filter)
+            self.browse_folder()
+            return
+        chosen, _ = QFileDialog.getOpenFileName(self, self.title, self.path() or str(Path.home()), self.file_filter)
+        if chosen:
+            self.set_path(chosen)
+
+    def browse_folder(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, self.title, self.path() or str(Path.home()))
         if chosen:
             self.set_path(chosen)
 
