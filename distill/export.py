@@ -91,12 +91,39 @@ def check_frames(data: Path | None) -> tuple[np.ndarray, str]:
     return frames, source
 
 
+def _read_card(path: Path) -> dict:
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def inherited(teacher: object, data: str | None) -> tuple[object, dict]:
+    """The teacher entry with the teacher's training data and licence from its own card, and what the
+    student inherits: the licences of the teacher's data and of a learned generator that drew its cines."""
+    licences: dict[str, object] = {}
+    if isinstance(teacher, dict) and teacher.get("path"):
+        card = _read_card(Path(str(teacher["path"])).with_suffix(".json"))
+        if card.get("licence"):
+            teacher = {**teacher, "data": card.get("data"), "licence": card["licence"]}
+            licences["teacher"] = card["licence"]
+    generator = _read_card(Path(data) / "synth.json").get("generator") if data else None
+    if isinstance(generator, dict):
+        card = _read_card(Path(str(generator.get("folder"))) / "generator.json")
+        if card.get("licence"):
+            licences["generator"] = {"data": card.get("data"), **card["licence"]}
+    return teacher, licences
+
+
 def model_card(model: Network, checkpoint: dict, temporal: str, *, name: str, metrics: dict | None) -> dict:
     train = json.loads(checkpoint.get("train", "{}"))
     targets = train.get("targets")
     teacher: object = targets
     if targets and targets != "truth" and (Path(targets) / "targets.json").is_file():
         teacher = json.loads((Path(targets) / "targets.json").read_text(encoding="utf-8")).get("teacher")
+    teacher, licences = inherited(teacher, train.get("data"))
+    extra = {"inherited_licences": licences} if licences else {}
     return {"name": name, "architecture": model.config(), "parameters": parameter_count(model),
             "input": {"name": "frame" if temporal == "recurrent" else "frames", "layout": "NCHW", "channels": 1,
                       "height": SIZE, "width": SIZE, "mean": [0.0], "std": [1.0],
@@ -106,7 +133,7 @@ def model_card(model: Network, checkpoint: dict, temporal: str, *, name: str, me
             "temporal": temporal, "teacher": teacher, "data": train.get("data"), "seed": train.get("seed"),
             "training": train, "epochs_trained": checkpoint.get("epoch"), "val_loss": checkpoint.get("val_loss"),
             "metrics": metrics or {}, "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "opset": OPSET}
+            "opset": OPSET, **extra}
 
 
 def export(checkpoint_path: Path, out: Path, *, name: str, data: Path | None = None,

@@ -74,8 +74,9 @@ def settings_from(args: argparse.Namespace) -> dict[str, object]:
     frames = list(args.frames) if isinstance(args.frames, tuple) else args.frames
     settings: dict[str, object] = {"n": args.n, "seed": args.seed, "format": args.format, "sizes": sizes,
                                    "frames": frames, "compression": args.compression, "simulator": 1}
-    if args.generator is not None:
-        settings["generator"] = {"folder": str(args.generator.resolve()), "weights_sha256": generator_sha256(args.generator),
+    generator = getattr(args, "generator", None)  # probe's generate estimates simulated cines only
+    if generator is not None:
+        settings["generator"] = {"folder": str(generator.resolve()), "weights_sha256": generator_sha256(generator),
                                  "share": args.generator_share}
     return settings
 

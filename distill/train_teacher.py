@@ -103,10 +103,11 @@ class TeacherConfig:
     minutes: float = 0.0  # time budget: stop (then validate and export) after this many minutes; 0: none
     device: str = "auto"
     data_licence: str = ""  # required for data other than CAMUS
+    name: str = ""  # the model's name in its card (default "teacher trained on <data>")
 
     def identity(self) -> dict:
         """What must not change between a run and its resumption."""
-        return {k: v for k, v in asdict(self).items() if k not in ("out", "minutes", "device", "data_licence")}
+        return {k: v for k, v in asdict(self).items() if k not in ("out", "minutes", "device", "data_licence", "name")}
 
 
 @dataclass
@@ -399,7 +400,7 @@ def export_teacher(config: TeacherConfig, labelled: LabelledSet, val_source: str
     """best.pt → an ONNX teacher scored on the validation cases → teacher.onnx with the scores, the
     last file written (a run that has it is finished)."""
     folder = TeacherFolder(Path(config.out))
-    name = f"teacher trained on {labelled.root.name}"
+    name = config.name or f"teacher trained on {labelled.root.name}"
     extra: dict[str, Any] = {
         "teacher": f"human labels: {REFERENCE[labelled.layout]}",
         "data": {"name": labelled.root.name, "layout": labelled.layout, "reference": REFERENCE[labelled.layout],
@@ -459,7 +460,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     helps = {"val_share": "share of the patients held out for validation (stable hash of the patient id)",
              "split": "EchoNet folder: the split to train on", "steps": "total steps (0: --epochs passes)",
              "minutes": "time budget; stops, validates and exports (0: none)",
-             "data_licence": "the data's licence, recorded in the model card (required for non-CAMUS data)"}
+             "data_licence": "the data's licence, recorded in the model card (required for non-CAMUS data)",
+             "name": "the model's name in its card (default: 'teacher trained on' the data's name)"}
     for field in fields(TeacherConfig):
         if field.name in ("labelled", "out", "val"):
             continue

@@ -17,9 +17,10 @@ import platformdirs
 
 from echoviewer.io.atomic import read_json, write_json
 from echoviewer.io.cine import Cine
+from echoviewer.resources import BUNDLED_MODELS
 
 VERSION = 1
-BUNDLED_SPECS = ("student", "teacher")  # echoviewer.analysis.models.BUNDLED (not imported: onnxruntime)
+BUNDLED_SPECS = tuple(BUNDLED_MODELS)
 _IDENTITY = re.compile(r"[a-z0-9-]{1,100}")
 
 

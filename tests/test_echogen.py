@@ -102,3 +102,20 @@ def test_a_folder_that_is_not_a_generator_is_one_clear_error(tmp_path, capsys) -
         load_generator(str(tmp_path))
     assert main(["generate", "--out", str(tmp_path / "x"), "--n", "1", "--generator", str(tmp_path)]) == 2
     assert "train-generator" in one_error_line(capsys.readouterr().err)
+
+
+def test_a_student_card_inherits_the_licences_of_its_teacher_and_generator(tmp_path) -> None:
+    from distill.export import inherited
+
+    licence = {"licence": "CC BY-NC-SA 4.0", "use": "research"}
+    (tmp_path / "teacher.json").write_text(json.dumps({"data": {"name": "camus_train.npz"}, "licence": licence}))
+    generator, data = tmp_path / "gen", tmp_path / "data"
+    generator.mkdir()
+    data.mkdir()
+    (generator / "generator.json").write_text(json.dumps({"data": {"path": "camus_train.npz"}, "licence": licence}))
+    (data / "synth.json").write_text(json.dumps({"generator": {"folder": str(generator)}}))
+    teacher, licences = inherited({"name": "t", "path": str(tmp_path / "teacher.onnx")}, str(data))
+    assert teacher["data"] == {"name": "camus_train.npz"} and teacher["licence"] == licence
+    assert licences["teacher"] == licence and licences["generator"]["licence"] == "CC BY-NC-SA 4.0"
+    plain_teacher, none = inherited({"name": "bundled", "path": str(tmp_path / "missing.onnx")}, None)
+    assert plain_teacher == {"name": "bundled", "path": str(tmp_path / "missing.onnx")} and none == {}

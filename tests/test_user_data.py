@@ -15,7 +15,7 @@ import pytest
 from echoviewer.model_catalog import ModelEntry, available_models
 from echoviewer.analysis.models import BUNDLED
 from echoviewer.io import load_cine
-from echoviewer.resources import SAMPLE_CINE, STUDENT_MODEL, TEACHER_MODEL
+from echoviewer.resources import BUNDLED_MODELS, SAMPLE_CINE, STUDENT_MODEL
 from echoviewer.user_data import (BUNDLED_SPECS, EditStore, RecentFiles, SavedEdits, data_dir,
                                   file_identity, user_models_dir)
 from tests.helpers import moving_frames, write_dicom
@@ -50,7 +50,7 @@ def test_data_dir_comes_from_the_environment_else_platformdirs(user_folder: Path
 def test_reading_creates_nothing(user_folder: Path) -> None:
     assert EditStore().load("sop-0123") is None
     assert RecentFiles().paths() == []
-    assert [e.spec for e in available_models()] == ["student", "teacher"]
+    assert [e.spec for e in available_models()] == ["student", "teacher", "student-camus", "teacher-camus"]
     assert not user_folder.exists()
 
 
@@ -266,8 +266,9 @@ def test_recent_limit_must_be_positive() -> None:
 
 # --- model catalog ----------------------------------------------------------------------------
 
-BUNDLED_ENTRIES = [ModelEntry("student", "Student (bundled)", STUDENT_MODEL, True),
-                   ModelEntry("teacher", "Teacher (bundled)", TEACHER_MODEL, True)]
+BUNDLED_ENTRIES = [ModelEntry(spec, f"{spec.capitalize()} (bundled)", path, True) for spec, path in BUNDLED_MODELS.items()]
+BUNDLED_LABELS = [entry.label for entry in BUNDLED_ENTRIES]
+N_BUNDLED = len(BUNDLED_ENTRIES)
 
 
 def test_catalog_with_the_bundled_models_only(tmp_path: Path) -> None:
@@ -299,12 +300,12 @@ def test_catalog_lists_the_user_folder_by_name(tmp_path: Path) -> None:
     shutil.copyfile(STUDENT_MODEL, folder / "no_sidecar.onnx")
     (folder / "notes.json").write_text("{}")
     entries = available_models()
-    assert entries[:2] == BUNDLED_ENTRIES
-    assert [(e.spec, e.label, e.path, e.bundled) for e in entries[2:]] == [
+    assert entries[:N_BUNDLED] == BUNDLED_ENTRIES
+    assert [(e.spec, e.label, e.path, e.bundled) for e in entries[N_BUNDLED:]] == [
         (str(p.resolve()), label, p.resolve(), False) for p, label in
         [(unnamed, "a_unnamed"), (control, "b_control"), (renamed, "Hospital model"),
          (listed, "d_list"), (damaged, "damaged"), (nested, "e_nested"), (mine, "echoviewer bundled student")]]
-    assert all(Path(e.spec).is_absolute() for e in entries[2:])
+    assert all(Path(e.spec).is_absolute() for e in entries[N_BUNDLED:])
 
 
 def test_catalog_adds_extra_files_that_exist_once(tmp_path: Path) -> None:
@@ -316,6 +317,5 @@ def test_catalog_adds_extra_files_that_exist_once(tmp_path: Path) -> None:
     extra = ["student", STUDENT_MODEL, tmp_path / "missing.onnx", mine, outside,
              tmp_path / "outside" / ".." / "outside" / "theirs.onnx", str(bare)]
     entries = available_models(extra, user_dir=folder)
-    assert [e.label for e in entries] == ["Student (bundled)", "Teacher (bundled)", "echoviewer bundled student",
-                                          "Theirs", "bare"]
-    assert [e.path for e in entries[2:]] == [mine.resolve(), outside.resolve(), bare.resolve()]
+    assert [e.label for e in entries] == [*BUNDLED_LABELS, "echoviewer bundled student", "Theirs", "bare"]
+    assert [e.path for e in entries[N_BUNDLED:]] == [mine.resolve(), outside.resolve(), bare.resolve()]

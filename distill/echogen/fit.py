@@ -23,7 +23,7 @@ import torch
 from distill.datasets.labelled import LabelledCase, camus_label_maps
 from distill.echogen import CARD
 from distill.echogen.generator import save_generator
-from distill.echogen.network import LabelToEcho, LatentEncoder, gaussian_nll, kl_divergence
+from distill.echogen.network import LabelToEcho, gaussian_nll
 from distill.echogen.render import fit_grain, residual_correlation
 from distill.echogen.shapes import ShapeSource
 from distill.errors import UsageError
@@ -76,23 +76,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
 
 
-def _loss(network: LabelToEcho, encoder: LatentEncoder, labels: torch.Tensor, images: torch.Tensor,
-          sample: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(negative ELBO per pixel, NLL, mean, log std) with the latent the encoder reads off the images."""
-    z_mean, z_log_var = encoder(images, labels)
-    latent = z_mean + torch.randn_like(z_mean) * torch.exp(0.5 * z_log_var) if sample else z_mean
-    mean, log_std = network(labels, latent)
-    nll = gaussian_nll(mean, log_std, images)
-    return nll + kl_divergence(z_mean, z_log_var) / images[0].numel(), nll, mean, log_std
-
-
-def _evaluate(network: LabelToEcho, encoder: LatentEncoder, labels: torch.Tensor, images: torch.Tensor
+def _evaluate(network: LabelToEcho, labels: torch.Tensor, images: torch.Tensor
               ) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """Held-out (negative ELBO, grey MAE, mean, std) with the encoder's latent means."""
+    """Held-out (negative log-likelihood per pixel, grey MAE, mean, std)."""
     network.eval()
-    encoder.eval()
     with torch.no_grad():
-        loss, _, mean, log_std = _loss(network, encoder, labels, images, sample=False)
+        mean, log_std = network(labels)
+        loss = gaussian_nll(mean, log_std, images)
         mae = float((mean - images).abs().mean())
     return float(loss), mae, mean.numpy(), np.exp(log_std.numpy())
 
@@ -116,9 +106,8 @@ def run(args: argparse.Namespace) -> int:
     labels = torch.from_numpy(labels_u8.astype(np.int64))
     train_index = np.nonzero(~held)[0]
     network = LabelToEcho()
-    encoder = LatentEncoder(network.latent_channels)
     steps_per_epoch = max(len(train_index) // args.batch, 1)
-    optimiser = torch.optim.AdamW([*network.parameters(), *encoder.parameters()], args.lr, weight_decay=1e-4)
+    optimiser = torch.optim.AdamW(network.parameters(), args.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, total_steps=args.epochs * steps_per_epoch)
     rng = np.random.default_rng(args.seed)
     progress = Progress(STAGE, total=args.epochs, mode=args.progress, unit="epoch")
@@ -126,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         for epoch in range(args.epochs):
             network.train()
-            encoder.train()
             order = rng.permutation(train_index)
             total = 0.0
             for step in range(steps_per_epoch):
@@ -134,13 +122,14 @@ def run(args: argparse.Namespace) -> int:
                 x, y = labels[batch], images[batch]
                 if rng.random() < 0.5:  # a mirrored heart is still a heart: both framings
                     x, y = x.flip(-1), y.flip(-1)
-                loss = _loss(network, encoder, x, y, sample=True)[0]
+                mean, log_std = network(x)
+                loss = gaussian_nll(mean, log_std, y)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
                 schedule.step()
-                total += float(loss)
-            val_loss, val_mae, _, _ = _evaluate(network, encoder, labels[held], images[held])
+                total += loss.item()
+            val_loss, val_mae, _, _ = _evaluate(network, labels[held], images[held])
             history.append({"epoch": epoch + 1, "train_loss": round(total / steps_per_epoch, 4),
                             "val_loss": round(val_loss, 4), "val_mae": round(val_mae, 4)})
             progress.advance(**history[-1])
@@ -151,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted: nothing written to {out}", file=sys.stderr)
         return 130
     progress.close()
-    val_loss, val_mae, mean, std = _evaluate(network, encoder, labels[held], images[held])
+    val_loss, val_mae, mean, std = _evaluate(network, labels[held], images[held])
     residuals = (images[held].numpy() - mean) / std
     valid = std > 0.03  # inside the sector: outside it the network is sure of black
     rho_x, rho_y = residual_correlation(residuals, valid, 2), residual_correlation(residuals, valid, 1)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from echoviewer.analysis.errors import ModelLoadError
 from echoviewer.analysis.onnx_model import OnnxModel
-from echoviewer.resources import STUDENT_MODEL, TEACHER_MODEL
+from echoviewer.resources import BUNDLED_MODELS
 
-BUNDLED = {"student": STUDENT_MODEL, "teacher": TEACHER_MODEL}
+BUNDLED = BUNDLED_MODELS
 DEFAULT_MODEL = "student"
 
 _loaded: dict[tuple[str, int, int, int], OnnxModel] = {}
@@ -25,7 +25,7 @@ def model_path(spec: str | os.PathLike[str]) -> Path:
     """``student``, ``teacher`` or a path to an ``.onnx`` file; raises ModelLoadError if missing."""
     path = BUNDLED.get(str(spec)) or Path(spec)
     if not path.is_file():
-        raise ModelLoadError(f"{path}: no such model file; give student, teacher or an .onnx file "
+        raise ModelLoadError(f"{path}: no such model file; give {', '.join(BUNDLED)} or an .onnx file "
                              "with its .json model card beside it")
     return path
 

@@ -12,4 +12,10 @@ SAMPLE_CINE = RESOURCES / "samples" / "sample_a4c.dcm"
 MODELS = RESOURCES / "models"
 STUDENT_MODEL = MODELS / "student.onnx"  # model cards: the same name with .json
 TEACHER_MODEL = MODELS / "teacher.onnx"
+# The chain from CAMUS's human labels (CC BY-NC-SA 4.0, research use): far closer to experts on real echo.
+CAMUS_STUDENT_MODEL = MODELS / "student-camus.onnx"
+CAMUS_TEACHER_MODEL = MODELS / "teacher-camus.onnx"
+# The bundled models by the names users give them (``--model student``); the default first.
+BUNDLED_MODELS = {"student": STUDENT_MODEL, "teacher": TEACHER_MODEL, "student-camus": CAMUS_STUDENT_MODEL,
+                  "teacher-camus": CAMUS_TEACHER_MODEL}
 APP_ICON = RESOURCES / "icons" / "echoviewer.svg"
