@@ -117,10 +117,10 @@ def reproduce_labelled(work: Path, out: Path, labelled: Path, *, seed: int, prog
     run_step(["train-teacher", "--labelled", str(labelled), "--out", str(teacher.path), "--seed", str(seed),
               "--name", f"echoviewer bundled {CAMUS_TEACHER}", *options(LABELLED_TEACHER), *common,
               *_resume_if(teacher.path.exists())], teacher.model.is_file())
-    run_step(["train-generator", "--labelled", str(labelled), "--out", str(generator), "--seed", str(seed),
-              *options(GENERATOR), *common], (generator / CARD).is_file())
     if generator.exists() and not (generator / CARD).is_file():
         shutil.rmtree(generator)  # a killed train-generator leaves a partial folder; it starts over
+    run_step(["train-generator", "--labelled", str(labelled), "--out", str(generator), "--seed", str(seed),
+              *options(GENERATOR), *common], (generator / CARD).is_file())
     learned = ["--generator", str(generator), "--generator-share", str(GENERATOR_SHARE)]
     _generate(train_data, TRAIN_CINES, TRAIN_FRAMES, seed, common, learned)
     _generate(test_data, TEST_CINES, TEST_FRAMES, seed + 1, common, learned)

@@ -111,6 +111,18 @@ def _weights_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def save_last(files: TrainFolder, config: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              history: list, **state: object) -> None:
+    """A resumable run's state: ``config.json`` the first time (``config`` a dataclass with
+    ``identity()``), ``last.pt`` (weights, optimiser, history, torch's global RNG and ``state``: the
+    counters and the run's own RNG states) and ``history.json``."""
+    if not files.config.is_file():
+        write_json(files.config, {"config": asdict(config), "identity": config.identity()}, allow_nan=True)
+    save_checkpoint(files.last, model, optimizer=optimizer.state_dict(), history=json.dumps(history),
+                    torch_global_rng=torch.get_rng_state(), **state)
+    write_json(files.history, history, allow_nan=True)  # a diverged loss is NaN
+
+
 class _Run:
     """State of one training run (one process)."""
 
@@ -165,14 +177,9 @@ class _Run:
         torch.set_rng_state(checkpoint["torch_global_rng"])
 
     def _save_last(self) -> None:
-        if not self.files.config.is_file():
-            write_json(self.files.config, {"config": asdict(self.config), "identity": self.config.identity()},
-                       allow_nan=True)
-        save_checkpoint(self.files.last, self.model, optimizer=self.optimizer.state_dict(), epoch=self.epoch,
-                        best=self.best, best_epoch=self.best_epoch, history=json.dumps(self.history),
-                        numpy_rng=json.dumps(self.rng.bit_generator.state), torch_rng=self.generator.get_state(),
-                        torch_global_rng=torch.get_rng_state())
-        write_json(self.files.history, self.history, allow_nan=True)  # a diverged loss is NaN
+        save_last(self.files, self.config, self.model, self.optimizer, self.history, epoch=self.epoch,
+                  best=self.best, best_epoch=self.best_epoch, numpy_rng=json.dumps(self.rng.bit_generator.state),
+                  torch_rng=self.generator.get_state())
 
     def _batch(self, clips: list[Clip], starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         length = self.config.clip

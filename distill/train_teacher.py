@@ -53,7 +53,7 @@ from distill.networks.checkpoints import read_checkpoint, save_checkpoint
 from distill.progress import Progress
 from distill.realeval import one_frame_cine, score_case
 from distill.scores import summarize
-from distill.train import loss_terms
+from distill.train import loss_terms, save_last
 from echoviewer.analysis import load_model
 from echoviewer.analysis.phases import MASK_THRESHOLD
 from echoviewer.analysis.preprocess import model_view
@@ -278,13 +278,8 @@ class _Trainer:
             self.files.path.mkdir(parents=True, exist_ok=True)
 
     def save_last(self) -> None:
-        if not self.files.config.is_file():
-            write_json(self.files.config, {"config": asdict(self.config), "identity": self.config.identity()},
-                       allow_nan=True)
-        save_checkpoint(self.files.last, self.model, optimizer=self.optimizer.state_dict(), step=self.step,
-                        best=self.best, best_step=self.best_step, history=json.dumps(self.history),
-                        torch_rng=self.generator.get_state(), torch_global_rng=torch.get_rng_state())
-        write_json(self.files.history, self.history, allow_nan=True)
+        save_last(self.files, self.config, self.model, self.optimizer, self.history, step=self.step,
+                  best=self.best, best_step=self.best_step, torch_rng=self.generator.get_state())
 
     def _learning_rate(self) -> float:
         """Cosine from --lr to 0 over the run's steps: a function of the step alone (resumable)."""

@@ -98,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
         names, images_u8, labels_u8 = model_view_pairs(args.labelled)
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"--labelled: {one_line(exc)}") from None
-    held = np.array([in_validation(patient_of(name), args.val_share) for name in names])
+    patients = [patient_of(name) for name in names]
+    held = np.array([in_validation(patient, args.val_share) for patient in patients])
     if held.all() or not held.any():
-        raise UsageError(f"--labelled has too few patients ({len(set(map(patient_of, names)))}) to hold some out")
+        raise UsageError(f"--labelled has too few patients ({len(set(patients))}) to hold some out")
     torch.manual_seed(args.seed)
     images = torch.from_numpy(images_u8.astype(np.float32) / 255.0)
     labels = torch.from_numpy(labels_u8.astype(np.int64))
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
                 optimiser.step()
                 schedule.step()
                 total += loss.item()
-            val_loss, val_mae, _, _ = _evaluate(network, labels[held], images[held])
+            val_loss, val_mae, mean, std = _evaluate(network, labels[held], images[held])
             history.append({"epoch": epoch + 1, "train_loss": round(total / steps_per_epoch, 4),
                             "val_loss": round(val_loss, 4), "val_mae": round(val_mae, 4)})
             progress.advance(**history[-1])
@@ -140,15 +141,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted: nothing written to {out}", file=sys.stderr)
         return 130
     progress.close()
-    val_loss, val_mae, mean, std = _evaluate(network, labels[held], images[held])
     residuals = (images[held].numpy() - mean) / std
     valid = std > 0.03  # inside the sector: outside it the network is sure of black
     rho_x, rho_y = residual_correlation(residuals, valid, 2), residual_correlation(residuals, valid, 1)
     grain = fit_grain(rho_x, rho_y)
     sources = shape_sources([n for n, h in zip(names, held) if not h], labels_u8[~held])
     card = {"kind": "label-to-echo generator", "data": {"path": args.labelled.name, "frames": int((~held).sum()),
-                                                          "patients": len({patient_of(n) for n, h in zip(names, held) if not h}),
-                                                          "held_out_patients": len({patient_of(n) for n, h in zip(names, held) if h})},
+                                                          "patients": len({p for p, h in zip(patients, held) if not h}),
+                                                          "held_out_patients": len({p for p, h in zip(patients, held) if h})},
             "licence": licence, "training": {"epochs": len(history), "batch": args.batch, "lr": args.lr, "seed": args.seed},
             "history": history, "validation": {"loss": round(val_loss, 4), "mae_grey": round(255 * val_mae, 2),
                                                "rho_x": np.round(rho_x, 3).tolist(), "rho_y": np.round(rho_y, 3).tolist()},

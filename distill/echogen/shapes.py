@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from distill.synth.cycle import CardiacCycle, event_frames, filling_state, make_beats
+from distill.synth.cycle import CardiacCycle, beat_at, event_frames, filling_state, make_beats
+from echoviewer.analysis.geometry import largest_component
 
 BACKGROUND, CAVITY, MYOCARDIUM, ATRIUM = 0, 1, 2, 3
 
@@ -44,13 +45,6 @@ class LabelCine:
     source: str
 
 
-def largest_region(mask: np.ndarray) -> np.ndarray:
-    count, regions, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return np.zeros(mask.shape, bool)
-    return regions == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-
-
 def _signed_distance(mask: np.ndarray) -> np.ndarray:
     """Negative inside, positive outside, in pixels."""
     inside = mask.astype(np.uint8)
@@ -60,10 +54,10 @@ def _signed_distance(mask: np.ndarray) -> np.ndarray:
 
 def _regions(label: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cavity, cavity with myocardium, atrium: each the largest connected piece."""
-    cavity = largest_region(label == CAVITY)
-    heart = largest_region(cv2.morphologyEx(((label == CAVITY) | (label == MYOCARDIUM)).astype(np.uint8),
+    cavity = largest_component(label == CAVITY)
+    heart = largest_component(cv2.morphologyEx(((label == CAVITY) | (label == MYOCARDIUM)).astype(np.uint8),
                                             cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0) | cavity
-    return cavity, heart, largest_region(label == ATRIUM)
+    return cavity, heart, largest_component(label == ATRIUM)
 
 
 def compose(cavity: np.ndarray, heart: np.ndarray, atrium: np.ndarray) -> np.ndarray:
@@ -117,7 +111,7 @@ def label_cine(source: ShapeSource, rng: np.random.Generator, *, n_frames: int, 
     labels = np.empty((n_frames, *source.ed.shape), np.uint8)
     for index in range(n_frames):
         t = index / fps
-        beat = next((b for b in reversed(beats) if b.start <= t), beats[0])
+        beat = beat_at(beats, t)
         v, _ = filling_state(beat, t)
         drawn = morph.at(depth * (beat.ef / 0.6) * (1.0 - v))
         labels[index] = cv2.remap(drawn, map_x, map_y, cv2.INTER_NEAREST, borderValue=BACKGROUND)
