@@ -35,6 +35,7 @@ from pathlib import Path
 
 from distill.errors import UsageError
 from echoviewer.io.atomic import write_json
+from echoviewer.resources import BUNDLED_MODELS, DEFAULT_STUDENT
 from echoviewer.run_contract import (DONE, PIPELINE, PLAN, REPORT, STAGE, TEACHER_SETTINGS, TEACHER_STAGE,
                                      TRAIN_SETTINGS, RunFolder, event_line, planned_stages, write_line)
 
@@ -52,7 +53,7 @@ class Plan:
     teacher: str
     data: dict
     student: dict
-    current: str = "student"
+    current: str = DEFAULT_STUDENT
     evaluate_videos: int = 0  # score only the first N TEST videos (0: all)
     teacher_training: dict = field(default_factory=dict)
     version: int = 1
@@ -129,7 +130,7 @@ class Plan:
 
 def _absolute(spec: str) -> str:
     """A model file's absolute path (a resumed run may start elsewhere); names stay names."""
-    return spec if spec in ("teacher", "student", "truth") else str(Path(spec).resolve())
+    return spec if spec in BUNDLED_MODELS or spec == "truth" else str(Path(spec).resolve())
 
 
 def options(settings: dict) -> list[str]:
@@ -234,7 +235,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     new.add_argument("--frames", default="32-64", help="frames per generated cine (default 32-64)")
     new.add_argument("--data", help="or use this EchoNet-style folder (or folder of AVIs)")
     new.add_argument("--seed", type=int, default=0, help="data and training seed (default 0)")
-    new.add_argument("--current", default="student", help="the student the new one is compared with")
+    new.add_argument("--current", default=DEFAULT_STUDENT,
+                     help=f"the student the new one is compared with (default {DEFAULT_STUDENT})")
     new.add_argument("--evaluate-videos", type=int, default=0, help="score the first N TEST videos (0: all)")
     for key in TRAIN_SETTINGS[:-1]:
         new.add_argument(f"--{key}", type=str if key in ("model", "schedule") else float if key in

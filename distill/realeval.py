@@ -28,7 +28,7 @@ from distill.errors import UsageError
 from distill.label_free import label_free_checks
 from distill.progress import Progress
 from distill.scores import frame_scores, summarize
-from echoviewer.analysis import analyze, load_model
+from echoviewer.analysis import DEFAULT_MODEL, analyze, load_model
 from echoviewer.analysis.onnx_model import OnnxModel
 from echoviewer.analysis.segmentation import ModelInfo
 from echoviewer.io import Cine, CineLoadError, find_cines, load_cine
@@ -203,8 +203,8 @@ def text_report(report: dict) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="student",
-                        help="student (default), teacher or FILE.onnx with its .json model card")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"a bundled model (default {DEFAULT_MODEL}) or FILE.onnx with its .json model card")
     parser.add_argument("--labelled", type=Path, metavar="PATH",
                         help="human-labelled frames: a CAMUS .npz, a CAMUS patientNNNN/ NIfTI folder or an "
                              "EchoNet-Dynamic folder with VolumeTracings.csv")

@@ -9,7 +9,7 @@ its model card):
   frames (``train-generator``); the student's cines come half from that generator, half from the
   simulator. Both learned models inherit CAMUS's licence (CC BY-NC-SA 4.0, research use), and the
   cards say so.
-* ``--simulator`` (the default ``student`` and ``teacher``): the teacher learns the simulator's truth, the student its
+* ``--simulator`` (the bundled ``student`` and ``teacher``): the teacher learns the simulator's truth, the student its
   labels on simulated cines; nothing real is involved anywhere.
 
 Every step is one ``python -m distill`` command, printed before it runs, and every step resumes:
@@ -136,7 +136,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"CAMUS train frames (the .npz or the NIfTI release): {CAMUS_STUDENT} and "
                             f"{CAMUS_TEACHER} from human labels")
     chain.add_argument("--simulator", action="store_true",
-                       help="the simulator-truth chain: the default student and teacher, nothing real involved")
+                       help="the simulator-truth chain: the bundled student and teacher, nothing real involved")
     parser.add_argument("--measure", type=Path, default=None,
                         help="labelled frames to score the published models on (CAMUS val), never to train")
     parser.add_argument("--work", type=Path, default=Path("build/bundled"),

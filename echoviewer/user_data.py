@@ -17,7 +17,7 @@ import platformdirs
 
 from echoviewer.io.atomic import read_json, write_json
 from echoviewer.io.cine import Cine
-from echoviewer.resources import BUNDLED_MODELS
+from echoviewer.resources import BUNDLED_MODELS, BUNDLED_STUDENTS, DEFAULT_STUDENT
 
 VERSION = 1
 BUNDLED_SPECS = tuple(BUNDLED_MODELS)
@@ -154,14 +154,14 @@ class RecentFiles:
 
 class ActiveStudent:
     """The student the viewer runs by default and the one it replaced, in ``active_student.json``
-    under ``root`` (default: data_dir()). A spec is ``student`` (bundled) or a model file's path."""
+    under ``root`` (default: data_dir()). A spec is a bundled model's name or a model file's path."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.file = (root if root is not None else data_dir()) / "active_student.json"
 
     @staticmethod
     def _usable(spec: Any) -> bool:
-        return spec == "student" or isinstance(spec, str) and Path(spec).is_absolute() and Path(spec).is_file()
+        return isinstance(spec, str) and (spec in BUNDLED_STUDENTS or Path(spec).is_absolute() and Path(spec).is_file())
 
     def _record(self) -> dict:
         record = read_json(self.file)
@@ -170,7 +170,7 @@ class ActiveStudent:
     def get(self) -> str:
         """The active student; the bundled one when none was chosen or its file has gone."""
         spec = self._record().get("spec")
-        return spec if isinstance(spec, str) and self._usable(spec) else "student"
+        return spec if isinstance(spec, str) and self._usable(spec) else DEFAULT_STUDENT
 
     def previous(self) -> str | None:
         """The student that was active before, if its file still exists."""
@@ -180,7 +180,8 @@ class ActiveStudent:
     def set(self, spec: str) -> None:
         """Make ``spec`` active; the current one becomes the previous one."""
         if not self._usable(spec):
-            raise ValueError(f"{spec!r} is not a student: give 'student' or an existing model file's absolute path")
+            raise ValueError(f"{spec!r} is not a student: give {' or '.join(BUNDLED_STUDENTS)} or an existing "
+                             "model file's absolute path")
         current = self.get()
         if spec != current:
             write_json(self.file, {"version": VERSION, "spec": spec, "previous": current})

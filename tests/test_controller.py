@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QThreadPool
 
+from echoviewer.analysis import BUNDLED, DEFAULT_MODEL
 from echoviewer.gui.controller import StudyController
 from echoviewer.io import load_cine
-from echoviewer.resources import SAMPLE_CINE, STUDENT_MODEL
+from echoviewer.resources import PARTNER, SAMPLE_CINE, STUDENT_MODEL
 from echoviewer.user_data import ActiveStudent, EditStore, SavedEdits, file_identity
 
 TIMEOUT_MS = 60_000
@@ -104,9 +105,9 @@ def test_open_shows_the_preview_then_the_cine_then_the_study(qtbot, make_control
     assert preview.shape[:2] == (cine.height, cine.width)
     assert c.cine is cine and c.study is study and study.analysis.cine is cine
     assert c.frame == 0 and seen.payloads("frame_changed")[-1] == 0
-    assert c.model_spec == "student" and seen.payloads("model_changed") == ["student"]
-    assert study.analysis.segmentation.model.file == "student.onnx"
-    assert (study.picks.ed, study.picks.es) == ((8, 36), (19, 46))
+    assert c.model_spec == DEFAULT_MODEL and seen.payloads("model_changed") == [DEFAULT_MODEL]
+    assert study.analysis.segmentation.model.file == BUNDLED[DEFAULT_MODEL].name
+    assert (study.picks.ed, study.picks.es) == ((8, 36), (19, 47))
 
 
 def test_a_second_open_while_the_first_decodes_drops_the_first(qtbot, make_controller, colour_path):
@@ -181,14 +182,14 @@ def test_a_model_chosen_while_a_file_opens_is_used_once_it_has_opened(qtbot, mak
 
     c.open(SAMPLE_CINE)
     qtbot.waitUntil(lambda: c.study is None and c.cine is not None, timeout=TIMEOUT_MS)  # being analysed
-    c.set_model("student")
+    c.set_model(DEFAULT_MODEL)
     c.set_compare(True)
     idle(qtbot, c)
-    assert (c.model_spec, c.compare) == ("student", True)
+    assert (c.model_spec, c.compare) == (DEFAULT_MODEL, True)
     analysis = c.study.analysis
-    assert analysis.segmentation.model.file == "student.onnx", "the model chosen while opening was dropped"
-    assert analysis.comparison is not None and analysis.comparison.model.file == "teacher.onnx"
-    assert seen.payloads("model_changed")[-1] == "student" and seen.payloads("compare_changed")[-1] is True
+    assert analysis.segmentation.model.file == BUNDLED[DEFAULT_MODEL].name, "the model chosen while opening was dropped"
+    assert analysis.comparison is not None and analysis.comparison.model.file == BUNDLED[PARTNER[DEFAULT_MODEL]].name
+    assert seen.payloads("model_changed")[-1] == DEFAULT_MODEL and seen.payloads("compare_changed")[-1] is True
 
 
 def test_a_model_switch_keeps_the_picks_and_a_second_one_uses_the_cache(qtbot, make_controller):
@@ -200,11 +201,11 @@ def test_a_model_switch_keeps_the_picks_and_a_second_one_uses_the_cache(qtbot, m
     c.set_event_here("ES")
     picks = c.study.picks
     c.set_model("teacher")
-    assert c.working and c.model_spec == "student"  # changes once the new analysis exists
+    assert c.working and c.model_spec == DEFAULT_MODEL  # changes once the new analysis exists
     idle(qtbot, c)
     assert c.model_spec == "teacher" and c.study.picks == picks
     assert c.study.analysis.segmentation.model.file == "teacher.onnx"
-    c.set_model("student")
+    c.set_model(DEFAULT_MODEL)
     idle(qtbot, c)
     assert c.study.analysis.segmentation is student and c.study.picks == picks
 
@@ -221,8 +222,8 @@ def test_a_model_that_fails_keeps_the_old_one_and_says_one_line(qtbot, make_cont
     qtbot.waitUntil(lambda: not c.working, timeout=TIMEOUT_MS)
     error, = seen.payloads("error")
     one_line(error)
-    assert c.model_spec == "student" and c.study is study and c.study.analysis.segmentation is segmentation
-    assert seen.payloads("model_changed") == ["student"]  # the menus are told what is still in use
+    assert c.model_spec == DEFAULT_MODEL and c.study is study and c.study.analysis.segmentation is segmentation
+    assert seen.payloads("model_changed") == [DEFAULT_MODEL]  # the menus are told what is still in use
     assert seen.names("study_changed") == []
     c.set_event_here("ES")  # still usable
     assert 0 in c.study.picks.es
@@ -231,23 +232,23 @@ def test_a_model_that_fails_keeps_the_old_one_and_says_one_line(qtbot, make_cont
 # ---- the model policy -----------------------------------------------------------------------------
 def test_the_session_starts_with_the_last_model_then_the_active_student_then_the_bundled(make_controller,
                                                                                         tmp_path):
-    assert make_controller()[0].model_spec == "student"  # nothing stored, no active student
+    assert make_controller()[0].model_spec == DEFAULT_MODEL  # nothing stored, no active student
     assert make_controller(last_model="teacher")[0].model_spec == "teacher"
     mine = model_copy(tmp_path / "models")
     assert make_controller(last_model=str(mine))[0].model_spec == str(mine)
     for gone in ("/no/such/model.onnx", "", 7, None):
-        assert make_controller(last_model=gone)[0].model_spec == "student"
+        assert make_controller(last_model=gone)[0].model_spec == DEFAULT_MODEL
     ActiveStudent().set(str(mine))
     assert make_controller(last_model="/no/such/model.onnx")[0].model_spec == str(mine)
     assert make_controller(last_model="teacher")[0].model_spec == "teacher"
     mine.unlink()  # the active student's file has gone: the bundled student
-    assert make_controller()[0].model_spec == "student"
+    assert make_controller()[0].model_spec == DEFAULT_MODEL
 
 
 def test_the_files_saved_model_wins_over_the_sessions(qtbot, make_controller, store):
     identity = file_identity(load_cine(SAMPLE_CINE))
     store.save(identity, SavedEdits(None, None, "teacher", (), (), 60))
-    c, seen = make_controller(last_model="student")
+    c, seen = make_controller(last_model=DEFAULT_MODEL)
     c.open(SAMPLE_CINE)
     idle(qtbot, c)
     assert c.model_spec == "teacher" and c.study.analysis.segmentation.model.file == "teacher.onnx"
@@ -277,18 +278,18 @@ def test_edits_and_the_model_are_saved_and_reopen_with_the_file(qtbot, make_cont
     c.set_frame(30)
     c.set_event_here("ES")
     saved = store.load(c.identity)
-    assert (saved.ed_frames, saved.es_frames, saved.model) == ((10, 36), (19, 30, 46), "student")
+    assert (saved.ed_frames, saved.es_frames, saved.model) == ((10, 36), (19, 30, 47), DEFAULT_MODEL)
     assert (saved.edited_ed, saved.edited_es) == ((10,), (30,))
     c.set_model("teacher")
     idle(qtbot, c)
     assert store.load(c.identity).model == "teacher"  # a model switch is saved too
     c.undo()
-    assert store.load(c.identity).es_frames == (19, 46)
+    assert store.load(c.identity).es_frames == (19, 47)
     c.redo()
     picks = c.study.picks
 
     again, _ = make_controller()  # the app started again
-    assert again.model_spec == "student"
+    assert again.model_spec == DEFAULT_MODEL
     again.open(SAMPLE_CINE)
     idle(qtbot, again)
     assert again.study.picks == picks and again.study.user_edited and not again.study.can_undo

@@ -20,6 +20,7 @@ import pytest
 
 from distill.datasets.echonet import EchoNetFolder, hash_split
 from distill.reproduce_bundled import STUDENT, TRAIN_CINES, TRAIN_FRAMES
+from echoviewer.analysis import DEFAULT_MODEL
 from echoviewer import distill_runs, run_contract
 from echoviewer.analysis.onnx_model import OnnxModel, file_sha256
 from echoviewer.distill_runs import (Run, comparison_picture, duration, install_student, list_runs, new_run_folder,
@@ -306,22 +307,22 @@ def test_distill_command_runs_distill_without_importing_it(tmp_path) -> None:
 def test_active_student_defaults_to_the_bundled_one_and_remembers_the_previous(tmp_path, private_data_dir) -> None:
     active = ActiveStudent()
     assert active.file == private_data_dir / "active_student.json"
-    assert active.get() == "student" and active.previous() is None
+    assert active.get() == DEFAULT_MODEL and active.previous() is None
 
     model = tmp_path / "mine.onnx"
     model.write_bytes(b"onnx")
     active.set(str(model))
-    assert ActiveStudent().get() == str(model) and ActiveStudent().previous() == "student"
+    assert ActiveStudent().get() == str(model) and ActiveStudent().previous() == DEFAULT_MODEL
     other = tmp_path / "other.onnx"
     other.write_bytes(b"onnx")
     active.set(str(other))
     assert active.get() == str(other) and active.previous() == str(model)
-    active.set("student")
-    assert active.get() == "student" and active.previous() == str(other)
+    active.set(DEFAULT_MODEL)
+    assert active.get() == DEFAULT_MODEL and active.previous() == str(other)
     active.set(str(model))
 
     model.unlink()  # the chosen file has gone: the bundled student again
-    assert active.get() == "student" and active.previous() is None
+    assert active.get() == DEFAULT_MODEL and active.previous() is None
 
 
 def test_active_student_refuses_relative_and_missing_paths(tmp_path, monkeypatch) -> None:
@@ -331,7 +332,7 @@ def test_active_student_refuses_relative_and_missing_paths(tmp_path, monkeypatch
     for spec in ("mine.onnx", str(tmp_path / "missing.onnx"), str(tmp_path), "teacher", ""):
         with pytest.raises(ValueError, match="not a student"):
             active.set(spec)
-    assert not active.file.exists() and active.get() == "student"
+    assert not active.file.exists() and active.get() == DEFAULT_MODEL
 
 
 @pytest.mark.parametrize("content", ["{", "[]", '{"version": 99, "spec": "MODEL"}', '{"version": 1, "spec": 3}',
@@ -343,15 +344,15 @@ def test_a_damaged_active_student_file_reads_as_the_bundled_student(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     active = ActiveStudent(tmp_path)
     active.file.write_text(content.replace("MODEL", str(model)))
-    assert active.get() == "student" and active.previous() is None
+    assert active.get() == DEFAULT_MODEL and active.previous() is None
     active.set(str(model))  # a damaged file is replaced, not a reason to fail
-    assert active.get() == str(model) and active.previous() == "student"
+    assert active.get() == str(model) and active.previous() == DEFAULT_MODEL
 
 
 def test_an_active_student_file_that_is_not_utf8_reads_as_the_bundled_student(tmp_path) -> None:
     active = ActiveStudent(tmp_path)
     active.file.write_bytes(b"\xff\xfe{\x00")
-    assert active.get() == "student" and active.previous() is None
+    assert active.get() == DEFAULT_MODEL and active.previous() is None
 
 
 def test_read_json_is_none_for_missing_or_unreadable_files(tmp_path) -> None:

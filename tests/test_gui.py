@@ -22,7 +22,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QThreadPool, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 
-from echoviewer.analysis import report
+from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, report
 from echoviewer.analysis.overlay import DISAGREEMENT_COLOUR, contour_thickness, draw_overlay
 from echoviewer.gui.app import application
 from echoviewer.gui.curve_plot import EDITED_PEN, EventMarker
@@ -30,7 +30,7 @@ from echoviewer.gui.main_window import MainWindow
 from echoviewer.gui.tasks import Task
 from echoviewer.gui.view_options import SPEEDS
 from echoviewer.io import load_cine
-from echoviewer.resources import SAMPLE_CINE
+from echoviewer.resources import PARTNER, SAMPLE_CINE
 from echoviewer.user_data import user_models_dir
 from tests.helpers import immortal_singletons, moving_frames, write_dicom
 
@@ -184,15 +184,15 @@ def test_the_sample_opens_with_the_students_picks(qtbot, window):
     open_and_wait(qtbot, window, SAMPLE_CINE)
     study = window.controller.study
     assert study.n_frames == 60
-    assert study.picks.ed == (8, 36) and study.picks.es == (19, 46)
-    assert window.controller.model_spec == "student" and window.model_box.currentData() == "student"
-    assert study.analysis.segmentation.model.file == "student.onnx"
+    assert study.picks.ed == (8, 36) and study.picks.es == (19, 47)
+    assert window.controller.model_spec == DEFAULT_MODEL and window.model_box.currentData() == DEFAULT_MODEL
+    assert study.analysis.segmentation.model.file == BUNDLED[DEFAULT_MODEL].name
     assert SAMPLE_CINE.name in window.windowTitle()
     assert "60 frames" in window.message.text()
     # curve, markers, table and transport all show the study
     assert len(window.curve._x) == 60
     assert sorted((m.kind, m.frame) for m in window.curve.markers) == [
-        ("ED", 8), ("ED", 36), ("ES", 19), ("ES", 46)]
+        ("ED", 8), ("ED", 36), ("ES", 19), ("ES", 47)]
     assert window.measurements.table.rowCount() == 2 + 2  # two beats, mean, sd
     assert [table_text(window, 0, c) for c in (1, 2)] == ["8", "19"]
     assert window.transport.slider.maximum() == 59 and window.transport.slider.isEnabled()
@@ -273,8 +273,8 @@ def test_keys_step_jump_and_go_to_the_ends(qtbot, window):
     K = Qt.Key
     steps = [(K.Key_Right, 1), (K.Key_Right, 2), (K.Key_Right, 3), (K.Key_Left, 2), (K.Key_End, 59),
              (K.Key_Right, 59), (K.Key_Home, 0), (K.Key_Left, 0), (K.Key_BracketRight, 8),
-             (K.Key_BracketRight, 19), (K.Key_BracketRight, 36), (K.Key_BracketRight, 46),
-             (K.Key_BracketRight, 46), (K.Key_BracketLeft, 36), (K.Key_End, 59), (K.Key_BracketLeft, 46)]
+             (K.Key_BracketRight, 19), (K.Key_BracketRight, 36), (K.Key_BracketRight, 47),
+             (K.Key_BracketRight, 47), (K.Key_BracketLeft, 36), (K.Key_End, 59), (K.Key_BracketLeft, 47)]
     for name, expected in steps:
         key(qtbot, window, name)
         assert c.frame == expected, name
@@ -282,7 +282,7 @@ def test_keys_step_jump_and_go_to_the_ends(qtbot, window):
         assert window.transport.position.text().startswith(f"{expected} / 59")
         assert shows_frame(window, expected)
         assert window.curve.cursor.value() == pytest.approx(window.curve._x[expected])
-    assert window.cine_view.info.text().startswith("<b>ES</b>")  # on frame 46
+    assert window.cine_view.info.text().startswith("<b>ES</b>")  # on frame 47
 
 
 @pytest.mark.slow
@@ -357,13 +357,13 @@ def test_e_s_delete_and_undo_redo_keys(qtbot, window):
     key(qtbot, window, Qt.Key.Key_BracketRight)  # 19, an ES
     assert c.frame == 19
     key(qtbot, window, Qt.Key.Key_E)  # ED here replaces the ES
-    assert c.study.picks.ed == (8, 12, 19, 36) and c.study.picks.es == (46,)
+    assert c.study.picks.ed == (8, 12, 19, 36) and c.study.picks.es == (47,)
     key(qtbot, window, Qt.Key.Key_Right)
     key(qtbot, window, Qt.Key.Key_Right)
     key(qtbot, window, Qt.Key.Key_S)
-    assert c.study.picks.es == (21, 46) and c.study.picks.edited_es == {21}
+    assert c.study.picks.es == (21, 47) and c.study.picks.edited_es == {21}
     key(qtbot, window, Qt.Key.Key_End)
-    key(qtbot, window, Qt.Key.Key_BracketLeft)  # 46
+    key(qtbot, window, Qt.Key.Key_BracketLeft)  # 47
     key(qtbot, window, Qt.Key.Key_Delete)
     assert c.study.picks.es == (21,)
     key(qtbot, window, Qt.Key.Key_BracketLeft)  # 36
@@ -467,7 +467,7 @@ def test_dragging_the_ed_marker_moves_ed_and_changes_the_measurements(qtbot, win
     qtbot.waitUntil(lambda: c.study.picks.ed != (8, 36), timeout=5000)
     moved = c.study.picks.ed[0]
     assert 10 <= moved <= 13 and c.study.picks.ed[1:] == (36,)
-    assert c.study.picks.edited_ed == {moved} and c.study.picks.es == (19, 46)
+    assert c.study.picks.edited_ed == {moved} and c.study.picks.es == (19, 47)
     beat = c.study.analysis.beats[0]
     assert beat.ed_frame == moved and beat.ed_area != ed_area
     assert beat.ed_area == pytest.approx(float(c.study.analysis.area_cm2[moved]))
@@ -485,8 +485,8 @@ def test_dragging_the_ed_marker_moves_ed_and_changes_the_measurements(qtbot, win
 def test_dragging_an_es_marker_onto_an_ed_replaces_it(qtbot, window):
     open_and_wait(qtbot, window, SAMPLE_CINE)
     c = window.controller
-    drag(qtbot, window.curve.viewport(), plot_point(window, 46), plot_point(window, 36), steps=16)
-    qtbot.waitUntil(lambda: c.study.picks.es != (19, 46), timeout=5000)
+    drag(qtbot, window.curve.viewport(), plot_point(window, 47), plot_point(window, 36), steps=16)
+    qtbot.waitUntil(lambda: c.study.picks.es != (19, 47), timeout=5000)
     assert c.study.picks.es == (19, 36) and c.study.picks.edited_es == {36}
     assert c.study.picks.ed == (8,)  # a frame is never both
     assert [(b.ed_frame, b.es_frame) for b in c.study.analysis.beats] == [(8, 19)]
@@ -496,11 +496,11 @@ def test_dragging_an_es_marker_onto_an_ed_replaces_it(qtbot, window):
 def test_right_clicking_a_marker_removes_that_pick(qtbot, window):
     open_and_wait(qtbot, window, SAMPLE_CINE)
     c = window.controller
-    qtbot.mouseClick(window.curve.viewport(), Qt.MouseButton.RightButton, pos=plot_point(window, 46))
+    qtbot.mouseClick(window.curve.viewport(), Qt.MouseButton.RightButton, pos=plot_point(window, 47))
     qtbot.waitUntil(lambda: c.study.picks.es == (19,), timeout=5000)
     assert c.study.picks.ed == (8, 36) and [m.frame for m in window.curve.markers if m.kind == "ES"] == [19]
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert c.study.picks.es == (19, 46)
+    assert c.study.picks.es == (19, 47)
 
 
 def test_dropping_a_file_or_a_folder_on_the_window_opens_it(qtbot, window, tmp_path):
@@ -558,12 +558,12 @@ def test_the_time_axis_toggle_keeps_the_markers_on_the_curve(qtbot, window):
 
 # ---- saved edits, models -------------------------------------------------------------------------
 def edit_the_sample(qtbot, window) -> tuple:
-    """ED 8 → 10 (moved), a new ES at 30, the ES at 46 deleted: the edited picks."""
+    """ED 8 → 10 (moved), a new ES at 30, the ES at 47 deleted: the edited picks."""
     c = window.controller
     c.move_event("ED", 8, 10)
     c.set_frame(30)
     key(qtbot, window, Qt.Key.Key_S)
-    c.set_frame(46)
+    c.set_frame(47)
     key(qtbot, window, Qt.Key.Key_Delete)
     picks = c.study.picks
     assert picks.ed == (10, 36) and picks.es == (19, 30)
@@ -647,7 +647,7 @@ def test_switching_models_keeps_the_edits_and_switching_back_uses_the_cache(qtbo
     c.set_frame(10)
     assert np.array_equal(changed_pixels(window, 10), teacher.native_mask(10))
 
-    c.set_model("student")
+    c.set_model(DEFAULT_MODEL)
     idle(qtbot, window)
     assert c.study.analysis.segmentation is student  # from the cache, not segmented again
     assert c.study.picks == picks
@@ -659,7 +659,7 @@ def test_switching_models_keeps_the_edits_and_switching_back_uses_the_cache(qtbo
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert c.study.picks.ed == (8, 36) and c.study.picks.es == (19, 46)
+    assert c.study.picks.ed == (8, 36) and c.study.picks.es == (19, 47)
 
 
 def test_without_edits_a_model_switch_shows_the_new_models_picks(qtbot, window, colour_path):
@@ -692,19 +692,19 @@ def test_a_broken_model_file_gives_an_error_and_changes_nothing(qtbot, make_wind
     qtbot.waitUntil(lambda: not c.working, timeout=TIMEOUT_MS)
     error = one_line_error(window)
     assert "bad" in error.lower() or "model" in error.lower(), error
-    assert c.model_spec == "student" and window.model_box.currentData() == "student"
+    assert c.model_spec == DEFAULT_MODEL and window.model_box.currentData() == DEFAULT_MODEL
     assert c.study is study and c.study.analysis.segmentation is segmentation
     assert c.study.picks == picks
     assert not window.progress.isVisible()
     # still usable: keys and undo work
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert c.study.picks.es == (19, 30, 46)
+    assert c.study.picks.es == (19, 30, 47)
 
     # the same through the controller with a file outside the model folder
     c.set_model(str(models / "bad.onnx"))
     qtbot.waitUntil(lambda: not c.working, timeout=TIMEOUT_MS)
     one_line_error(window)
-    assert c.model_spec == "student" and c.study.analysis.segmentation is segmentation
+    assert c.model_spec == DEFAULT_MODEL and c.study.analysis.segmentation is segmentation
 
 
 def test_the_disagreement_toggle_shows_magenta_where_the_masks_differ(qtbot, window):
@@ -715,8 +715,8 @@ def test_the_disagreement_toggle_shows_magenta_where_the_masks_differ(qtbot, win
     assert window.actions["disagreement"].isChecked() and window.disagreement_box.isChecked()
     qtbot.waitUntil(lambda: not c.working and c.study.analysis.comparison is not None, timeout=TIMEOUT_MS)
     analysis = c.study.analysis
-    assert analysis.comparison.model.file == "teacher.onnx"
-    assert analysis.segmentation.model.file == "student.onnx"
+    assert analysis.comparison.model.file == BUNDLED[PARTNER[DEFAULT_MODEL]].name
+    assert analysis.segmentation.model.file == BUNDLED[DEFAULT_MODEL].name
     assert "comparison" in analysis.as_dict()
 
     differ = [int(np.count_nonzero(analysis.segmentation.native_mask(f) ^ analysis.comparison.native_mask(f)))
@@ -1174,7 +1174,7 @@ def test_a_damaged_settings_file_gives_the_defaults(make_window, private_data_di
                                                   b"speed_index=99\nloop=maybe\ntime_axis=\nmodel=/no/such.onnx\ngeometry=x\n")
     window = make_window()
     assert window.options.overlay == "fill" and window.opacity_slider.value() == 35
-    assert window.options.speed == 1.0 and window.controller.model_spec == "student"
+    assert window.options.speed == 1.0 and window.controller.model_spec == DEFAULT_MODEL
     assert window.options.loop and window.options.time_axis and shows_options(window)
 
 

@@ -19,7 +19,7 @@ from distill.label_free import autocorrelation, basal_motion, label_free_checks,
 from distill.scores import area_error, boundary, dice, frame_scores, hd95, summarize
 from distill.synth import SyntheticCine, simulate
 from distill.synth.writers import _traced_frames, write_case, write_tables
-from echoviewer.analysis import analyze, load_model
+from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, analyze, load_model
 from echoviewer.io import load_cine
 from tests.helpers import ROOT, one_error_line
 
@@ -277,7 +277,7 @@ ROW_KEYS = {"name", "view", "phase", "frame", "dice", "hd95_px", "area_error", "
 
 def test_realeval_on_a_camus_npz_writes_rows_summaries_and_a_table(tmp_path, camus_npz, capsys) -> None:
     report, table = realeval(capsys, "--labelled", str(camus_npz), "--json", str(tmp_path / "r.json"))
-    assert report["model"]["name"] and report["model"]["file"] == "student.onnx" and report["definitions"]
+    assert report["model"]["name"] and report["model"]["file"] == BUNDLED[DEFAULT_MODEL].name and report["definitions"]
     labelled = report["labelled"]
     assert (labelled["layout"], labelled["cases"], labelled["frames_scored"], labelled["failed"]) == (
         "camus-npz", 3, 3, [])

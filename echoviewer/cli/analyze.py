@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from echoviewer.analysis import DEFAULT_MODEL, ModelLoadError, analyze, load_model
+from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, ModelLoadError, analyze, load_model
 from echoviewer.analysis.report import (beats_csv_path, mask_archive, write_beats_csv,
                                         write_frames_csv, write_json)
 from echoviewer.cli.errors import report_error
@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="cine files, or folders searched recursively for cines")
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="MODEL",
-                        help="student (default, fast), teacher, or an .onnx file with its .json card")
+                        help=f"a bundled model ({', '.join(BUNDLED)}; default {DEFAULT_MODEL}) or an .onnx "
+                             "file with its .json card")
     parser.add_argument("--compare", metavar="MODEL",
                         help="also run this model and flag frames where the two disagree (Dice < 0.8)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write every result as JSON")

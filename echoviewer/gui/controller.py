@@ -19,6 +19,7 @@ from echoviewer.analysis.models import BUNDLED, DEFAULT_MODEL
 from echoviewer.gui.tasks import Task, start
 from echoviewer.io import Cine, load_cine
 from echoviewer.io.preview import first_frame
+from echoviewer.resources import PARTNER
 from echoviewer.study import Event, Picks, Study
 from echoviewer.user_data import ActiveStudent, EditStore, SavedEdits, file_identity
 
@@ -110,7 +111,8 @@ class StudyController(QObject):
         return self._task is not None
 
     def _comparison_spec(self, spec: str) -> str:
-        return "student" if spec == "teacher" else "teacher"
+        # a model file of the user's own: the wizard's default teacher is the bundled ``teacher``
+        return PARTNER.get(spec, "teacher")
 
     def _analyse(self, cine: Cine, spec: str, compare: bool) -> CineAnalysis:
         model = load_model(spec)

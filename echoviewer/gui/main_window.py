@@ -384,7 +384,7 @@ class MainWindow(QMainWindow):
             return
         active.set(previous)
         self.controller.set_model(previous)
-        self.say(f"The active student is {'the bundled student' if previous == 'student' else Path(previous).stem} "
+        self.say(f"The active student is {previous if previous in BUNDLED else Path(previous).stem} "
                  "again")
 
     def _model_changed(self, spec: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from echoviewer.distill_runs import Run
+from echoviewer.analysis.models import DEFAULT_MODEL
 from echoviewer.run_contract import DATA_PRESETS, STUDENT_PRESETS, TRAINING
 
 QUICK, FAST = DATA_PRESETS["quick"], STUDENT_PRESETS["fast"]
@@ -30,7 +31,7 @@ class WizardState:
     clip: int = FAST.clip
     student_info: dict | None = None      # `distill probe student` output
     name: str = ""
-    current: str = "student"              # the viewer's active student when the wizard opened
+    current: str = DEFAULT_MODEL          # the viewer's active student when the wizard opened
     run: Run | None = None                # set when a run starts (or is resumed)
     installed: str | None = None          # the model file saved by the last page
 
