@@ -3,7 +3,7 @@
 Commands: ``generate`` (synthetic A4C cines with truth), ``realism`` (real vs synthetic image
 statistics), ``realeval`` (a model scored on real echo), ``targets`` (a teacher's soft masks),
 ``train``, ``train-teacher`` (a teacher from human-labelled frames), ``train-generator`` (a
-learned generator of synthetic frames), ``evaluate``, ``export`` and
+learned generator of synthetic frames), ``train-view-gate`` (the view gate's classifier), ``evaluate``, ``export`` and
 ``reproduce-bundled``. Errors in what the user asked for print one line and exit 2; Ctrl-C exits 130.
 """
 
@@ -24,6 +24,7 @@ COMMANDS = {
     "realeval": ("distill.realeval", "score a model on real echo: human labels, label-free checks"),
     "train-teacher": ("distill.train_teacher", "train a teacher on human-labelled real frames and export it"),
     "train-generator": ("distill.echogen.fit", "learn a label-to-echo generator of synthetic frames from labelled frames"),
+    "train-view-gate": ("distill.view_gate", "train the view gate's apical-or-not classifier on simulated cines"),
     "targets": ("distill.targets", "run a teacher over a dataset: soft masks per video"),
     "train": ("distill.train", "train a student (or the teacher) on soft targets"),
     "evaluate": ("distill.evaluate", "score a student against a teacher, no labels needed"),

@@ -199,6 +199,25 @@ def test_the_sample_opens_with_the_students_picks(qtbot, window):
     assert shows_frame(window, 0)
 
 
+def test_a_short_axis_cine_is_marked_not_to_be_trusted(qtbot, window, tmp_path):
+    from distill.synth.views import simulate_view
+    from echoviewer.gui.measurements_panel import UNTRUSTED_TIP
+
+    open_and_wait(qtbot, window, SAMPLE_CINE)
+    assert "not an apical view" not in window.measurements.heading.text()
+    assert not window.measurements.table.item(0, 3).toolTip()
+    path = tmp_path / "psax.npz"
+    np.savez(path, frames=simulate_view(3, "psax", n_frames=48)[0], fps=np.float64(30.0))
+    open_and_wait(qtbot, window, path)
+    panel = window.measurements
+    assert "not an apical view" in panel.heading.text()
+    flags = [panel.flags.item(i).text() for i in range(panel.flags.count())]
+    assert flags[0].startswith("⚠ view_not_apical")
+    rows = panel.table.rowCount()
+    assert rows and all(panel.table.item(r, c).toolTip() == UNTRUSTED_TIP
+                        for r in range(rows) for c in range(3, panel.table.columnCount()))
+
+
 @pytest.mark.parametrize("which", ["sample", "colour"])
 def test_the_overlay_is_the_mask_of_the_frame_shown(qtbot, window, which, colour_path):
     path = SAMPLE_CINE if which == "sample" else colour_path

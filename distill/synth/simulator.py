@@ -9,14 +9,14 @@ from one generator seeded by ``seed``, in a fixed order.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from distill.synth.anatomy import LEVELS, N_LEVELS, Heart, HeartState
+from distill.synth.anatomy import LEVELS, N_LEVELS, Heart, HeartState, Shape
 from distill.synth.cycle import event_frames, make_beats
 from distill.synth.params import CaseParams, sample_case
 from distill.synth.ultrasound import SHIFT, Transducer, densify, log_compress, psf_blur, smooth_field
@@ -97,11 +97,12 @@ def _profile_tables(lv: dict) -> tuple[np.ndarray, np.ndarray, float]:
             float(lv["length"]))
 
 
-class _Renderer:
+class Renderer:
     """Per-case state of the image formation: static fields and the speckle attached to tissue."""
 
-    def __init__(self, params: CaseParams, heart: Heart, rng: np.random.Generator) -> None:
-        p = params
+    def __init__(self, params: CaseParams, heart: Heart | None, rng: np.random.Generator) -> None:
+        """``heart`` moves the speckle with the LV's deformation; without one it stays put."""
+        p = self.p = params
         self.transducer = transducer = Transducer(p, oversample=2)
         self.heart = heart
         depth_cells = 1.0 / transducer.dr
@@ -119,7 +120,7 @@ class _Renderer:
         extent = np.array([2.0 * p.depth_cm + 6.0, 2.0 * p.depth_cm + 4.0])
         grid = np.ceil(extent / self.cell).astype(int)
         self.material = rng.standard_normal((grid[0], grid[1], 2), dtype=np.float32)
-        self.ed_tables = _profile_tables(heart.lv_profile(heart.beats[0].start))
+        self.ed_tables: tuple[np.ndarray, np.ndarray, float] | None = None  # the LV at the first ED
         self.keep = np.float32(np.sqrt(1.0 - p.tissue_decorrelation))
         self.fresh = np.float32(np.sqrt(p.tissue_decorrelation))
         self.psf_rows = max(p.axial_psf_cm / transducer.dr, 0.5)
@@ -128,13 +129,17 @@ class _Renderer:
         self.edge_cols = max(p.edge_blur_cm / (0.5 * transducer.depth * transducer.dtheta), 0.3)
         self.black_db = 36.0 - p.gain_db - p.dynamic_range_db  # white 36 dB above mean myocardium
         self.previous: np.ndarray | None = None
+        self.sector = transducer.sector_pixels((p.height, p.width))
 
     def _material_maps(self, state: HeartState) -> tuple[np.ndarray, np.ndarray]:
         """Where each beam-grid cell's tissue was at ED, in material grid cells."""
+        assert self.heart is not None
         origin, e_u, e_v = state.pose
         dx, dy = self.transducer.x - np.float32(origin[0]), self.transducer.y - np.float32(origin[1])
         u = dx * np.float32(e_u[0]) + dy * np.float32(e_u[1])
         v = dx * np.float32(e_v[0]) + dy * np.float32(e_v[1])
+        if self.ed_tables is None:
+            self.ed_tables = _profile_tables(self.heart.lv_profile(self.heart.beats[0].start))
         (widths, walls, length), (widths_ed, walls_ed, length_ed) = _profile_tables(state.lv), self.ed_tables
         inside = (u >= 0) & (u <= length)
         u_m = np.where(inside, u * np.float32(length_ed / length), np.where(u > length, u + np.float32(length_ed - length), u))
@@ -151,11 +156,30 @@ class _Renderer:
         map_y = ((u_m - self.material_origin[0]) / self.cell).astype(np.float32)
         return map_x, map_y
 
-    def render(self, state: HeartState, rng: np.random.Generator) -> np.ndarray:
+    def frame(self, shapes: list[Shape], rng: np.random.Generator, state: HeartState | None = None) -> np.ndarray:
+        """One uint8 (height, width) frame as the scanner shows it: scan-converted, blurred, black
+        outside the sector (edge pixels less than half inside the fan stay black)."""
+        p = self.p
+        image = self.transducer.scan_convert(np.power(self.render(shapes, rng, state), p.gamma, dtype=np.float32),
+                                             (p.height, p.width))
+        blur_px = p.display_blur_cm / self.transducer.cm_per_px
+        if blur_px > 0.2:
+            image = cv2.GaussianBlur(image, (0, 0), blur_px)
+        frame = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        frame[~self.sector] = 0
+        return frame
+
+    def _fixed_material_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Material cells of a tissue that stays put in the probe's frame (other views)."""
+        return ((self.transducer.x - np.float32(self.material_origin[1])) / np.float32(self.cell),
+                (self.transducer.y - np.float32(self.material_origin[0])) / np.float32(self.cell))
+
+    def render(self, shapes: list[Shape], rng: np.random.Generator, state: HeartState | None = None) -> np.ndarray:
+        """One frame's display level on the beam grid; the speckle follows ``state``'s LV if given."""
         transducer = self.transducer
         echo = self.background.copy()
         blood: np.ndarray = np.zeros(transducer.shape, np.float32)
-        for shape in state.shapes:
+        for shape in shapes:
             vertices = transducer.to_beam_grid(densify(shape.points, _DENSIFY_CM))
             cv2.fillPoly(echo, [vertices], float(shape.echogenicity), cv2.LINE_8, SHIFT)
             cv2.fillPoly(blood, [vertices], 1.0 if shape.blood else 0.0, cv2.LINE_8, SHIFT)
@@ -163,16 +187,17 @@ class _Renderer:
         echo = cv2.GaussianBlur(echo, (0, 0), sigmaX=self.edge_cols, sigmaY=self.edge_rows)
         blood = cv2.GaussianBlur(blood, (3, 3), 0)
         amplitude = np.sqrt(echo * self.gain)[..., None]
-        tissue = cv2.remap(self.material, *self._material_maps(state), cv2.INTER_LINEAR,
+        maps = self._material_maps(state) if state is not None else self._fixed_material_maps()
+        tissue = cv2.remap(self.material, *maps, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REFLECT)
         fresh = rng.standard_normal(tissue.shape, dtype=np.float32)
         blood = blood[..., None]
         field = amplitude * ((1.0 - blood) * (self.keep * tissue) + (blood + (1.0 - blood) * self.fresh) * fresh)
         field += self.clutter_amplitude * self.clutter_scatterers + self.noise_amplitude * fresh
         level = log_compress(psf_blur(field, self.psf_rows, self.psf_cols), self.black_db,
-                             self.heart.p.dynamic_range_db)
-        if self.previous is not None and self.heart.p.persistence > 0:
-            level = (1.0 - self.heart.p.persistence) * level + self.heart.p.persistence * self.previous
+                             self.p.dynamic_range_db)
+        if self.previous is not None and self.p.persistence > 0:
+            level = (1.0 - self.p.persistence) * level + self.p.persistence * self.previous
         self.previous = level
         return level
 
@@ -198,16 +223,20 @@ def _beat_truth(heart: Heart, duration: float) -> tuple[float, float, float]:
 
 
 def simulate(seed: int | Sequence[int] | np.random.SeedSequence, *, height: int = 112, width: int = 112,
-             n_frames: int | tuple[int, int] = (32, 256), fps: float | None = None) -> SyntheticCine:
-    """Simulate one cine. ``n_frames`` is a count or an inclusive range to draw from."""
+             n_frames: int | tuple[int, int] = (32, 256), fps: float | None = None,
+             adjust: Callable[[CaseParams], CaseParams] | None = None) -> SyntheticCine:
+    """Simulate one cine. ``n_frames`` is a count or an inclusive range to draw from; ``adjust``
+    may change the drawn parameters (the view gate widens the framing with it)."""
     rng = np.random.default_rng(seed)
     params = sample_case(rng, height=height, width=width, n_frames=n_frames, fps=fps)
+    if adjust is not None:
+        params = adjust(params)
     duration = (params.n_frames - 1) / params.fps
     beats = make_beats(rng, heart_rate_bpm=params.heart_rate_bpm, ef=params.ef, hrv=params.hrv,
                        ef_variation=params.ef_variation, start_phase=params.start_phase,
                        duration_s=duration)
     heart = Heart(params, beats, rng)
-    renderer = _Renderer(params, heart, rng)
+    renderer = Renderer(params, heart, rng)
     size = (height, width)
     frames = np.empty((params.n_frames, height, width), np.uint8)
     masks = np.empty((params.n_frames, height, width), bool)
@@ -215,17 +244,11 @@ def simulate(seed: int | Sequence[int] | np.random.SeedSequence, *, height: int 
     landmarks = np.empty((params.n_frames, 3, 2), np.float32)
     contours = np.empty((params.n_frames, 2 * N_LEVELS - 1, 2), np.float32)
     transducer = renderer.transducer
-    sector = transducer.sector_pixels(size)
-    blur_px = params.display_blur_cm / transducer.cm_per_px
+    sector = renderer.sector
     for index in range(params.n_frames):
         t = index / params.fps
         state = heart.state(t)
-        level = renderer.render(state, rng)
-        image = transducer.scan_convert(np.power(level, params.gamma, dtype=np.float32), size)
-        if blur_px > 0.2:
-            image = cv2.GaussianBlur(image, (0, 0), blur_px)
-        frames[index] = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        frames[index][~sector] = 0  # edge pixels less than half inside the fan stay black
+        frames[index] = renderer.frame(state.shapes, rng, state)
         masks[index] = _lv_mask(transducer, state, size) & sector
         volumes[index] = state.volume_ml
         landmarks[index] = transducer.to_pixels(np.concatenate([state.apex[None], state.annulus]))

@@ -18,6 +18,8 @@ from echoviewer.analysis.phases import find_events
 from echoviewer.analysis.quality import (Flag, beat_flags, dice_per_frame, disagreement_flag,
                                          mask_flags)
 from echoviewer.analysis.segmentation import Segmentation, SegmentationCache, segment
+from echoviewer.analysis.view_gate import CODE as VIEW_FLAG
+from echoviewer.analysis.view_gate import ViewScore, score_view
 from echoviewer.io import Calibration, Cine
 
 EVENT_RULE = "ED = largest, ES = smallest LV area in each beat (no ECG in the clip)"
@@ -33,12 +35,16 @@ class CineAnalysis:
     es_frames: tuple[int, ...]
     beats: tuple[Beat, ...]
     mask_flags: tuple[Flag, ...]
+    view: ViewScore = ViewScore(None, None)
     comparison: Segmentation | None = None
     comparison_dice: np.ndarray | None = None
     events_edited: bool = False
     flags: tuple[Flag, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        view = [] if self.view.reason is None else [
+            Flag(VIEW_FLAG, "warning", f"not an apical view: {self.view.reason}; the LV mask, EF and volumes "
+                 "are not to be trusted")]
         fixed = list(self.mask_flags)
         if self.comparison is not None and self.comparison_dice is not None:
             disagreement = disagreement_flag(self.comparison_dice, self.comparison.model.name)
@@ -52,7 +58,7 @@ class CineAnalysis:
             fixed.append(Flag("uncalibrated", "info",
                               f"no calibration ({self.cine.calibration_note}): cm values unavailable; "
                               "areas, lengths and volumes in pixels (square pixels assumed)"))
-        flags = beat_flags(self.beats, self.area_px, timing.fps) + fixed
+        flags = view + beat_flags(self.beats, self.area_px, timing.fps) + fixed
         object.__setattr__(self, "flags", tuple(flags))
 
     @property
@@ -101,6 +107,8 @@ class CineAnalysis:
             "summary": {name: {key: _round(value) for key, value in stats.items()}
                         for name, stats in self.summary.items()},
             "flags": [flag.as_dict() for flag in self.flags],
+            "view": {"apical_probability": _round(self.view.apical_probability),
+                     "not_apical": self.view.flagged, "reason": self.view.reason},
         }
         if self.comparison is not None and self.comparison_dice is not None:
             result["comparison"] = {"model": asdict(self.comparison.model),
@@ -158,4 +166,5 @@ def analyze(cine: Cine, model: OnnxModel, *, compare: OnnxModel | None = None,
     dice = None if comparison is None else _dice(segmentation, comparison)
     return CineAnalysis(cine, segmentation, ed, es,
                         _measure(cine, segmentation, ed, es),
-                        tuple(mask_flags(segmentation.masks, segmentation.sector)), comparison, dice)
+                        tuple(mask_flags(segmentation.masks, segmentation.sector)), score_view(cine), comparison,
+                        dice)

@@ -13,6 +13,7 @@ beats it concerns:
   overlap with Dice below 0.8.
 * ``implausible_ef``, ``implausible_heart_rate`` — beats with EF outside 5–90 % or a heart rate
   outside 30–220 bpm.
+* ``view_not_apical`` — not an apical view the models can measure (:mod:`echoviewer.analysis.view_gate`).
 * ``frame_rate_assumed``, ``uncalibrated`` (info) — timings or cm values the file could not give.
 """
 

@@ -64,19 +64,25 @@ def frame_rows(result: dict) -> Iterator[dict]:
 
 def beat_columns(units: dict[str, str]) -> tuple[str, ...]:
     return ("file", "beat", "ed_frame", "es_frame", "ed_time_ms", "es_time_ms",
-            *(measure_column(name, units) for name in MEASURES))
+            *(measure_column(name, units) for name in MEASURES), "flags")
+
+
+def _beat_warnings(result: dict, beat: int | None) -> str:
+    """Codes of the warnings about the whole cine (no frames or beats named) or about ``beat``."""
+    return ";".join(flag["code"] for flag in result["flags"] if flag["severity"] == "warning"
+                    and (not flag["frames"] and not flag["beats"] or beat in flag["beats"]))
 
 
 def beat_rows(result: dict) -> Iterator[dict]:
     """One row per beat, then ``mean`` and ``sd`` rows; headers carry the units."""
     units = result["units"]
     for index, beat in enumerate(result["beats"]):
-        row = {"file": result["file"], "beat": index + 1}
+        row = {"file": result["file"], "beat": index + 1, "flags": _beat_warnings(result, index)}
         row.update({key: beat[key] for key in ("ed_frame", "es_frame", "ed_time_ms", "es_time_ms")})
         row.update({measure_column(name, units): _cell(beat[name]) for name in MEASURES})
         yield row
     for statistic in ("mean", "sd"):
-        row = {"file": result["file"], "beat": statistic}
+        row = {"file": result["file"], "beat": statistic, "flags": _beat_warnings(result, None)}
         row.update({measure_column(name, units): _cell(result["summary"][name][statistic])
                     for name in MEASURES})
         yield row

@@ -21,10 +21,12 @@ _EPILOG = """\
 JSON (--json): {"cines": [...], "failed": [{"file", "error"}], "summary": {"files", "analysed",
 "failed"}}; each cine has file, frames, frame_times_ms, fps, calibration, model (name, file,
 sha256), units, area_px, area_cm2 (null when uncalibrated), ed_frames, es_frames, beats (per-beat
-measurements), summary (mean, sd, n over beats), flags (code, severity, message, frames, beats)
-and, with --compare, comparison (model, per-frame Dice).
+measurements), summary (mean, sd, n over beats), flags (code, severity, message, frames, beats),
+view (apical_probability, not_apical, reason: the view gate) and, with --compare, comparison
+(model, per-frame Dice).
 CSV (--csv OUT.csv): one row per frame in OUT.csv, one row per beat (then mean and sd rows) in
-OUT_beats.csv; headers carry units (cm2, cm, mL; px2, px, px3 when uncalibrated).
+OUT_beats.csv, whose flags column names the warnings that concern each beat or the whole cine;
+headers carry units (cm2, cm, mL; px2, px, px3 when uncalibrated).
 Masks (--masks OUT.npz): native boolean (T, H, W) LV masks, key <index>_<file stem>.
 ED/ES are the largest/smallest LV area of each beat (no ECG); volumes are single-plane A4C.
 
@@ -78,8 +80,9 @@ def _line(result: dict) -> str:
         return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "") + f" {unit}"
 
     flags = [flag["code"] for flag in result["flags"] if flag["severity"] == "warning"]
+    distrust = " (not an apical view: not to be trusted)" if result["view"]["not_apical"] else ""
     return one_line(f"{result['file']}: {len(result['beats'])} beat(s); EDA {stat('ed_area', units['area'], 1)}; "
-            f"EF disks {stat('ef_disks_percent', '%', 1)}; HR {stat('heart_rate_bpm', 'bpm', 0)}"
+            f"EF disks {stat('ef_disks_percent', '%', 1)}{distrust}; HR {stat('heart_rate_bpm', 'bpm', 0)}"
             + (f"; flags: {', '.join(flags)}" if flags else ""))
 
 

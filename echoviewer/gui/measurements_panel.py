@@ -26,6 +26,9 @@ HEADERS = {
 DISPLAYED = tuple(HEADERS)
 UNIT_TEXT = {"cm2": "cm²", "cm": "cm", "mL": "mL", "px2": "px²", "px": "px", "px3": "px³"}
 SEVERITY_COLOUR = {"warning": QColor(190, 110, 0), "error": QColor(200, 30, 30)}
+UNTRUSTED_COLOUR = QColor(150, 150, 150)
+UNTRUSTED_TIP = "Not an apical view (quality flag view_not_apical): this value is not to be trusted"
+FIRST_MEASURE_COLUMN = 3
 
 
 def _cell(value: float | None, decimals: int) -> str:
@@ -73,8 +76,10 @@ class MeasurementsPanel(QWidget):
             assert analysis.comparison_dice is not None  # analyze() computes it with the comparison
             compared = (f" · vs {analysis.comparison.model.name}: mean Dice "
                         f"{float(analysis.comparison_dice.mean()):.3f}")
+        view = (" · <b style='color:#be6e00'>⚠ not an apical view: EF and volumes not to be trusted</b>"
+                if analysis.view.flagged else "")
         self.heading.setText(f"<b>{len(analysis.beats)} beat(s)</b> · model {analysis.segmentation.model.name}"
-                             f"{compared}{edited} · double-click a row to go to its ED")
+                             f"{compared}{edited}{view} · double-click a row to go to its ED")
         self.heading.setWordWrap(True)
 
     def _fill_table(self, analysis: CineAnalysis, picks: Picks) -> None:
@@ -94,16 +99,20 @@ class MeasurementsPanel(QWidget):
             es_mark = "*" if beat.es_frame in picks.edited_es else ""
             values = [str(row + 1), f"{beat.ed_frame}{ed_mark}", f"{beat.es_frame}{es_mark}"]
             values += [_cell(getattr(beat, name), decimals[name]) for name in DISPLAYED]
-            self._set_row(row, values, data=beat.ed_frame)
+            self._set_row(row, values, data=beat.ed_frame, untrusted=analysis.view.flagged)
         for offset, statistic in enumerate(("mean", "sd")):
             values = [statistic, "", ""] + [_cell(summary[name][statistic], decimals[name])
                                             for name in DISPLAYED]
-            self._set_row(len(beats) + offset, values, bold=True)
+            self._set_row(len(beats) + offset, values, bold=True, untrusted=analysis.view.flagged)
 
-    def _set_row(self, row: int, values: list[str], data: int | None = None, bold: bool = False) -> None:
+    def _set_row(self, row: int, values: list[str], data: int | None = None, bold: bool = False,
+                 untrusted: bool = False) -> None:
         for column, text in enumerate(values):
             item = QTableWidgetItem(text)
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if untrusted and column >= FIRST_MEASURE_COLUMN:
+                item.setForeground(QBrush(UNTRUSTED_COLOUR))
+                item.setToolTip(UNTRUSTED_TIP)
             if data is not None:
                 item.setData(Qt.ItemDataRole.UserRole, data)
             if bold:

@@ -76,6 +76,7 @@ class CineMetadata:
     photometric: str = ""
     decoder: str = ""
     bits_stored: int = 8
+    region_formats: tuple[int, ...] = ()  # RegionSpatialFormat of each DICOM ultrasound region
 
 
 @dataclass(frozen=True, repr=False)

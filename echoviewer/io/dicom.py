@@ -19,7 +19,7 @@ from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
 from pydicom.uid import JPEGBaseline8Bit, UID
 
 from echoviewer.io import dicom_jpeg
-from echoviewer.io.calibration import dicom_calibration
+from echoviewer.io.calibration import dicom_calibration, parse_regions
 from echoviewer.io.cine import Cine, CineMetadata, PatientIdentifiers
 from echoviewer.io.errors import (CorruptDataError, NoPixelDataError,
                                   UnsupportedImageError, UnsupportedTransferSyntaxError)
@@ -282,6 +282,7 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
         photometric=photometric,
         decoder=decoder,
         bits_stored=int_attr(ds, "BitsStored", 8),
+        region_formats=tuple(region.spatial_format for region in parse_regions(ds)),
     )
     return Cine(path=path, frames=grey, colour=colour, timing=dicom_timing(ds, n_frames),
                 calibration=calibration, calibration_note=calibration_note, region=region,

@@ -25,4 +25,6 @@ BUNDLED_STUDENTS = ("student-camus", "student")  # the ones a user can make the 
 # Each bundled model's partner in its chain: what the viewer compares it with.
 PARTNER = {"student": "teacher", "teacher": "student", "student-camus": "teacher-camus",
            "teacher-camus": "student-camus"}
+# The view gate's classifier (python -m distill train-view-gate; simulated cines only).
+VIEW_GATE_MODEL = MODELS / "view_gate.onnx"
 APP_ICON = RESOURCES / "icons" / "echoviewer.svg"
