@@ -27,7 +27,7 @@ import pytest
 from distill.cli import build_parser, main
 from distill.datasets.echonet import EchoNetFolder
 from distill.pipeline import Plan
-from echoviewer.analysis.models import BUNDLED
+from echoviewer.analysis.models import BUNDLED, DEFAULT_MODEL
 from tests.helpers import ROOT, one_error_line
 
 pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
@@ -115,7 +115,7 @@ def test_a_new_run_writes_the_student_its_card_the_result_and_both_reports(share
     assert (run / "evaluation" / "evaluation.md").is_file() and (run / "evaluation-current" / "evaluation.md").is_file()
     assert new["videos_scored"] == current["videos_scored"] == 2  # --evaluate-videos 2
     assert new["student"]["sha256"] == json.loads((run / "candidate.json").read_text())["sha256"]
-    assert current["student"]["name"] == "echoviewer bundled student"  # --current defaults to the bundled one
+    assert current["student"]["name"] == f"echoviewer bundled {DEFAULT_MODEL}"  # --current defaults to the bundled one
     assert card["metrics"]["summary"] == new["summary"]  # the scores travel with the model
 
     plan = json.loads((run / "plan.json").read_text())
@@ -248,7 +248,7 @@ def test_a_relative_teacher_path_is_stored_absolute(shared, tmp_path, monkeypatc
     monkeypatch.chdir(BUNDLED["teacher"].parent)
     plan = Plan.from_args(build_parser("pipeline").parse_args(
         ["pipeline", "--run", str(tmp_path / "run"), "--teacher", "teacher.onnx", "--generate", "12"]))
-    assert plan.teacher == str(BUNDLED["teacher"].resolve()) and plan.current == "student"
+    assert plan.teacher == str(BUNDLED["teacher"].resolve()) and plan.current == DEFAULT_MODEL
 
 
 # --- stop and resume ------------------------------------------------------------------------------

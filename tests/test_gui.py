@@ -577,12 +577,13 @@ def test_the_time_axis_toggle_keeps_the_markers_on_the_curve(qtbot, window):
 
 # ---- saved edits, models -------------------------------------------------------------------------
 def edit_the_sample(qtbot, window) -> tuple:
-    """ED 8 → 10 (moved), a new ES at 30, the ES at 47 deleted: the edited picks."""
+    """ED 8 → 10 (moved), a new ES at 30, the last ES (the model's) deleted: the edited picks."""
     c = window.controller
+    last_es = c.study.picks.es[-1]
     c.move_event("ED", 8, 10)
     c.set_frame(30)
     key(qtbot, window, Qt.Key.Key_S)
-    c.set_frame(47)
+    c.set_frame(last_es)
     key(qtbot, window, Qt.Key.Key_Delete)
     picks = c.study.picks
     assert picks.ed == (10, 36) and picks.es == (19, 30)

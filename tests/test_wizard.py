@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QWizard
 
 from distill.cli import build_parser
 from distill.datasets.echonet import hash_split
+from echoviewer.analysis.models import DEFAULT_MODEL
 from echoviewer.analysis.onnx_model import file_sha256, sidecar_path
 from echoviewer.distill_runs import list_runs, read_run
 from echoviewer.gui.app import application
@@ -149,7 +150,7 @@ def test_wizard_end_to_end_makes_a_student_the_viewer_uses(qtbot, window):
     assert [row.info.text() for row in run_page.rows.values()] == ["not needed"] + ["done"] * 5  # no teacher to train
     assert json.loads((wizard.state.run.folder / "plan.json").read_text())["name"] == wizard.state.name
     assert "python -m distill" in run_page.log.toPlainText()
-    assert window.controller.model_spec == "student"  # nothing changes in the viewer before the last page
+    assert window.controller.model_spec == DEFAULT_MODEL  # nothing changes in the viewer before the last page
 
     next_button(wizard).click()
     page = wizard.currentPage()
@@ -159,7 +160,9 @@ def test_wizard_end_to_end_makes_a_student_the_viewer_uses(qtbot, window):
     cells = {page.table.item(r, 0).text(): [page.table.item(r, c).text() for c in (1, 2, 3)]
              for r in range(page.table.rowCount())}
     new_dice, current_dice, _ = cells["Dice vs teacher (masks > 80)"]
-    assert 0 <= float(new_dice) <= 1 and float(current_dice) > 0.85  # the bundled student agrees with its teacher
+    # the current (default) student is the CAMUS chain's, which draws the expert's contour inside the
+    # simulator teacher's: it agrees with that teacher less than with its own (0.81 when measured)
+    assert 0 <= float(new_dice) <= 1 and 0.7 < float(current_dice) < 1
     assert float(cells["Dice vs truth (synthetic)"][2]) > 0.85      # the teacher against the simulator
     assert cells["parameters"] == ["111,361", "111,361", "2,483,969"]
     captions = [label.toolTip() for label in page.overlays.findChildren(type(page.heading)) if label.toolTip()]
@@ -184,22 +187,22 @@ def test_wizard_end_to_end_makes_a_student_the_viewer_uses(qtbot, window):
     qtbot.waitUntil(lambda: not window.controller.working and window.controller.study is not before, timeout=60_000)
     assert window.controller.model_spec == str(model.resolve())
     assert window.controller.study.analysis.segmentation.model.sha256 == card["sha256"]
-    assert ActiveStudent().get() == str(model.resolve()) and ActiveStudent().previous() == "student"
+    assert ActiveStudent().get() == str(model.resolve()) and ActiveStudent().previous() == DEFAULT_MODEL
     assert "active student" in window.model_box.currentText() and "my tiny student" in window.model_box.currentText()
     wizard.accept()
 
     # the previous student stays selectable and can be restored
     window._fill_model_menu()
-    assert "student" in [window.model_box.itemData(i) for i in range(window.model_box.count())]
+    assert DEFAULT_MODEL in [window.model_box.itemData(i) for i in range(window.model_box.count())]
     assert window.actions["restore_student"].isEnabled()
     window.actions["restore_student"].trigger()
     qtbot.waitUntil(lambda: not window.controller.working, timeout=60_000)
-    assert window.controller.model_spec == "student" and ActiveStudent().get() == "student"
+    assert window.controller.model_spec == DEFAULT_MODEL and ActiveStudent().get() == DEFAULT_MODEL
     # the label marks the active student, not whichever model the viewer shows
     window.controller.set_model(str(model.resolve()))
-    qtbot.waitUntil(lambda: not window.controller.working and window.controller.model_spec != "student", timeout=60_000)
+    qtbot.waitUntil(lambda: not window.controller.working and window.controller.model_spec != DEFAULT_MODEL, timeout=60_000)
     labels = {window.model_box.itemData(i): window.model_box.itemText(i) for i in range(window.model_box.count())}
-    assert "active student" in labels["student"] and "active student" not in labels[str(model.resolve())]
+    assert "active student" in labels[DEFAULT_MODEL] and "active student" not in labels[str(model.resolve())]
 
 
 @pytest.mark.slow
@@ -217,7 +220,7 @@ def test_cancel_keeps_the_model_and_resume_finishes_also_after_closing(qtbot, wi
     assert "stopped; run the same command again" in run_page.log.toPlainText()  # SIGTERM, not a kill
     assert wizard.button(QWizard.WizardButton.CancelButton).text() == "Cancel"
     assert run_page.resume_button.isEnabled() and not next_button(wizard).isEnabled()
-    assert window.controller.model_spec == "student" and ActiveStudent().get() == "student"
+    assert window.controller.model_spec == DEFAULT_MODEL and ActiveStudent().get() == DEFAULT_MODEL
     assert not list(user_models_dir().glob("*.onnx"))
     run = wizard.state.run
     assert run.result is None and (run.folder / "plan.json").is_file()
@@ -240,7 +243,7 @@ def test_cancel_keeps_the_model_and_resume_finishes_also_after_closing(qtbot, wi
     summary = json.loads((run.folder / "train" / "summary.json").read_text())
     assert summary["epochs"] >= 1 and len(json.loads((run.folder / "train" / "history.json").read_text())) >= 1
     assert list_runs(finished=False) == [] and len(list_runs(finished=True)) == 1
-    assert window.controller.model_spec == "student"
+    assert window.controller.model_spec == DEFAULT_MODEL
     wizard.reject()
     qtbot.waitUntil(lambda: window.wizard is None)
     wizard = open_wizard(qtbot, window)
@@ -314,7 +317,7 @@ def test_a_run_stops_resumably_when_the_viewer_dies_or_is_closed(qtbot, window):
     process = run_page.child.process
     window.close()  # closing the viewer closes the wizard, which stops the child before it goes
     assert process.state() == QProcess.ProcessState.NotRunning
-    assert len(list_runs(finished=False)) == 1 and ActiveStudent().get() == "student"
+    assert len(list_runs(finished=False)) == 1 and ActiveStudent().get() == DEFAULT_MODEL
 
 
 @pytest.mark.slow
