@@ -36,7 +36,7 @@ from distill.segmenters.onnx import OnnxSegmenter
 from echoviewer.analysis.onnx_model import file_sha256, sidecar_path
 from echoviewer.analysis.phases import MASK_THRESHOLD, TIMING_THRESHOLD
 from echoviewer.io import load_cine
-from echoviewer.io.atomic import atomic_output, write_json
+from echoviewer.io.atomic import atomic_output, read_json, write_json
 from echoviewer.resources import SAMPLE_CINE
 
 OPSET = 17
@@ -92,10 +92,7 @@ def check_frames(data: Path | None) -> tuple[np.ndarray, str]:
 
 
 def _read_card(path: Path) -> dict:
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    card = read_json(path)
     return card if isinstance(card, dict) else {}
 
 
@@ -136,6 +133,18 @@ def model_card(model: Network, checkpoint: dict, temporal: str, *, name: str, me
             "opset": OPSET, **extra}
 
 
+def embed_card(onnx_path: Path, card_path: Path, card: dict) -> dict:
+    """Store ``card`` in the ONNX file's metadata (``model_card``), then write it with the file's
+    sha256 as the JSON sidecar at ``card_path``; returns that card."""
+    graph = onnx.load(str(onnx_path))
+    del graph.metadata_props[:]
+    graph.metadata_props.add(key="model_card", value=json.dumps(card, sort_keys=True))
+    onnx.save(graph, str(onnx_path))
+    card = {**card, "sha256": file_sha256(onnx_path)}
+    write_json(card_path, card, allow_nan=True)
+    return card
+
+
 def export(checkpoint_path: Path, out: Path, *, name: str, data: Path | None = None,
            metrics: dict | None = None, card_extra: dict | None = None) -> dict:
     """Export, check and write ``out`` (.onnx) and its card (.json); returns the card. ``card_extra``
@@ -157,12 +166,7 @@ def export(checkpoint_path: Path, out: Path, *, name: str, data: Path | None = N
                               f"{source}; the model was not written")
         card["check"] = {"max_abs_logit_difference": difference, "frames": len(frames), "source": source,
                          "onnxruntime": __import__("onnxruntime").__version__, "torch": torch.__version__}
-        graph = onnx.load(str(onnx_tmp))
-        del graph.metadata_props[:]
-        graph.metadata_props.add(key="model_card", value=json.dumps(card, sort_keys=True))
-        onnx.save(graph, str(onnx_tmp))
-        card["sha256"] = file_sha256(onnx_tmp)
-        write_json(card_tmp, card, allow_nan=True)  # both files are committed together, on leaving the block
+        card = embed_card(onnx_tmp, card_tmp, card)  # both files are committed together, on leaving the block
     return card
 
 

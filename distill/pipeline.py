@@ -35,7 +35,7 @@ from pathlib import Path
 
 from distill.errors import UsageError
 from echoviewer.io.atomic import write_json
-from echoviewer.resources import BUNDLED_MODELS, DEFAULT_STUDENT
+from echoviewer.resources import BUNDLED_MODELS, DEFAULT_MODEL
 from echoviewer.run_contract import (DONE, PIPELINE, PLAN, REPORT, STAGE, TEACHER_SETTINGS, TEACHER_STAGE,
                                      TRAIN_SETTINGS, RunFolder, event_line, planned_stages, write_line)
 
@@ -53,7 +53,7 @@ class Plan:
     teacher: str
     data: dict
     student: dict
-    current: str = DEFAULT_STUDENT
+    current: str = DEFAULT_MODEL
     evaluate_videos: int = 0  # score only the first N TEST videos (0: all)
     teacher_training: dict = field(default_factory=dict)
     version: int = 1
@@ -235,8 +235,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     new.add_argument("--frames", default="32-64", help="frames per generated cine (default 32-64)")
     new.add_argument("--data", help="or use this EchoNet-style folder (or folder of AVIs)")
     new.add_argument("--seed", type=int, default=0, help="data and training seed (default 0)")
-    new.add_argument("--current", default=DEFAULT_STUDENT,
-                     help=f"the student the new one is compared with (default {DEFAULT_STUDENT})")
+    new.add_argument("--current", default=DEFAULT_MODEL,
+                     help=f"the student the new one is compared with (default {DEFAULT_MODEL})")
     new.add_argument("--evaluate-videos", type=int, default=0, help="score the first N TEST videos (0: all)")
     for key in TRAIN_SETTINGS[:-1]:
         new.add_argument(f"--{key}", type=str if key in ("model", "schedule") else float if key in

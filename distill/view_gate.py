@@ -16,27 +16,26 @@ import argparse
 import json
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
+from distill.export import OPSET, embed_card
 from distill.synth.params import CaseParams
 from distill.synth.simulator import simulate
 from distill.synth.views import OTHER_VIEWS, simulate_view
-from echoviewer.analysis.onnx_model import file_sha256, sidecar_path
-from echoviewer.analysis.preprocess import MODEL_SIZE, SquareCrop
+from echoviewer.analysis.onnx_model import sidecar_path
+from echoviewer.analysis.preprocess import MODEL_SIZE, view_of
 from echoviewer.analysis.view_gate import APICAL_VIEW, INPUT_NAME, OUTPUT_NAME
-from echoviewer.io.atomic import atomic_output, write_json
+from echoviewer.io.atomic import atomic_output
 
-OPSET = 17
 FRAMES_PER_CASE = 3
-# An apical cine in every other case; the other views take turns in the rest.
 KINDS = (APICAL_VIEW, *OTHER_VIEWS)
 # Frame sizes the cases are drawn at: EchoNet-style squares and scanner screens (cropped to the model view).
 SIZES = ((112, 112), (144, 192), (160, 160))
@@ -58,6 +57,7 @@ def apical_variety(p: CaseParams, rng: np.random.Generator) -> CaseParams:
 
 
 def _kind(index: int) -> str:
+    """An apical cine in every other case; the other views take turns in the rest."""
     return APICAL_VIEW if index % 2 == 0 else OTHER_VIEWS[(index // 2) % len(OTHER_VIEWS)]
 
 
@@ -74,9 +74,7 @@ def case_frames(seed: int, index: int) -> tuple[np.ndarray, str]:
     else:
         frames, sector = simulate_view([seed, index], kind, height=height, width=width, n_frames=n_frames)
     picked = np.sort(rng.choice(n_frames, FRAMES_PER_CASE, replace=False))
-    view = SquareCrop.of_sector(sector).to_model(frames[picked]) if frames.shape[1:] != (MODEL_SIZE,) * 2 \
-        else frames[picked]
-    return view, kind
+    return view_of(frames[picked], sector)[0], kind
 
 
 def dataset(seed: int, cases: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -142,7 +140,8 @@ def _accuracy(net: ViewNet, frames: np.ndarray, labels: np.ndarray, kinds: np.nd
     return {kind: round(float(right[kinds == k].mean()), 4) for k, kind in enumerate(KINDS) if (kinds == k).any()}
 
 
-def train(seed: int, cases: int, epochs: int, batch: int = 48, log=print) -> tuple[ViewNet, dict]:
+def train(seed: int, cases: int, epochs: int, batch: int = 48,
+          log: Callable[[str], object] = print) -> tuple[ViewNet, dict]:
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 0])
     start = time.monotonic()
@@ -190,13 +189,7 @@ def export(net: ViewNet, out: Path, card: dict) -> dict:
         difference = float(np.abs(session.run(None, {INPUT_NAME: probe.numpy()})[0] - net(probe).detach().numpy()).max())
         if not difference < 1e-4:
             raise RuntimeError(f"onnxruntime differs from torch by {difference:.2e}; the view gate was not written")
-        card = {**card, "check": {"max_abs_logit_difference": difference}}
-        graph = onnx.load(str(onnx_tmp))
-        graph.metadata_props.add(key="model_card", value=json.dumps(card, sort_keys=True))
-        onnx.save(graph, str(onnx_tmp))
-        card["sha256"] = file_sha256(onnx_tmp)
-        write_json(card_tmp, card)
-    return card
+        return embed_card(onnx_tmp, card_tmp, {**card, "check": {"max_abs_logit_difference": difference}})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

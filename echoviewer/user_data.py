@@ -17,7 +17,7 @@ import platformdirs
 
 from echoviewer.io.atomic import read_json, write_json
 from echoviewer.io.cine import Cine
-from echoviewer.resources import BUNDLED_MODELS, BUNDLED_STUDENTS, DEFAULT_STUDENT
+from echoviewer.resources import BUNDLED_MODELS, BUNDLED_STUDENTS, DEFAULT_MODEL
 
 VERSION = 1
 BUNDLED_SPECS = tuple(BUNDLED_MODELS)
@@ -170,7 +170,7 @@ class ActiveStudent:
     def get(self) -> str:
         """The active student; the bundled one when none was chosen or its file has gone."""
         spec = self._record().get("spec")
-        return spec if isinstance(spec, str) and self._usable(spec) else DEFAULT_STUDENT
+        return spec if isinstance(spec, str) and self._usable(spec) else DEFAULT_MODEL
 
     def previous(self) -> str | None:
         """The student that was active before, if its file still exists."""

@@ -79,9 +79,14 @@ def thick_polyline(points: np.ndarray, width: np.ndarray | float) -> np.ndarray:
     return np.concatenate([points + half * normal, (points - half * normal)[::-1]])
 
 
-def _ellipse(centre: np.ndarray, axis_u: float, axis_v: float, n: int = 24) -> np.ndarray:
+def ellipse(centre: np.ndarray, axis_u: float, axis_v: float, n: int = 24, rotation: float = 0.0) -> np.ndarray:
+    """``n`` points of an ellipse with semi-axes ``axis_u``, ``axis_v``, turned by ``rotation`` (radians)."""
     angle = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
-    return centre + np.stack([axis_u * np.cos(angle), axis_v * np.sin(angle)], axis=1)
+    points = np.stack([axis_u * np.cos(angle), axis_v * np.sin(angle)], axis=1)
+    if rotation:
+        c, s = np.cos(rotation), np.sin(rotation)
+        points = points @ np.array([[c, s], [-s, c]])
+    return centre + points
 
 
 def _hanging_chamber(hinge_left: np.ndarray, hinge_right: np.ndarray, width_ratio: float,
@@ -231,7 +236,7 @@ class Heart:
                   Shape(la, blood, blood=True), Shape(ra, blood, blood=True)]
         if p.interatrial_dropout > 0.5:  # the thin fossa ovalis often drops out
             gap_centre = 0.5 * (la[len(la) // 6] + ra[-len(ra) // 6 - 1])
-            shapes.append(Shape(_ellipse(gap_centre, 0.6 * self.interatrial_gap + 0.3, 0.4), blood, blood=True))
+            shapes.append(Shape(ellipse(gap_centre, 0.6 * self.interatrial_gap + 0.3, 0.4), blood, blood=True))
         # walls as bands from apex to base, so no myocardium closes a ventricle across its valve
         shapes += [Shape(np.concatenate([rv["free"], rv["free_epi"][::-1]]), p.rv_gain),
                    Shape(np.concatenate([rv["septal"][::-1], rv["free"][1:]]), blood, blood=True)]
@@ -252,15 +257,15 @@ class Heart:
                                                  + np.interp(0.16, LEVELS, lv["septal"][:, 1]))])
         half_width = 0.5 * (np.interp(0.2, LEVELS, lateral[:, 1]) - np.interp(0.2, LEVELS, lv["septal"][:, 1]))
         haze = 10.0 ** (self.p.apical_haze_db / 10.0)
-        shapes.append(Shape(_ellipse(centre, 0.2 * length, 0.9 * half_width), haze, blood=True))
+        shapes.append(Shape(ellipse(centre, 0.2 * length, 0.9 * half_width), haze, blood=True))
         for level, length_pm, width_pm, gain in self.papillary:
             anchor = np.array([level * length, np.interp(level, LEVELS, lateral[:, 1])])
             centre = anchor - np.array([0.0, 0.55 * width_pm + 0.1])
-            shapes.append(Shape(_ellipse(centre, 0.5 * length_pm * lv["long_ratio"], 0.5 * width_pm), gain))
+            shapes.append(Shape(ellipse(centre, 0.5 * length_pm * lv["long_ratio"], 0.5 * width_pm), gain))
         for level, side, size, gain in self.trabeculae:
             wall = lateral if side > 0 else lv["septal"]
             anchor = np.array([level * length, np.interp(level, LEVELS, wall[:, 1])])
-            shapes.append(Shape(_ellipse(anchor - np.array([0.0, side * 0.3 * size]), size, 0.6 * size, 10), gain))
+            shapes.append(Shape(ellipse(anchor - np.array([0.0, side * 0.3 * size]), size, 0.6 * size, 10), gain))
         return shapes
 
     def _valves(self, lv: dict, rv: dict, opening: float) -> list[Shape]:
@@ -278,7 +283,7 @@ class Heart:
             length = 1.08 * float(np.linalg.norm(tricuspid_mid - hinge))
             shapes.append(Shape(_leaflet(hinge, tricuspid_mid, open_dir, length, opening, 0.18), 0.8 * p.valve_gain))
         # the fibrous mitral annulus: bright knots at the hinges, where the trace closes the cavity
-        shapes += [Shape(_ellipse(hinge, 0.3, 0.3, 12), p.valve_gain) for hinge in (hinge_s, hinge_l)]
+        shapes += [Shape(ellipse(hinge, 0.3, 0.3, 12), p.valve_gain) for hinge in (hinge_s, hinge_l)]
         return shapes
 
     def state(self, t: float) -> HeartState:

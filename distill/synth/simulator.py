@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import cv2
@@ -169,6 +170,7 @@ class Renderer:
         frame[~self.sector] = 0
         return frame
 
+    @cached_property
     def _fixed_material_maps(self) -> tuple[np.ndarray, np.ndarray]:
         """Material cells of a tissue that stays put in the probe's frame (other views)."""
         return ((self.transducer.x - np.float32(self.material_origin[1])) / np.float32(self.cell),
@@ -187,7 +189,7 @@ class Renderer:
         echo = cv2.GaussianBlur(echo, (0, 0), sigmaX=self.edge_cols, sigmaY=self.edge_rows)
         blood = cv2.GaussianBlur(blood, (3, 3), 0)
         amplitude = np.sqrt(echo * self.gain)[..., None]
-        maps = self._material_maps(state) if state is not None else self._fixed_material_maps()
+        maps = self._material_maps(state) if state is not None else self._fixed_material_maps
         tissue = cv2.remap(self.material, *maps, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REFLECT)
         fresh = rng.standard_normal(tissue.shape, dtype=np.float32)

@@ -16,24 +16,18 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from distill.synth.anatomy import Shape, thick_polyline
+from distill.synth.anatomy import Shape, ellipse, thick_polyline
 from distill.synth.params import CaseParams, sample_case
 from distill.synth.simulator import Renderer
 
 OTHER_VIEWS = ("psax", "plax", "tissue")
+VERTICES = 32  # per ellipse
 
 
 def _closed(centre: np.ndarray, radii: np.ndarray, angle: float = 0.0) -> np.ndarray:
     """A closed outline at ``len(radii)`` even angles, rotated by ``angle`` (radians)."""
     phi = np.linspace(0.0, 2.0 * np.pi, len(radii), endpoint=False) + angle
     return centre + radii[:, None] * np.stack([np.cos(phi), np.sin(phi)], axis=1)
-
-
-def _ellipse(centre: np.ndarray, a: float, b: float, angle: float = 0.0, n: int = 32) -> np.ndarray:
-    phi = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
-    points = np.stack([a * np.cos(phi), b * np.sin(phi)], axis=1)
-    c, s = np.cos(angle), np.sin(angle)
-    return centre + points @ np.array([[c, s], [-s, c]])
 
 
 def _wobble(rng: np.random.Generator, n: int, amount: float) -> np.ndarray:
@@ -76,14 +70,14 @@ def _psax(p: CaseParams, rng: np.random.Generator) -> Callable[[float], list[Sha
         r = r_ed * np.sqrt(1.0 - area_change * c)
         outer = np.sqrt(r ** 2 + (r_ed + wall) ** 2 - r_ed ** 2)  # the myocardium keeps its area
         rv = centre + rv_offset * (1.0 - 0.15 * c)
-        out = [Shape(_ellipse(rv, rv_axes[0] + p.rv_wall_cm, rv_axes[1] + p.rv_wall_cm, rv_angle), p.rv_gain),
-               Shape(_ellipse(rv, *rv_axes, rv_angle), blood, blood=True),
+        out = [Shape(ellipse(rv, rv_axes[0] + p.rv_wall_cm, rv_axes[1] + p.rv_wall_cm, VERTICES, rv_angle), p.rv_gain),
+               Shape(ellipse(rv, *rv_axes, VERTICES, rv_angle), blood, blood=True),
                Shape(_closed(centre, (outer + 0.1 + p.pericardium_cm) * wobble), p.pericardium_gain),
                Shape(_closed(centre, outer * wobble), p.septum_gain),
                Shape(_closed(centre, r * wobble), blood, blood=True)]
         for angle in papillary:
             spot = centre + 0.72 * r * np.array([np.cos(angle), np.sin(angle)])
-            out.append(Shape(_ellipse(spot, 0.3 + 0.15 * c, 0.4 + 0.15 * c, angle), 0.8 * p.septum_gain))
+            out.append(Shape(ellipse(spot, 0.3 + 0.15 * c, 0.4 + 0.15 * c, VERTICES, angle), 0.8 * p.septum_gain))
         return out
 
     return shapes
@@ -138,10 +132,8 @@ def _plax(p: CaseParams, rng: np.random.Generator) -> Callable[[float], list[Sha
                               (far, aorta_n + aorta_r + 0.25), (base, aorta_n + aorta_r + 0.25)]), p.valve_gain),
                Shape(polygon([(base, aorta_n - aorta_r), (far, aorta_n - aorta_r), (far, aorta_n + aorta_r),
                               (base, aorta_n + aorta_r)]), blood, blood=True),
-               Shape(np.array([at(*la_centre) + (la_r + 0.25) * np.array([np.cos(a), np.sin(a)])
-                               for a in np.linspace(0, 2 * np.pi, 28, endpoint=False)]), p.atrial_wall_gain + 0.3),
-               Shape(np.array([at(*la_centre) + la_r * np.array([np.cos(a), np.sin(a)])
-                               for a in np.linspace(0, 2 * np.pi, 28, endpoint=False)]), blood, blood=True)]
+               Shape(ellipse(at(*la_centre), la_r + 0.25, la_r + 0.25, 28), p.atrial_wall_gain + 0.3),
+               Shape(ellipse(at(*la_centre), la_r, la_r, 28), blood, blood=True)]
         # the aortic cusps open in systole, the mitral leaflets in diastole
         for side in (-1.0, 1.0):
             hinge = (base + 0.1, aorta_n + side * aorta_r)
@@ -188,8 +180,8 @@ def _tissue(p: CaseParams, rng: np.random.Generator) -> Callable[[float], list[S
                              p.pericardium_gain * 0.5))
         for centre, radius, ratio, pulse, angle in vessels:
             r = radius * (1.0 + pulse * (1.0 - c))
-            out.append(Shape(_ellipse(centre, r + 0.12, r * ratio + 0.12, angle), p.valve_gain))
-            out.append(Shape(_ellipse(centre, r, r * ratio, angle), blood, blood=True))
+            out.append(Shape(ellipse(centre, r + 0.12, r * ratio + 0.12, VERTICES, angle), p.valve_gain))
+            out.append(Shape(ellipse(centre, r, r * ratio, VERTICES, angle), blood, blood=True))
         return out
 
     return shapes

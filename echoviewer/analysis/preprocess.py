@@ -76,8 +76,14 @@ def model_view(cine: Cine, size: tuple[int, int] = (MODEL_SIZE, MODEL_SIZE)
                ) -> tuple[np.ndarray, np.ndarray, SquareCrop]:
     """The cine as a model sees it: uint8 (T, h, w) frames, the sector mask at that size, and the
     crop that maps masks back. A cine already of the model's size (an EchoNet AVI) is its own view."""
-    if cine.frames.shape[1:] == size and size[0] == size[1]:
-        return cine.frames, cine.sector_mask, SquareCrop(0, 0, size[0], size[0], size[0])
-    crop = SquareCrop.of_sector(cine.sector_mask)
-    sector = crop.to_model(cine.sector_mask[None].astype(np.uint8), size, cv2.INTER_NEAREST)[0] > 0
-    return crop.to_model(cine.frames, size), sector, crop
+    return view_of(cine.frames, cine.sector_mask, size)
+
+
+def view_of(frames: np.ndarray, sector: np.ndarray, size: tuple[int, int] = (MODEL_SIZE, MODEL_SIZE)
+            ) -> tuple[np.ndarray, np.ndarray, SquareCrop]:
+    """:func:`model_view` of (T, H, W) frames whose imaging sector is ``sector`` (H, W)."""
+    if frames.shape[1:] == size and size[0] == size[1]:
+        return frames, sector, SquareCrop(0, 0, size[0], size[0], size[0])
+    crop = SquareCrop.of_sector(sector)
+    model_sector = crop.to_model(sector[None].astype(np.uint8), size, cv2.INTER_NEAREST)[0] > 0
+    return crop.to_model(frames, size), model_sector, crop

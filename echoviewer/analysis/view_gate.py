@@ -24,7 +24,8 @@ import numpy as np
 import onnxruntime as ort
 
 from echoviewer.analysis.errors import ModelLoadError
-from echoviewer.analysis.preprocess import MODEL_SIZE, SquareCrop
+from echoviewer.analysis.onnx_model import sidecar_path, sigmoid
+from echoviewer.analysis.preprocess import MODEL_SIZE, view_of
 from echoviewer.io import Cine
 from echoviewer.io.atomic import read_json
 from echoviewer.resources import VIEW_GATE_MODEL
@@ -58,7 +59,7 @@ class ViewGate:
 
     @cached_property
     def _session(self) -> ort.InferenceSession:
-        card = read_json(self.path.with_suffix(".json"))
+        card = read_json(sidecar_path(self.path))
         if not (isinstance(card, dict) and card.get("input", {}).get("size") == [MODEL_SIZE, MODEL_SIZE]):
             raise ModelLoadError(f"{self.path}: missing or unexpected view-gate card; reinstall echoviewer")
         options = ort.SessionOptions()
@@ -70,7 +71,7 @@ class ViewGate:
         with self._lock:
             session = self._session
         logits = session.run(None, {INPUT_NAME: frames[:, None].astype(np.float32)})[0][:, 0]
-        return float(np.mean(1.0 / (1.0 + np.exp(-logits))))
+        return float(np.mean(sigmoid(logits)))
 
 
 _gate = ViewGate()
@@ -79,10 +80,7 @@ _gate = ViewGate()
 def view_frames(cine: Cine, count: int = FRAMES) -> np.ndarray:
     """Up to ``count`` frames spread over the clip, in the 112×112 model view."""
     picked = np.unique(np.linspace(0, cine.n_frames - 1, min(count, cine.n_frames)).round().astype(int))
-    frames = cine.frames[picked]
-    if frames.shape[1:] == (MODEL_SIZE, MODEL_SIZE):
-        return frames
-    return SquareCrop.of_sector(cine.sector_mask).to_model(frames)
+    return view_of(cine.frames[picked], cine.sector_mask)[0]
 
 
 def score_view(cine: Cine, gate: ViewGate = _gate) -> ViewScore:

@@ -76,8 +76,8 @@ class MeasurementsPanel(QWidget):
             assert analysis.comparison_dice is not None  # analyze() computes it with the comparison
             compared = (f" · vs {analysis.comparison.model.name}: mean Dice "
                         f"{float(analysis.comparison_dice.mean()):.3f}")
-        view = (" · <b style='color:#be6e00'>⚠ not an apical view: EF and volumes not to be trusted</b>"
-                if analysis.view.flagged else "")
+        view = (f" · <b style='color:{SEVERITY_COLOUR['warning'].name()}'>⚠ not an apical view: EF and volumes "
+                "not to be trusted</b>" if analysis.view.flagged else "")
         self.heading.setText(f"<b>{len(analysis.beats)} beat(s)</b> · model {analysis.segmentation.model.name}"
                              f"{compared}{edited}{view} · double-click a row to go to its ED")
         self.heading.setWordWrap(True)

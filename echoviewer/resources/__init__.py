@@ -20,7 +20,7 @@ BUNDLED_MODELS = {"student": STUDENT_MODEL, "teacher": TEACHER_MODEL, "student-c
                   "teacher-camus": CAMUS_TEACHER_MODEL}
 # What runs when nobody chose a model: the CAMUS chain's student, the closest to experts on real echoes
 # (README, "Bundled models"); ``student`` is the simulator-truth chain's, kept under its own name.
-DEFAULT_STUDENT = "student-camus"
+DEFAULT_MODEL = "student-camus"
 BUNDLED_STUDENTS = ("student-camus", "student")  # the ones a user can make the active student
 # Each bundled model's partner in its chain: what the viewer compares it with.
 PARTNER = {"student": "teacher", "teacher": "student", "student-camus": "teacher-camus",
