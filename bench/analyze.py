@@ -4,7 +4,7 @@ Times, in one run and on the same cine (best and median of N runs, models alread
 
 * the pipeline with the bundled student and with the bundled teacher, and their ratio
   (goals: student ≤ 0.5 s on 2 cores, and ≥ 20× faster than the teacher);
-* the student's stages: load, model view, inference, native area curve, events + measurements +
+* the student's stages: load, model view, inference, native area curve, the view gate, events + measurements +
   flags;
 * with ``--deeplab``, the pipeline with the paper's teacher architecture (EchoNet-Dynamic's
   DeepLabV3-ResNet50, random weights: its speed does not depend on them) exported to a temporary
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from common import default_file, timings, verdict  # bench/ is on sys.path when a script runs
 from echoviewer.analysis import analyze
+from echoviewer.analysis.view_gate import score_view
 from echoviewer.analysis.onnx_model import OnnxModel, quantize_probabilities
 from echoviewer.analysis.phases import find_events
 from echoviewer.analysis.preprocess import model_view
@@ -64,6 +65,7 @@ def stages(path: Path, model: OnnxModel, runs: int) -> dict[str, float]:
     }
     area = segmentation.native_area_px
     out["ED/ES peaks"] = timed(lambda: find_events(area, cine.timing.fps), runs)[0]
+    out["view gate"] = timed(lambda: score_view(cine), runs)[0]
     return out
 
 

@@ -1,12 +1,13 @@
-"""The bundled models on real echo, side by side: ``python -m distill realeval`` for the student and
-the teacher, on human-labelled CAMUS frames and on real cines without labels.
+"""The bundled models on real echo, side by side: ``python -m distill realeval`` for the default
+student and its chain's teacher (or the ``--models`` given), on human-labelled CAMUS frames and on
+real cines without labels.
 
 * Labelled: Dice (mean, median, 10th percentile), HD95 (median, 90th percentile, native px) and
   relative area error (median) per view and phase, through ``load_cine`` → ``analyze``.
 * Label-free, per cine: beats found, the area curve's periodicity (bpm, r), spike index and the
   basal edge's frame-to-frame motion (median, px).
 
-Usage: ``python bench/real.py [--camus NPZ|FOLDER] [--cines PATH...] [--json OUT]``. By default
+Usage: ``python bench/real.py [--models M...] [--camus NPZ|FOLDER] [--cines PATH...] [--json OUT]``. By default
 ``../shared/real/camus/camus_val.npz`` (beside the repository) and the cines of
 ``../shared/real/dicom/`` plus ``color3d_jpeg_baseline.dcm`` from pydicom-data. The real data is a
 yardstick only: nothing here trains on it.
@@ -22,13 +23,14 @@ from common import default_file  # bench/ is on sys.path when a script runs
 from distill.datasets.labelled import open_labelled
 from distill.errors import UsageError
 from distill.realeval import aligned, cine_files, number, realeval
-from echoviewer.analysis import load_model
+from echoviewer.analysis import DEFAULT_MODEL, load_model
 from echoviewer.io.atomic import write_json
+from echoviewer.resources import PARTNER
 
 SHARED_REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real"
 DEFAULT_CAMUS = SHARED_REAL / "camus" / "camus_val.npz"
 DEFAULT_CINES = SHARED_REAL / "dicom"
-MODELS = ("student", "teacher")
+MODELS = (DEFAULT_MODEL, PARTNER[DEFAULT_MODEL])
 
 
 def _pair(values: list[float | int | None], form: str) -> str:
@@ -72,7 +74,9 @@ def main() -> int:
     parser.add_argument("--camus", type=Path, default=DEFAULT_CAMUS, help=f"labelled data (default {DEFAULT_CAMUS})")
     parser.add_argument("--cines", type=Path, nargs="*", default=None,
                         help=f"cines without labels (default {DEFAULT_CINES} and color3d_jpeg_baseline.dcm)")
-    parser.add_argument("--json", type=Path, help="write both models' realeval reports")
+    parser.add_argument("--models", nargs="+", default=list(MODELS),
+                        help=f"bundled names or .onnx files (default {' '.join(MODELS)})")
+    parser.add_argument("--json", type=Path, help="write each model's realeval report")
     args = parser.parse_args()
 
     labelled = None
@@ -88,10 +92,10 @@ def main() -> int:
         return 1
 
     reports = {}
-    for name in MODELS:
+    for name in args.models:
         reports[name] = realeval(load_model(name), labelled, files)
         print(f"{name}: done", file=sys.stderr)
-    print("values: student / teacher\n")
+    print(f"values: {' / '.join(args.models)}\n")
     if labelled is not None:
         print(f"labelled: {labelled.root} ({labelled.layout}, {labelled.count} cases)")
         print(labelled_table(reports))
@@ -102,7 +106,7 @@ def main() -> int:
     if files:
         print("label-free checks")
         print(cines_table(reports))
-        for item in reports[MODELS[0]]["cines"]["failed"]:
+        for item in reports[args.models[0]]["cines"]["failed"]:
             print(f"not read: {item['file']}: {item['error']}")
     if args.json is not None:
         write_json(args.json, reports)
