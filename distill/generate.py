@@ -119,15 +119,20 @@ def make_case(out: Path, index: int, settings: dict[str, Any]) -> str:
     frames, sizes, seed = settings["frames"], settings["sizes"], int(settings["seed"])
     height, width = sizes[int(np.random.default_rng([seed, index, 1]).integers(len(sizes)))]
     n_frames = tuple(frames) if isinstance(frames, list) else int(frames)
-    learned = settings.get("generator")
     cine: SyntheticCine | GeneratedCine
-    if learned and np.random.default_rng([seed, index, 2]).random() < float(learned["share"]):
-        cine = generated_case([seed, index], str(learned["folder"]), n_frames)
+    if drawn_by_generator(settings, index):
+        cine = generated_case([seed, index], str(settings["generator"]["folder"]), n_frames)
     else:
         cine = simulate([seed, index], height=int(height), width=int(width), n_frames=n_frames)
     name = case_name(index)
     write_case(out, name, cine, str(settings["format"]), compression=str(settings["compression"]))
     return name
+
+
+def drawn_by_generator(settings: dict[str, Any], index: int) -> bool:
+    """Whether case ``index`` comes from the settings' learned generator (else from the simulator)."""
+    learned = settings.get("generator")
+    return bool(learned) and np.random.default_rng([int(settings["seed"]), index, 2]).random() < float(learned["share"])
 
 
 def generated_case(seed: list[int], folder: str, n_frames: int | tuple[int, int]) -> GeneratedCine:

@@ -2,9 +2,10 @@
 
 Each is a small function of the native LV area curve (pixels per frame) or of the native masks:
 
-* :func:`periodicity` — does the area rise and fall once per heartbeat? The peak of the curve's
-  normalised autocorrelation at lags from 0.3 s to 2 s (200 to 30 bpm), with its lag (frames)
-  and the heart rate that lag means;
+* :func:`period` — the curve's heart period: the peak of its normalised autocorrelation at lags
+  from 0.3 s to 2 s (200 to 30 bpm), its lag (frames) and the heart rate that lag means; beside it
+  ``label_free_checks`` reports the product's own periodicity (:func:`echoviewer.analysis.quality.periodicity`,
+  the number the ``aperiodic`` flag judges), so the yardstick and the viewer agree on it;
 * :func:`spike_index` — how far the curve's maximum stands above its diastolic plateau, as a
   fraction of the curve's range; a mask that leaks through the open mitral valve into the atrium
   for a few frames shows as a spike above the plateau;
@@ -24,6 +25,7 @@ from scipy.signal import correlate, find_peaks
 
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.geometry import long_axis
+from echoviewer.analysis.quality import periodicity
 
 SHORTEST_PERIOD_S = 0.3  # 200 bpm
 LONGEST_PERIOD_S = 2.0  # 30 bpm
@@ -41,19 +43,19 @@ def autocorrelation(curve: np.ndarray) -> np.ndarray:
     return correlate(x, x, mode="full")[len(x) - 1:] / energy
 
 
-def periodicity(area: np.ndarray, fps: float, *, shortest_s: float = SHORTEST_PERIOD_S,
-                longest_s: float = LONGEST_PERIOD_S) -> dict[str, float | int | None]:
+def period(area: np.ndarray, fps: float, *, shortest_s: float = SHORTEST_PERIOD_S,
+           longest_s: float = LONGEST_PERIOD_S) -> dict[str, float | int | None]:
     """The highest local maximum of :func:`autocorrelation` at lags from ``shortest_s`` to
-    ``longest_s`` (and at most T − 2 frames): ``r``, ``lag_frames`` and ``bpm`` (60 fps / lag).
-    All None when there is none (a flat, monotonic or too short curve)."""
+    ``longest_s`` (and at most T − 2 frames): ``autocorrelation``, ``lag_frames`` and ``bpm``
+    (60 fps / lag). All None when there is none (a flat, monotonic or too short curve)."""
     r = autocorrelation(area)
     low, high = int(np.ceil(shortest_s * fps)), min(int(np.floor(longest_s * fps)), len(r) - 2)
     peaks, _ = find_peaks(r)
     peaks = peaks[(peaks >= low) & (peaks <= high)]
     if not peaks.size:
-        return {"r": None, "lag_frames": None, "bpm": None}
+        return {"autocorrelation": None, "lag_frames": None, "bpm": None}
     lag = int(peaks[np.argmax(r[peaks])])
-    return {"r": float(r[lag]), "lag_frames": lag, "bpm": 60.0 * fps / lag}
+    return {"autocorrelation": float(r[lag]), "lag_frames": lag, "bpm": 60.0 * fps / lag}
 
 
 def spike_index(area: np.ndarray) -> float | None:
@@ -107,7 +109,10 @@ def label_free_checks(analysis: CineAnalysis) -> dict:
     area = analysis.area_px
     segmentation = analysis.segmentation
     motion = basal_motion(segmentation.native_mask, segmentation.n_frames)
+    fps = analysis.cine.timing.fps
+    r = periodicity(area, fps)
     return {"frames": int(len(area)), "fps": float(analysis.cine.timing.fps),
             "ed_found": len(analysis.ed_frames), "es_found": len(analysis.es_frames),
-            "beats": len(analysis.beats), "periodicity": periodicity(area, analysis.cine.timing.fps),
+            "beats": len(analysis.beats),
+            "periodicity": {"r": None if np.isnan(r) else r, **period(area, fps)},
             "spike_index": spike_index(area), "basal_motion": _finite_stats(motion)}

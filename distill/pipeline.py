@@ -8,12 +8,16 @@ an interrupted one resumes, so resuming after a cancel, a kill or a crash finish
 0. ``train-teacher``  only with ``--labelled PATH`` instead of ``--teacher``: a teacher trained on
    those human-labelled frames into ``DIR/teacher`` (``teacher.onnx``, the teacher of the stages
    below); the student still learns from synthetic cines alone;
-1. ``generate``  synthetic cines into ``DIR/data`` (only when the plan asks for generated data);
-2. ``targets``   the teacher's soft masks of the TRAIN and VAL videos (not for the simulator's truth);
-3. ``train``     the student on those targets alone (``DIR/train``: last.pt, best.pt, history.json);
-4. ``evaluate``  the new student as ONNX (``candidate.onnx``), then it and the current student
+1. ``train-generator``  only with ``--labelled PATH --train-generator``: a generator of synthetic
+   frames learned from those labelled frames into ``DIR/generator`` (the bundled ``student-camus``'s
+   recipe); ``generate`` then draws ``--generator-share`` of the cines from it, the simulator the rest
+   (``--generator FOLDER`` uses one made before);
+2. ``generate``  synthetic cines into ``DIR/data`` (only when the plan asks for generated data);
+3. ``targets``   the teacher's soft masks of the TRAIN and VAL videos (not for the simulator's truth);
+4. ``train``     the student on those targets alone (``DIR/train``: last.pt, best.pt, history.json);
+5. ``evaluate``  the new student as ONNX (``candidate.onnx``), then it and the current student
    scored against the teacher on the TEST split (``evaluation/``, ``evaluation-current/``);
-5. ``export``    ``student.onnx`` with its model card, the scores included; ``result.json`` last.
+6. ``export``    ``student.onnx`` with its model card, the scores included; ``result.json`` last.
 
 With ``--progress json`` every command's progress lines go to stdout, and before each stage a line
 ``{"stage": "pipeline", "event": "stage", "name": "train", "index": 3, "count": 5}``. SIGTERM (or,
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -36,14 +41,16 @@ from pathlib import Path
 from distill.errors import UsageError
 from echoviewer.io.atomic import write_json
 from echoviewer.resources import BUNDLED_MODELS, DEFAULT_MODEL
-from echoviewer.run_contract import (DONE, PIPELINE, PLAN, REPORT, STAGE, TEACHER_SETTINGS, TEACHER_STAGE,
-                                     TRAIN_SETTINGS, RunFolder, event_line, planned_stages, write_line)
+from echoviewer.run_contract import (DONE, GENERATOR_SHARE, GENERATOR_STAGE, GENERATOR_TRAINING, PIPELINE, PLAN, REPORT,
+                                     STAGE, TEACHER_SETTINGS, TEACHER_STAGE, TRAIN_SETTINGS, RunFolder, event_line,
+                                     learns_generator, planned_stages, write_line)
 
 
 @dataclass
 class Plan:
     """What one run does, stored in ``plan.json`` when the run starts. ``data`` is
-    ``{"generate": {"n", "seed", "frames"}}`` or ``{"folder": PATH}``; ``student`` holds
+    ``{"generate": {"n", "seed", "frames"}}`` (with ``"generator"``, a learned generator drawing part of
+    the cines: see ``run_contract``) or ``{"folder": PATH}``; ``student`` holds
     ``distill train`` settings (``model``, ``epochs``, ...); ``current`` is the viewer's active
     student at the start, scored beside the new one. ``teacher_training`` holds ``distill
     train-teacher`` settings (``labelled``, ``minutes``, ...) when the run trains its teacher
@@ -73,7 +80,7 @@ class Plan:
         if (args.teacher is None) == (args.labelled is None) or (args.generate is None) == (args.data is None):
             raise UsageError(f"{args.run} holds no {PLAN}: a new run needs either --teacher or --labelled PATH, "
                              "and either --generate N or --data FOLDER")
-        data = ({"generate": {"n": args.generate, "seed": args.seed, "frames": args.frames}}
+        data = ({"generate": {"n": args.generate, "seed": args.seed, "frames": args.frames, **_generator(args)}}
                 if args.generate is not None else {"folder": str(Path(args.data).resolve())})
         student = {key: getattr(args, key) for key in TRAIN_SETTINGS[:-1] if getattr(args, key) is not None}
         student.setdefault("model", "fast")
@@ -93,6 +100,10 @@ class Plan:
         from distill.segmenters.registry import load_segmenter
 
         build(plan.student["model"])
+        if "folder" in plan.data.get("generate", {}).get("generator", {}):
+            from distill.generate import generator_sha256
+
+            generator_sha256(Path(plan.data["generate"]["generator"]["folder"]))  # refused now if unfinished
         if teacher_training:
             from distill.datasets.labelled import open_labelled
             from distill.train_teacher import data_licence
@@ -115,6 +126,14 @@ class Plan:
         if unknown or "model" not in self.student:
             raise UsageError(f"the plan's student settings must name a model and may hold only "
                              f"{', '.join(TRAIN_SETTINGS)} (not {', '.join(sorted(unknown))})")
+        generator = (generate or {}).get("generator")
+        if generator is not None and not (isinstance(generator, dict) and len(generator) == 2
+                                          and 0 < float(generator.get("share", 0)) <= 1
+                                          and (generator.get("learn") is True or "folder" in generator)):
+            raise UsageError("the plan's generator must be {'folder': PATH, 'share': S} or {'learn': true, "
+                             "'share': S} with S in (0, 1]")
+        if learns_generator(self.data) and not self.teacher_training:
+            raise UsageError("learning a generator needs labelled frames: give --labelled with --train-generator")
         unknown = set(self.teacher_training) - set(TEACHER_SETTINGS)
         if self.teacher_training and (unknown or "labelled" not in self.teacher_training):
             raise UsageError(f"the plan's teacher training must name the labelled data and may hold only "
@@ -126,6 +145,27 @@ class Plan:
 
     def stages(self) -> list[str]:
         return planned_stages(self.data, self.teacher, bool(self.teacher_training))
+
+
+def _generator(args: argparse.Namespace) -> dict:
+    """The plan's ``generator`` entry from ``--generator`` / ``--train-generator`` (none without either)."""
+    if args.generator is not None and args.train_generator:
+        raise UsageError("give either --generator FOLDER or --train-generator, not both")
+    share = GENERATOR_SHARE if args.generator_share is None else args.generator_share
+    if args.generator is not None:
+        return {"generator": {"folder": str(Path(args.generator).resolve()), "share": share}}
+    return {"generator": {"learn": True, "share": share}} if args.train_generator else {}
+
+
+def learn_generator(folder: Path, argv: list[str]) -> None:
+    """``distill train-generator --out folder`` (with ``argv``) by the bundled recipe, unless finished.
+    It writes its folder only at the end, so a folder without its card is a killed run's: it starts over."""
+    from distill.echogen import CARD
+
+    if folder.exists() and not (folder / CARD).is_file():
+        shutil.rmtree(folder)
+    run_step(["train-generator", "--out", str(folder), *argv, *options(GENERATOR_TRAINING)],
+             (folder / CARD).is_file())
 
 
 def _absolute(spec: str) -> str:
@@ -168,11 +208,21 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
         trained = files.teacher
         run_step(["train-teacher", "--out", str(trained.path), *options(plan.teacher_training), *common,
                   *(["--resume"] if trained.last.is_file() else [])], trained.model.is_file())
+    if GENERATOR_STAGE in names:
+        stage(GENERATOR_STAGE)
+        labelled = plan.teacher_training
+        learn_generator(files.generator, ["--labelled", labelled["labelled"], "--seed", str(labelled.get("seed", 0)),
+                                          *options({key: labelled[key] for key in ("data_licence",) if key in labelled}),
+                                          *common])
     if "generate" in names:
         stage("generate")
         g = plan.data["generate"]
+        learned = g.get("generator")
+        drawn_by = [] if learned is None else [
+            "--generator", str(files.generator if learned.get("learn") else learned["folder"]),
+            "--generator-share", str(learned["share"])]
         run_step(["generate", "--out", str(data), "--n", str(g["n"]), "--seed", str(g["seed"]), "--frames",
-                  str(g["frames"]), "--workers", "2", *common, *(["--resume"] if data.exists() else [])],
+                  str(g["frames"]), "--workers", "2", *drawn_by, *common, *(["--resume"] if data.exists() else [])],
                  (data / "FileList.csv").is_file())
     if "targets" in names:
         stage("targets")  # finished videos are skipped, so this step resumes by itself
@@ -232,6 +282,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     new.add_argument("--teacher-steps", type=int, help="with --labelled: train-teacher's --steps")
     new.add_argument("--data-licence", help="with --labelled: train-teacher's --data-licence")
     new.add_argument("--generate", type=int, metavar="N", help="generate N synthetic cines into RUN/data")
+    new.add_argument("--generator", metavar="FOLDER",
+                     help="with --generate: draw part of the cines from this 'distill train-generator' folder")
+    new.add_argument("--train-generator", action="store_true",
+                     help="with --generate and --labelled: first learn a generator from the labelled frames "
+                          "(into RUN/generator) and draw part of the cines from it")
+    new.add_argument("--generator-share", type=float,
+                     help=f"the share of cines the generator draws, the simulator the rest (default {GENERATOR_SHARE})")
     new.add_argument("--frames", default="32-64", help="frames per generated cine (default 32-64)")
     new.add_argument("--data", help="or use this EchoNet-style folder (or folder of AVIs)")
     new.add_argument("--seed", type=int, default=0, help="data and training seed (default 0)")
@@ -248,8 +305,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _plan(args: argparse.Namespace) -> Plan:
     """The plan in ``--run``, or a new one from the arguments (never both)."""
-    given = [key for key in ("name", "teacher", "labelled", "generate", "data", "model")
-             if getattr(args, key) is not None]
+    given = [key for key in ("name", "teacher", "labelled", "generate", "data", "model", "generator",
+                             "generator_share") if getattr(args, key) is not None] + (
+        ["train_generator"] if args.train_generator else [])
     if (args.run / PLAN).is_file():
         if given:
             raise UsageError(f"{args.run} already holds a run; give only --run to resume it, or choose a new "

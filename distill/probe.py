@@ -2,7 +2,7 @@
 
 ``python -m distill probe teacher|data|generate|student ...`` prints one JSON object (one line) on
 stdout; a problem raises, so the command line prints one ``error:`` line and exits 2. ``data`` and
-``generate`` never import torch.
+``generate`` never import torch (``generate --generator`` does, to time the learned generator).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from distill.datasets.echonet import SPLITS, EchoNetFolder, find_root
-from distill.generate import make_case, parse_frames, prepare_folder, settings_from
+from distill.generate import drawn_by_generator, make_case, parse_frames, prepare_folder, settings_from
 from distill.synth import simulate
 from distill.synth.writers import truth_path, video_path
 from echoviewer.io.preview import first_frame
@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     generate.add_argument("--out", type=Path, help="the planned output folder: its free disk space is checked")
     generate.add_argument("--thumbnails", type=Path, help=f"write the first frames of cases 0-{THUMBNAILS - 1} "
                           "here as PNG (the cost estimate then averages the three)")
+    generate.add_argument("--generator", type=Path, default=None,
+                          help="a 'distill train-generator' folder drawing part of the cines: one of its cines is "
+                               "timed too")
+    generate.add_argument("--generator-share", type=float, default=1.0, help="the share it draws (default 1)")
     generate.set_defaults(probe=probe_generate)
     student = probes.add_parser("student", help="build a network and time its training steps")
     student.add_argument("model", help="fast, teacher, convlstm or convlstm:KxN")
@@ -190,26 +194,37 @@ def probe_generate(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("--n and --workers must be at least 1")
     if not 32 <= args.size <= 1024:
         raise ValueError("--size must lie in 32-1024 pixels")
+    if not 0 < args.generator_share <= 1:
+        raise ValueError("--generator-share must lie in (0, 1]")
     settings = settings_from(argparse.Namespace(**vars(args), format="echonet", compression="jpeg"))
-    cases = THUMBNAILS if args.thumbnails else 1
+    shown = range(THUMBNAILS if args.thumbnails else 1)
+    # Each kind of cine the run makes is timed on its first case: the simulator's and the generator's.
+    share = args.generator_share if args.generator is not None else 0.0
+    kinds = {kind: next(i for i in range(10_000) if drawn_by_generator(settings, i) == kind)
+             for kind, weight in ((False, 1 - share), (True, share)) if weight > 0}
     thumbnails: list[str] = []
     if args.thumbnails:
         args.thumbnails.mkdir(parents=True, exist_ok=True)
+    cost: dict[bool, list[float]] = {kind: [0.0, 0.0, 0.0] for kind in kinds}  # seconds, bytes, frames
     with tempfile.TemporaryDirectory(prefix="distill-probe-") as temporary:
         out = Path(temporary)
         prepare_folder(out, settings, resume=False)
-        start = time.perf_counter()
-        names = [make_case(out, index, settings) for index in range(cases)]
-        seconds = time.perf_counter() - start
-        written = [video_path(out, name, "echonet") for name in names] + [truth_path(out, name) for name in names]
-        size = sum(path.stat().st_size for path in written)
-        frames = sum(_frame_count(truth_path(out, name)) for name in names)
-        if args.thumbnails:
-            thumbnails = [_thumbnail(video_path(out, name, "echonet"), args.thumbnails / f"{name}.png")
-                          for name in names]
-    # A range of frame counts: scale the probed cases' cost per frame to the range's mean count.
+        for index in sorted(set(shown) | set(kinds.values())):
+            start = time.perf_counter()
+            name = make_case(out, index, settings)
+            seconds = time.perf_counter() - start
+            video, truth = video_path(out, name, "echonet"), truth_path(out, name)
+            tally = cost[drawn_by_generator(settings, index)]
+            for i, value in enumerate((seconds, video.stat().st_size + truth.stat().st_size, _frame_count(truth))):
+                tally[i] += value
+            if args.thumbnails and index in shown:
+                thumbnails.append(_thumbnail(video, args.thumbnails / f"{name}.png"))
+    # A range of frame counts: scale the probed cases' cost per frame to the range's mean count,
+    # each kind weighed by its share.
     mean_frames = float(np.mean(args.frames))
-    seconds_per_cine, bytes_per_cine = seconds / frames * mean_frames, size / frames * mean_frames
+    weights = {False: 1 - share, True: share}
+    seconds_per_cine = sum(weights[k] * c[0] / c[2] for k, c in cost.items()) * mean_frames
+    bytes_per_cine = sum(weights[k] * c[1] / c[2] for k, c in cost.items()) * mean_frames
     result = {"n": args.n, "frames_per_cine": mean_frames, "size": args.size,
               "seconds_per_cine": round(seconds_per_cine, 4), "bytes_per_cine": round(bytes_per_cine),
               "estimated_bytes": round(bytes_per_cine * args.n * BYTES_MARGIN),

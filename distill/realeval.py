@@ -41,7 +41,9 @@ DEFINITIONS = {
                "the image diagonal when the prediction is empty",
     "area_error": "(|P| - |R|) / |R|; positive: the prediction is too large",
     "reference": "CAMUS label 1 (LV cavity); EchoNet: the VolumeTracings polygon on the video's grid",
-    "periodicity": "highest local maximum of the area curve's normalised autocorrelation at lags 0.3-2 s",
+    "periodicity": "r: the best Pearson correlation of the area curve with itself shifted by one period of "
+                   "30-220 bpm (the viewer's aperiodic flag: below 0.3); lag and bpm: the highest local "
+                   "maximum of its normalised autocorrelation at lags 0.3-2 s",
     "spike_index": "(max - median of the upper third of frames) / (max - min) of the area curve",
     "basal_motion": "frame-to-frame motion of the mask's two basal corners (native px): median, 90th pct",
 }

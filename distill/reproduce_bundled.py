@@ -23,10 +23,10 @@ import json
 import shutil
 from pathlib import Path
 
-from distill.echogen import CARD
-from distill.pipeline import options, run_step
+from distill.pipeline import learn_generator, options, run_step
 from echoviewer.resources import MODELS
-from echoviewer.run_contract import DATA_PRESETS, REPORT, STUDENT_PRESETS, TeacherFolder, TrainFolder, student_settings
+from echoviewer.run_contract import (DATA_PRESETS, GENERATOR_SHARE, REPORT, STUDENT_PRESETS,
+                                     TeacherFolder, TrainFolder, student_settings)
 
 SEED = 2025
 STANDARD = DATA_PRESETS["standard"]  # the wizard's standard preset: this recipe
@@ -36,8 +36,6 @@ TEACHER = {"model": "teacher", "epochs": 30, "patience": 6, "batch": 8, "clip": 
            "schedule": "cosine"}
 # A fixed number of steps, not a time budget, so that the teacher does not depend on the machine.
 LABELLED_TEACHER = {"steps": 2400, "batch": 16, "augment": 1.0, "dice": 0.5}
-GENERATOR = {"epochs": 10}
-GENERATOR_SHARE = 0.5  # the rest from the simulator: LV-right framing, other scanners' looks
 STUDENT = student_settings(STUDENT_PRESETS["fast"], STANDARD)
 CAMUS_STUDENT, CAMUS_TEACHER = "student-camus", "teacher-camus"
 
@@ -117,10 +115,7 @@ def reproduce_labelled(work: Path, out: Path, labelled: Path, *, seed: int, prog
     run_step(["train-teacher", "--labelled", str(labelled), "--out", str(teacher.path), "--seed", str(seed),
               "--name", f"echoviewer bundled {CAMUS_TEACHER}", *options(LABELLED_TEACHER), *common,
               *_resume_if(teacher.path.exists())], teacher.model.is_file())
-    if generator.exists() and not (generator / CARD).is_file():
-        shutil.rmtree(generator)  # a killed train-generator leaves a partial folder; it starts over
-    run_step(["train-generator", "--labelled", str(labelled), "--out", str(generator), "--seed", str(seed),
-              *options(GENERATOR), *common], (generator / CARD).is_file())
+    learn_generator(generator, ["--labelled", str(labelled), "--seed", str(seed), *common])
     learned = ["--generator", str(generator), "--generator-share", str(GENERATOR_SHARE)]
     _generate(train_data, TRAIN_CINES, TRAIN_FRAMES, seed, common, learned)
     _generate(test_data, TEST_CINES, TEST_FRAMES, seed + 1, common, learned)

@@ -171,6 +171,10 @@ def labelled_layout(path: Path) -> str:
     raise ValueError(f"{path}: no labelled images found; choose {LABELLED_EXPECTED}")
 
 
+# Layouts ``distill train-generator`` learns from: it needs every label (cavity, myocardium, atrium).
+GENERATOR_LAYOUTS = ("camus-npz", "camus-nifti")
+
+
 def needs_data_licence(layout: str) -> bool:
     """Whether a teacher trained on this layout needs the data's licence typed in (CAMUS's is known)."""
     return not layout.startswith("camus")

@@ -32,6 +32,7 @@ REPORT = "evaluation.json"  # ``distill evaluate``'s report (with evaluation.md)
 # ``distill train --out FOLDER``: settings, the last finished epoch, the best weights, losses, summary
 CONFIG, LAST, BEST, HISTORY, SUMMARY = "config.json", "last.pt", "best.pt", "history.json", "summary.json"
 TEACHER_FOLDER, TEACHER_MODEL = "teacher", "teacher.onnx"  # a teacher the run trains; the file it exports
+GENERATOR_FOLDER = "generator"  # a generator of synthetic frames the run learns (``distill train-generator``)
 
 
 class _Under:
@@ -67,7 +68,7 @@ class TeacherFolder(TrainFolder):
 @dataclass(frozen=True)
 class RunFolder:
     """What ``distill pipeline --run PATH`` writes (``data`` only when the plan generates the cines,
-    ``teacher`` only when it trains its teacher)."""
+    ``teacher`` only when it trains its teacher, ``generator`` only when it learns one)."""
 
     path: Path
     plan = _Under(PLAN)
@@ -78,6 +79,7 @@ class RunFolder:
     student = _Under(STUDENT)
     evaluation = _Under(EVALUATION)
     evaluation_current = _Under(EVALUATION_CURRENT)
+    generator = _Under(GENERATOR_FOLDER)
 
     @property
     def train(self) -> TrainFolder:
@@ -95,21 +97,33 @@ class RunFolder:
 # --- the stages ----------------------------------------------------------------------------------
 
 TEACHER_STAGE = "train-teacher"  # also the stage of train-teacher's own lines
-STAGES = (TEACHER_STAGE, "generate", "targets", "train", "evaluate", "export")
+GENERATOR_STAGE = "train-generator"  # and of train-generator's
+STAGES = (TEACHER_STAGE, GENERATOR_STAGE, "generate", "targets", "train", "evaluate", "export")
+
+
+def learns_generator(data: Mapping) -> bool:
+    """Whether a plan's data are drawn partly by a generator the run first learns from its labelled frames."""
+    return bool(data.get("generate", {}).get("generator", {}).get("learn"))
 
 
 def planned_stages(data: Mapping, teacher: str, trains_teacher: bool = False) -> list[str]:
     """The stages of a plan, in order: ``train-teacher`` only for a plan that trains its teacher,
-    ``generate`` only for generated data (not ``{"folder": ...}``), ``targets`` not for the
-    simulator's truth (it is its own target)."""
-    return [stage for stage in STAGES if not (stage == TEACHER_STAGE and not trains_teacher)
-            and not (stage == "generate" and "folder" in data) and not (stage == "targets" and teacher == "truth")]
+    ``train-generator`` only for one that learns its generator, ``generate`` only for generated data
+    (not ``{"folder": ...}``), ``targets`` not for the simulator's truth (it is its own target)."""
+    left_out = {TEACHER_STAGE: not trains_teacher, GENERATOR_STAGE: not learns_generator(data),
+                "generate": "folder" in data, "targets": teacher == "truth"}
+    return [stage for stage in STAGES if not left_out.get(stage, False)]
 
 
 # ``distill train`` settings a plan's ``student`` may hold (and ``distill pipeline`` passes on)
 TRAIN_SETTINGS = ("model", "epochs", "patience", "batch", "clip", "lr", "schedule", "dice", "augment", "seed")
 # ``distill train-teacher`` settings a plan's ``teacher_training`` may hold (``labelled`` it must)
 TEACHER_SETTINGS = ("labelled", "minutes", "steps", "data_licence", "seed")
+# A plan's generated data may be drawn partly by a learned generator of synthetic frames:
+# ``{"folder": PATH, "share": S}`` (one made by ``distill train-generator``) or ``{"learn": true, "share": S}``
+# (learned in RUN/generator from the labelled frames the run trains its teacher on, by GENERATOR_TRAINING).
+GENERATOR_SHARE = 0.5  # the bundled student-camus's recipe: half the cines generated, half simulated
+GENERATOR_TRAINING = {"epochs": 10}  # ``distill train-generator`` settings of the bundled generator
 
 # --- the split -----------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from echoviewer.distill_runs import (Run, comparison_picture, duration, install_
                                      runs_dir, training_seconds)
 from echoviewer.io import load_cine
 from echoviewer.resources import STUDENT_MODEL
-from echoviewer.run_contract import (DONE, EPOCH, PIPELINE, STAGE, STAGES, TEACHER_STAGE, RunFolder, event_line,
+from echoviewer.run_contract import (DONE, EPOCH, GENERATOR_STAGE, PIPELINE, STAGE, STAGES, TEACHER_STAGE, RunFolder, event_line,
                                      is_event, load_stage, planned_stages, read_line)
 from echoviewer.user_data import ActiveStudent, read_json, user_models_dir
 from tests.helpers import ROOT
@@ -229,7 +229,7 @@ def test_a_pipeline_run_reports_the_contracts_stages_and_lines(tmp_path_factory)
     lines = [line for line in lines if line is not None]
     plan = json.loads(RunFolder(folder).plan.read_text())
     names = [line["name"] for line in lines if is_event(line, PIPELINE, STAGE)]
-    assert names == planned_stages(plan["data"], plan["teacher"]) == [s for s in STAGES if s != TEACHER_STAGE]
+    assert names == planned_stages(plan["data"], plan["teacher"]) == [s for s in STAGES if s not in (TEACHER_STAGE, GENERATOR_STAGE)]
     assert lines[-1] == event_line(PIPELINE, DONE, **json.loads(RunFolder(folder).result.read_text()))
     epochs = [line for line in lines if is_event(line, "train", EPOCH)]
     assert [line["epoch"] for line in epochs] == [1]

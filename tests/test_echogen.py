@@ -97,6 +97,21 @@ def test_generate_writes_a_learned_set_and_refuses_another_generator_on_resume(g
     assert "other settings (generator)" in one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
+def test_the_probe_times_the_generators_cines_beside_the_simulators(generator, capsys) -> None:
+    """The wizard's estimate for a run drawn half by the generator weighs both kinds of cine."""
+    def probe(*extra: str) -> dict:
+        assert main(["probe", "generate", "--n", "100", "--frames", "8", "--seed", "1", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    simulated, half = probe(), probe("--generator", str(generator), "--generator-share", "0.5")
+    everything = probe("--generator", str(generator), "--generator-share", "1")
+    assert half["seconds_per_cine"] > 0 and everything["seconds_per_cine"] > 0
+    # the half-and-half estimate lies between the two pure ones (each timed on its own first case)
+    low, high = sorted((simulated["bytes_per_cine"], everything["bytes_per_cine"]))
+    assert low * 0.8 <= half["bytes_per_cine"] <= high * 1.2
+
+
 def test_a_folder_that_is_not_a_generator_is_one_clear_error(tmp_path, capsys) -> None:
     with pytest.raises(UsageError, match="not a generator folder"):
         load_generator(str(tmp_path))

@@ -15,11 +15,12 @@ import pytest
 from distill.cli import main
 from distill.datasets import EchoNetFolder, mask_from_tracing, save_npz
 from distill.datasets.labelled import camus_nifti_array, cavity, open_labelled
-from distill.label_free import autocorrelation, basal_motion, label_free_checks, periodicity, spike_index
+from distill.label_free import autocorrelation, basal_motion, label_free_checks, period, spike_index
 from distill.scores import area_error, boundary, dice, frame_scores, hd95, summarize
 from distill.synth import SyntheticCine, simulate
 from distill.synth.writers import _traced_frames, write_case, write_tables
 from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, analyze, load_model
+from echoviewer.analysis.quality import PERIODIC_CORRELATION, periodicity
 from echoviewer.io import load_cine
 from tests.helpers import ROOT, one_error_line
 
@@ -154,18 +155,18 @@ def test_summaries_per_view_and_phase() -> None:
 
 # --- label-free checks ------------------------------------------------------------------------
 
-def test_periodicity_of_a_cosine_and_of_curves_without_a_period() -> None:
+def test_period_of_a_cosine_and_of_curves_without_a_period() -> None:
     t = np.arange(100)
-    found = periodicity(1000 + 200 * np.cos(2 * np.pi * t / 25), fps=50.0)
-    assert found["lag_frames"] == 25 and found["bpm"] == pytest.approx(120.0) and found["r"] > 0.6
+    found = period(1000 + 200 * np.cos(2 * np.pi * t / 25), fps=50.0)
+    assert found["lag_frames"] == 25 and found["bpm"] == pytest.approx(120.0) and found["autocorrelation"] > 0.6
     for curve in (np.full(100, 500.0), np.linspace(0, 1, 100), np.array([1.0, 2.0])):
-        assert periodicity(curve, fps=50.0) == {"r": None, "lag_frames": None, "bpm": None}
+        assert period(curve, fps=50.0) == {"autocorrelation": None, "lag_frames": None, "bpm": None}
     assert autocorrelation(np.cos(t))[0] == pytest.approx(1.0)
 
 
-def test_periodicity_finds_the_simulated_heart_rate(beating) -> None:
+def test_period_finds_the_simulated_heart_rate(beating) -> None:
     truth_area = beating.masks.reshape(len(beating.masks), -1).sum(axis=1)
-    found = periodicity(truth_area, beating.fps)
+    found = period(truth_area, beating.fps)
     assert found["bpm"] == pytest.approx(beating.params.heart_rate_bpm, rel=0.1)
 
 
@@ -197,10 +198,14 @@ def test_basal_motion_follows_a_moving_mask() -> None:
 
 def test_label_free_checks_on_a_simulated_cine_through_the_product(tmp_path, beating) -> None:
     path = save_npz(tmp_path / "beating.npz", {"frames": beating.frames, "fps": np.float64(beating.fps)})
-    checks = label_free_checks(analyze(load_cine(path), load_model("student")))
+    analysis = analyze(load_cine(path), load_model("student"))
+    checks = label_free_checks(analysis)
     assert checks["frames"] == 64 and checks["fps"] == pytest.approx(30.0) and checks["beats"] >= 1
     assert checks["ed_found"] >= 2 and checks["es_found"] >= 2
     assert checks["periodicity"]["bpm"] == pytest.approx(beating.params.heart_rate_bpm, rel=0.15)
+    # The same periodicity the viewer's aperiodic flag judges, not a second definition.
+    assert checks["periodicity"]["r"] == periodicity(analysis.area_px, analysis.cine.timing.fps) > PERIODIC_CORRELATION
+    assert "aperiodic" not in {flag.code for flag in analysis.flags}
     assert 0 <= checks["spike_index"] <= 1 and checks["basal_motion"]["median_px"] < 5
 
 

@@ -48,6 +48,17 @@ def test_the_bundled_gate_passes_simulated_apical_cines_and_flags_the_other_view
     assert all(sum(found) >= len(SEEDS) - 1 for found in flagged.values()), flagged
 
 
+def test_a_cine_is_scored_once_whatever_the_model(tmp_path) -> None:
+    gate = ViewGate()
+    calls = []
+    real = gate.apical_probability
+    gate.apical_probability = lambda frames: calls.append(len(frames)) or real(frames)  # type: ignore[method-assign]
+    cine = load_cine(SAMPLE_CINE)
+    first = score_view(cine, gate)
+    assert score_view(cine, gate) is first and len(calls) == 1  # a model switch re-analyses the same cine
+    assert score_view(load_cine(SAMPLE_CINE), gate) == first and len(calls) == 2  # a reopened file: scored anew
+
+
 def test_the_sample_passes_and_a_short_axis_cine_is_flagged_everywhere(tmp_path, capsys) -> None:
     model = load_model("student")
     sample = analyze(load_cine(SAMPLE_CINE), model)

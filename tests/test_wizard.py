@@ -28,7 +28,7 @@ from echoviewer.gui.wizard.run_page import RunPage
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.wizard import DATA, EVALUATE, RUN, STUDENT, TEACHER, USE, DistillWizard
 from echoviewer.resources import SAMPLE_CINE
-from echoviewer.run_contract import DATA_PRESETS, STAGES, TEACHER_STAGE, TRAIN_SETTINGS, TRAINING, read_line, share
+from echoviewer.run_contract import DATA_PRESETS, GENERATOR_STAGE, STAGES, TEACHER_STAGE, TRAIN_SETTINGS, TRAINING, read_line, share
 from echoviewer.user_data import ActiveStudent, user_models_dir
 from tests.helpers import moving_frames
 from tests.test_distill_pipeline import finished_run
@@ -367,6 +367,7 @@ def test_the_run_page_reads_a_real_runs_lines(app, tmp_path_factory) -> None:
             page._message(line)
     assert list(page.rows) == list(STAGES)
     assert all(row.bar.value() == row.bar.maximum() for row in page.rows.values())
-    assert [row.info.text() for row in page.rows.values()] == ["not needed"] + ["done"] * (len(STAGES) - 1)
-    assert STAGES[0] == TEACHER_STAGE  # a run with a teacher to train: tests/test_wizard_teacher.py
+    assert [row.info.text() for row in page.rows.values()] == ["not needed"] * 2 + ["done"] * (len(STAGES) - 2)
+    # a run with a teacher to train: tests/test_wizard_teacher.py; with a generator to learn: test_wizard_generator.py
+    assert STAGES[:2] == (TEACHER_STAGE, GENERATOR_STAGE)
     assert page._val_x == [1.0] and page._train_x and page._train_x[-1] == 1.0

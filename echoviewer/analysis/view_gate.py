@@ -16,6 +16,7 @@ any other view they still draw a confident one.
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -51,11 +52,14 @@ class ViewScore:
 
 
 class ViewGate:
-    """The bundled classifier, loaded once (onnxruntime sessions may be run from several threads)."""
+    """The bundled classifier, loaded once (onnxruntime sessions may be run from several threads),
+    with each cine's verdict kept while the cine lives: the view does not change with the model, so
+    switching models or re-analysing does not score it again."""
 
     def __init__(self, path: Path = VIEW_GATE_MODEL) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._scores: weakref.WeakKeyDictionary[Cine, ViewScore] = weakref.WeakKeyDictionary()
 
     @cached_property
     def _session(self) -> ort.InferenceSession:
@@ -73,6 +77,16 @@ class ViewGate:
         logits = session.run(None, {INPUT_NAME: frames[:, None].astype(np.float32)})[0][:, 0]
         return float(np.mean(sigmoid(logits)))
 
+    def score(self, cine: Cine) -> ViewScore:
+        """The verdict on ``cine``: the kept one, or a new one (computed outside the lock)."""
+        with self._lock:
+            found = self._scores.get(cine)
+        if found is None:
+            found = _score(cine, self)
+            with self._lock:
+                found = self._scores.setdefault(cine, found)
+        return found
+
 
 _gate = ViewGate()
 
@@ -84,7 +98,11 @@ def view_frames(cine: Cine, count: int = FRAMES) -> np.ndarray:
 
 
 def score_view(cine: Cine, gate: ViewGate = _gate) -> ViewScore:
-    """The gate's verdict on ``cine``."""
+    """The gate's verdict on ``cine`` (scored once per cine)."""
+    return gate.score(cine)
+
+
+def _score(cine: Cine, gate: ViewGate) -> ViewScore:
     formats = [NOT_2D_FORMATS[f] for f in cine.metadata.region_formats if f in NOT_2D_FORMATS]
     if formats:
         return ViewScore(None, f"the file holds a {formats[0]} display, not a 2D apical cine")

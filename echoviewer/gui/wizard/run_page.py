@@ -1,5 +1,5 @@
-"""Page 4: the run: (the teacher's training →) generation → targets → training → evaluation → export
-in a child process.
+"""Page 4: the run: (the teacher's training →) (the generator's →) generation → targets → training →
+evaluation → export in a child process.
 
 The page reads the pipeline's JSON lines: a progress bar and an ETA per stage, the loss curves, and
 every other line in the log. Cancel stops the child within a training step; the viewer's model is
@@ -19,14 +19,15 @@ from echoviewer.distill_runs import Run, duration, new_run_folder
 from echoviewer.gui.wizard.child import DistillProcess
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.widgets import StatusLine
-from echoviewer.run_contract import (DONE, EPOCH, PIPELINE, SPLITS, STAGE, STAGES, TEACHER_STAGE, load_stage,
-                                     teacher_load_stage)
+from echoviewer.run_contract import (DONE, EPOCH, GENERATOR_STAGE, PIPELINE, SPLITS, STAGE, STAGES, TEACHER_STAGE,
+                                     load_stage, teacher_load_stage)
 
-TITLES = {TEACHER_STAGE: "Train teacher", "generate": "Generate cines", "targets": "Teacher labels",
+TITLES = {TEACHER_STAGE: "Train teacher", GENERATOR_STAGE: "Learn generator", "generate": "Generate cines",
+          "targets": "Teacher labels",
           "train": "Train student", "evaluate": "Evaluate", "export": "Export"}
 LOADING = {load_stage(split): split.lower() for split in SPLITS}  # train reading its videos
 TEACHER_LOADING = {teacher_load_stage(part): part for part in ("train", "validation")}  # train-teacher's cases
-OPTIONAL = (TEACHER_STAGE, "generate", "targets")  # stages a plan may leave out
+OPTIONAL = (TEACHER_STAGE, GENERATOR_STAGE, "generate", "targets")  # stages a plan may leave out
 
 
 class StageRow:
@@ -164,6 +165,10 @@ class RunPage(QWizardPage):
         elif stage in TEACHER_LOADING:
             self.rows[TEACHER_STAGE].set(line.get("done", 0), line.get("total", 1),
                                          f"reading the {TEACHER_LOADING[stage]} images")
+        elif stage == GENERATOR_STAGE and "done" in line:
+            mae = "" if line.get("val_mae") is None else f" · held-out grey error {255 * line['val_mae']:.1f}"
+            self.rows[stage].set(line["done"], line["total"], f"epoch {line['done']} of {line['total']}{mae}"
+                                 f" · {duration(eta)} left")
         elif stage in ("generate", "targets", "evaluate") and "done" in line:
             if stage == "evaluate" and line["done"] == 0:
                 self._evaluations += 1

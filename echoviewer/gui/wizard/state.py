@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from echoviewer.distill_runs import Run
 from echoviewer.analysis.models import DEFAULT_MODEL
-from echoviewer.run_contract import DATA_PRESETS, STUDENT_PRESETS, TRAINING
+from echoviewer.run_contract import DATA_PRESETS, GENERATOR_SHARE, STUDENT_PRESETS, TRAINING
 
 QUICK, FAST = DATA_PRESETS["quick"], STUDENT_PRESETS["fast"]
+LEARN = "learn"  # WizardState.generator: learned in the run from the labelled frames its teacher learns
+GENERATOR_PERCENT = round(100 * GENERATOR_SHARE)
 
 
 @dataclass
@@ -23,6 +25,8 @@ class WizardState:
     seed: int = 0
     frames: str = QUICK.frames
     folder: str = ""
+    generator: str = ""                   # generated data drawn partly by: "" none, "learn" (from `labelled`), a folder
+    generator_share: int = GENERATOR_PERCENT  # the percentage of cines the generator draws
     data_info: dict | None = None         # `distill probe data` or `probe generate` output
     model: str = FAST.model
     epochs: int = QUICK.epochs
@@ -41,10 +45,16 @@ class WizardState:
             return self.n
         return int((self.data_info or {}).get("videos", 0))
 
+    def _generator_arguments(self) -> list[str]:
+        if not self.generator:
+            return []
+        drawn_by = ["--train-generator"] if self.generator == LEARN else ["--generator", self.generator]
+        return [*drawn_by, "--generator-share", str(self.generator_share / 100)]
+
     def pipeline_arguments(self) -> list[str]:
         """`distill pipeline` options for a new run of these choices (the run folder added by the caller)."""
-        data = (["--generate", str(self.n), "--frames", self.frames] if self.data_mode == "generate"
-                else ["--data", self.folder])
+        data = (["--generate", str(self.n), "--frames", self.frames, *self._generator_arguments()]
+                if self.data_mode == "generate" else ["--data", self.folder])
         teacher = (["--labelled", self.labelled, "--teacher-minutes", str(self.teacher_minutes),
                     *(["--data-licence", self.data_licence] if self.data_licence else [])] if self.labelled
                    else ["--teacher", self.teacher])
