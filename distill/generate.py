@@ -23,6 +23,7 @@ import numpy as np
 from distill.echogen import WEIGHTS
 from distill.errors import UsageError
 from distill.progress import Progress
+from distill.synth.params import two_chamber
 from distill.synth.simulator import SyntheticCine, simulate
 from distill.synth.writers import FORMATS, case_name, is_complete, write_case, write_tables
 from echoviewer.io.atomic import write_json
@@ -62,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a folder from 'distill train-generator': draw cines from it instead of the simulator")
     parser.add_argument("--generator-share", type=float, default=1.0,
                         help="with --generator, the share of cines it draws; the simulator draws the rest (default 1)")
+    parser.add_argument("--a2c-share", type=float, default=0.0,
+                        help="the share of simulated cines drawn as apical two-chamber views (default 0: all "
+                             "four-chamber)")
     parser.add_argument("--compression", choices=("jpeg", "none"), default="jpeg", help="DICOM pixel data")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
@@ -74,6 +78,11 @@ def settings_from(args: argparse.Namespace) -> dict[str, object]:
     frames = list(args.frames) if isinstance(args.frames, tuple) else args.frames
     settings: dict[str, object] = {"n": args.n, "seed": args.seed, "format": args.format, "sizes": sizes,
                                    "frames": frames, "compression": args.compression, "simulator": 1}
+    a2c_share = getattr(args, "a2c_share", 0.0)
+    if not 0.0 <= a2c_share <= 1.0:
+        raise UsageError("--a2c-share must lie in 0-1")
+    if a2c_share:  # absent at 0, so folders made before the option resume as they were
+        settings["a2c_share"] = a2c_share
     generator = getattr(args, "generator", None)  # probe's generate estimates simulated cines only
     if generator is not None:
         settings["generator"] = {"folder": str(generator.resolve()), "weights_sha256": generator_sha256(generator),
@@ -103,7 +112,7 @@ def prepare_folder(out: Path, settings: dict[str, object], resume: bool) -> None
         except (OSError, ValueError) as exc:
             raise UsageError(f"{manifest} is unreadable ({exc}); choose a new folder") from None
         if previous != settings:
-            changed = sorted(k for k in settings if previous.get(k) != settings[k])
+            changed = sorted(k for k in set(settings) | set(previous) if previous.get(k) != settings.get(k))
             raise UsageError(f"{out} was made with other settings ({', '.join(changed)}); "
                              "repeat the original command with --resume, or choose a new folder")
         for stale in out.rglob(".*.partial*"):  # left by a killed worker
@@ -123,7 +132,10 @@ def make_case(out: Path, index: int, settings: dict[str, Any]) -> str:
     if drawn_by_generator(settings, index):
         cine = generated_case([seed, index], str(settings["generator"]["folder"]), n_frames)
     else:
-        cine = simulate([seed, index], height=int(height), width=int(width), n_frames=n_frames)
+        view_rng = np.random.default_rng([seed, index, 3])
+        two = view_rng.random() < float(settings.get("a2c_share", 0.0))
+        cine = simulate([seed, index], height=int(height), width=int(width), n_frames=n_frames,
+                        adjust=(lambda params: two_chamber(params, view_rng)) if two else None)
     name = case_name(index)
     write_case(out, name, cine, str(settings["format"]), compression=str(settings["compression"]))
     return name
@@ -132,7 +144,9 @@ def make_case(out: Path, index: int, settings: dict[str, Any]) -> str:
 def drawn_by_generator(settings: dict[str, Any], index: int) -> bool:
     """Whether case ``index`` comes from the settings' learned generator (else from the simulator)."""
     learned = settings.get("generator")
-    return bool(learned) and np.random.default_rng([int(settings["seed"]), index, 2]).random() < float(learned["share"])
+    if not learned:
+        return False
+    return bool(np.random.default_rng([int(settings["seed"]), index, 2]).random() < float(learned["share"]))
 
 
 def generated_case(seed: list[int], folder: str, n_frames: int | tuple[int, int]) -> GeneratedCine:

@@ -4,6 +4,12 @@ One compressed ``<name>.npz`` per video holds ``soft``, uint8 (T, H, W), sigmoid
 stores it. ``targets.json`` records the teacher and the data; a rerun skips the videos whose file
 is present and valid (same frame count and size as the video), so an interrupted run resumes, and
 refuses to mix two teachers in one folder. A video that cannot be read is reported and skipped.
+
+``--close-at-hinges`` draws the teacher's masks by the clinical convention before they are stored:
+the LV contour closes straight across the mitral annulus at the leaflet hinge points in every frame,
+whatever the leaflets do, so whatever the teacher puts beyond that line (through the open valve into
+the atrium) is removed. The hinge points are the synthetic data's own (``Masks/<name>.npz``
+``landmarks``, which the simulator and the learned generator both write); no image is involved.
 """
 
 from __future__ import annotations
@@ -24,6 +30,27 @@ from echoviewer.io.atomic import write_json
 
 MANIFEST = "targets.json"
 KEY = "soft"
+HINGE_MARGIN_PX = 1.0  # kept beyond the hinge line: the hinge points are exact only to a pixel
+
+
+def close_at_hinges(soft: np.ndarray, landmarks: np.ndarray, margin_px: float = HINGE_MARGIN_PX) -> np.ndarray:
+    """``soft`` (T, H, W) with every pixel more than ``margin_px`` beyond the line through frame t's
+    two hinge points (on the side away from its apex) set to 0; ``landmarks`` (T, 3, 2) holds the
+    apex and the two hinge points (x, y) per frame."""
+    height, width = soft.shape[1:]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    closed = soft.copy()
+    for frame, (apex, septal, lateral) in enumerate(np.asarray(landmarks, np.float64)):
+        normal = np.array([septal[1] - lateral[1], lateral[0] - septal[0]])
+        length = float(np.hypot(*normal))
+        if length < 1e-6:
+            continue  # no annulus to close across
+        normal /= length
+        if np.dot(apex - septal, normal) < 0:
+            normal = -normal  # pointing to the apex
+        beyond = (xs - septal[0]) * normal[0] + (ys - septal[1]) * normal[1] < -margin_px
+        closed[frame][beyond] = 0
+    return closed
 
 
 def target_path(folder: Path, name: str) -> Path:
@@ -51,13 +78,30 @@ def _check_manifest(out: Path, manifest: dict) -> None:
         if previous.get("teacher") != manifest["teacher"]:
             raise ValueError(f"{out} holds targets of another teacher ({previous.get('teacher', {}).get('name')}); "
                              "choose an empty --out folder")
+        if bool(previous.get("close_at_hinges")) != manifest["close_at_hinges"]:
+            raise ValueError(f"{out} holds targets {'with' if previous.get('close_at_hinges') else 'without'} "
+                             "--close-at-hinges; repeat the original command, or choose an empty --out folder")
     write_json(path, manifest)
 
 
+def _hinges(folder: EchoNetFolder, record: VideoRecord, shape: tuple[int, ...]) -> np.ndarray:
+    """The video's per-frame apex and hinge points; ValueError when its truth has none that fit."""
+    truth = folder.truth(record.name)
+    if truth is None or truth.landmarks is None:
+        raise ValueError(f"{record.name}: --close-at-hinges needs synthetic data whose Masks/{record.name}.npz "
+                         "holds landmarks (made by 'distill generate')")
+    if truth.masks.shape != shape or truth.landmarks.shape != (shape[0], 3, 2):
+        raise ValueError(f"{record.name}: its landmarks do not match the video's {shape[0]} frames of "
+                         f"{shape[2]}x{shape[1]}")
+    return truth.landmarks
+
+
 def produce_targets(teacher: Segmenter, folder: EchoNetFolder, records: list[VideoRecord], out: Path,
-                    *, progress: str = "bar") -> dict:
-    """Write the missing targets; returns counts {written, skipped, failed: {name: reason}}."""
-    _check_manifest(out, {"teacher": teacher.describe(), "data": str(folder.root)})
+                    *, progress: str = "bar", closed_at_hinges: bool = False) -> dict:
+    """Write the missing targets (closed across the hinge points if asked); returns counts
+    {written, skipped, failed: {name: reason}}."""
+    _check_manifest(out, {"teacher": teacher.describe(), "data": str(folder.root),
+                          "close_at_hinges": closed_at_hinges})
     bar = Progress("targets", total=len(records), mode=progress, unit="video")
     written, skipped = 0, 0
     failed: dict[str, str] = {}
@@ -66,7 +110,10 @@ def produce_targets(teacher: Segmenter, folder: EchoNetFolder, records: list[Vid
             if read_target(out, record.name, frames.shape) is not None:
                 skipped += 1
             else:
-                save_npz(target_path(out, record.name), {KEY: teacher.soft_masks(frames, folder, record)})
+                soft = teacher.soft_masks(frames, folder, record)
+                if closed_at_hinges:
+                    soft = close_at_hinges(soft, _hinges(folder, record, frames.shape))
+                save_npz(target_path(out, record.name), {KEY: soft})
                 written += 1
     finally:
         bar.close()
@@ -82,6 +129,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the soft masks (resumable)")
     parser.add_argument("--split", default="all",
                         help="TRAIN, VAL, TEST, several joined by commas (TRAIN,VAL) or all (default all)")
+    parser.add_argument("--close-at-hinges", action="store_true",
+                        help="remove what the teacher draws beyond the mitral hinge line (the clinical "
+                             "contour closes across it in every frame); needs synthetic data with landmarks")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
 
 
@@ -91,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         raise ValueError(f"{folder.root}: no videos in split {args.split!r}")
     teacher = load_segmenter(args.teacher)
-    result = produce_targets(teacher, folder, records, args.out, progress=args.progress)
+    result = produce_targets(teacher, folder, records, args.out, progress=args.progress,
+                             closed_at_hinges=args.close_at_hinges)
     print(f"{result['written']} written, {result['skipped']} already done, {len(result['failed'])} failed "
           f"-> {args.out}", file=sys.stderr)
     return 1 if result["failed"] else 0

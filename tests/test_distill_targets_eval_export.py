@@ -244,3 +244,68 @@ def test_block_rule_keeps_a_reference_inside_its_own_block() -> None:
         while end < len(curve) - 1 and low[end + 1]:
             end += 1
         assert block_rule(curve, reference, "es") == start + int(np.argmin(curve[start:end + 1]))
+
+
+# --- targets by the clinical convention: closed across the mitral hinge points ---------------------
+
+def test_close_at_hinges_removes_what_lies_beyond_the_hinge_line_and_nothing_else() -> None:
+    from distill.targets import close_at_hinges
+
+    soft = np.full((2, 40, 40), 200, np.uint8)
+    # frame 0: apex at the top, hinges on the row y = 30; frame 1: the heart turned, hinges on x = 10
+    landmarks = np.array([[[20, 2], [10, 30], [30, 30]], [[38, 20], [10, 8], [10, 32]]], float)
+    closed = close_at_hinges(soft, landmarks, margin_px=1.0)
+    assert (closed[0, :32] == 200).all() and (closed[0, 32:] == 0).all()  # up to 1 px past the line is kept
+    assert (closed[1, :, 9:] == 200).all() and (closed[1, :, :9] == 0).all()
+    assert (soft == 200).all()  # the input is left alone
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The z of the 2-D cross product: its sign says on which side of ``a`` the point ``b`` lies."""
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+class Spilling:
+    """A teacher that draws everything: its mask runs through any valve."""
+
+    def describe(self) -> dict:
+        return {"kind": "test", "name": "spilling"}
+
+    def soft_masks(self, frames: np.ndarray, folder=None, record=None) -> np.ndarray:
+        return np.full(frames.shape, 255, np.uint8)
+
+
+def test_targets_closed_at_the_hinges_keep_nothing_beyond_them_and_stay_one_convention_per_folder(
+        data, tmp_path, capsys) -> None:
+    from distill.targets import produce_targets
+
+    folder, out = EchoNetFolder(data), tmp_path / "closed"
+    records = folder.split("TEST")
+    assert produce_targets(Spilling(), folder, records, out, progress="none", closed_at_hinges=True)["written"]
+    for record in records:
+        soft, landmarks = load_npz(out / f"{record.name}.npz")["soft"], folder.truth(record.name).landmarks
+        for frame, (apex, septal, lateral) in zip(soft, landmarks):
+            ys, xs = np.nonzero(frame == 0)
+            side = cross(lateral - septal, np.stack([xs, ys], axis=1) - septal)
+            assert len(xs) and np.sign(side).std() == 0  # all cleared pixels on one side of the line ...
+            assert np.sign(side[0]) != np.sign(cross(lateral - septal, apex - septal))  # ... not the apex's
+    assert json.loads((out / "targets.json").read_text())["close_at_hinges"] is True
+    with pytest.raises(ValueError, match="holds targets with --close-at-hinges"):
+        produce_targets(Spilling(), folder, records, out, progress="none")  # another convention
+    assert main(["targets", "--teacher", "truth", "--data", str(data), "--out", str(tmp_path / "truth"),
+                 "--close-at-hinges", "--progress", "none"]) == 0  # the truth already closes there: unchanged
+    for record in records:
+        np.testing.assert_array_equal(load_npz(tmp_path / "truth" / f"{record.name}.npz")["soft"],
+                                      folder.truth(record.name).masks * np.uint8(255))
+
+
+def test_close_at_hinges_needs_the_datas_landmarks(data, tmp_path, capsys) -> None:
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    for path in (copy / "Masks").glob("*.npz"):
+        arrays = dict(np.load(path))
+        del arrays["landmarks"]
+        np.savez_compressed(path, **arrays)
+    assert main(["targets", "--teacher", "truth", "--data", str(copy), "--out", str(tmp_path / "t"),
+                 "--close-at-hinges", "--progress", "none"]) == 2
+    assert "needs synthetic data whose Masks/" in one_error_line(capsys.readouterr().err)

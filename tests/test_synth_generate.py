@@ -303,3 +303,13 @@ def test_realism_reports_an_unreadable_real_cine_in_one_line(tmp_path, capsys) -
     not_a_cine.write_text("hello")
     assert main(["realism", str(not_a_cine), str(tmp_path / "set")]) == 2
     assert "notes.txt" in error_line(capsys)
+
+
+def test_a_two_chamber_share_draws_that_share_of_the_simulated_cines_and_is_a_setting(run, tmp_path, capsys) -> None:
+    assert "a2c_share" not in json.loads((run / "synth.json").read_text())  # absent at 0: old folders resume
+    out = tmp_path / "biplane"
+    assert generate(out, "--a2c-share", "1") == 0
+    views = {json.loads(str(np.load(path)["params_json"]))["view"] for path in (out / "Masks").glob("*.npz")}
+    assert views == {"A2C"} and json.loads((out / "synth.json").read_text())["a2c_share"] == 1.0
+    assert generate(out, "--resume") == 2 and "a2c_share" in error_line(capsys)  # another setting
+    assert generate(tmp_path / "bad", "--a2c-share", "1.5") == 2 and "--a2c-share" in error_line(capsys)

@@ -307,3 +307,22 @@ def test_tracing_of_the_truth_contour_gives_back_the_truth_mask(seed) -> None:
         assert rows.shape == (21, 4)
         mask = mask_from_tracing(rows, c.masks[i].shape)
         assert dice(mask, c.masks[i]) >= 0.9, f"seed {seed} frame {i}"
+
+
+def test_a_two_chamber_view_has_no_right_heart_and_keeps_the_lv_truth() -> None:
+    from distill.synth.anatomy import Heart
+    from distill.synth.cycle import make_beats
+    from distill.synth.params import sample_case, two_chamber
+
+    def blood_pools(params) -> int:
+        beats = make_beats(np.random.default_rng(0), heart_rate_bpm=params.heart_rate_bpm, ef=params.ef,
+                           hrv=0.0, ef_variation=0.0, start_phase=0.0, duration_s=1.0)
+        return sum(shape.blood for shape in Heart(params, beats, np.random.default_rng(1)).state(0.1).shapes)
+
+    four = sample_case(np.random.default_rng(5), height=112, width=112, n_frames=8)
+    two = two_chamber(four, np.random.default_rng(6))
+    assert (four.view, two.view) == ("A4C", "A2C")
+    assert blood_pools(four) - blood_pools(two) >= 2  # no right atrium, no right ventricle
+    cine = simulate(5, n_frames=8, adjust=lambda params: two_chamber(params, np.random.default_rng(6)))
+    assert cine.params.view == "A2C" and cine.masks.any(axis=(1, 2)).all()
+    assert np.array_equal(simulate(5, n_frames=8).frames, simulate(5, n_frames=8).frames)  # four-chamber untouched

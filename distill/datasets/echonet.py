@@ -77,6 +77,7 @@ class TruthMasks:
     cm_per_px: float
     fps: float
     params: dict
+    landmarks: np.ndarray | None = None  # (T, 3, 2) pixel (x, y): apex, septal and lateral mitral hinge
 
 
 def _stem(file_name: str) -> str:
@@ -245,7 +246,8 @@ class EchoNetFolder:
             raise ValueError(f"{path}: params_json is not JSON ({exc})") from exc
         return TruthMasks(data["masks"].astype(bool), data["ed_frames"].astype(np.int64),
                           data["es_frames"].astype(np.int64), float(data["ef"]),
-                          float(data["cm_per_px"]), float(data["fps"]), params)
+                          float(data["cm_per_px"]), float(data["fps"]), params,
+                          data["landmarks"].astype(np.float64) if "landmarks" in data else None)
 
     def read_video(self, record: VideoRecord) -> tuple[np.ndarray, float]:
         """Grey uint8 frames (T, H, W) and the frame rate; raises :class:`CineLoadError`.

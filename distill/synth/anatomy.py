@@ -1,4 +1,4 @@
-"""The apical four-chamber heart at any instant, in centimetres.
+"""The apical four-chamber (or two-chamber) heart at any instant, in centimetres.
 
 Shapes are built in heart coordinates ``(u, v)``: ``u`` runs down the LV long axis from the LV
 apex towards the base, ``v`` points to the image right (the LV lateral wall; the septum and the
@@ -221,9 +221,11 @@ class Heart:
         below = np.concatenate([la_wall[::-1][: 2 * len(la_wall) // 3], ra_wall[::-1][len(ra_wall) // 3:]])
         deep = np.array([[below[-1, 0] + 30.0, below[-1, 1]], [below[0, 0] + 30.0, below[0, 1]]])
         rv_outer = rv["free_epi"][::-1] - 0.1 * _outward(rv["free_epi"][::-1], 1.0)
-        return [Shape(np.concatenate([below, deep]), p.far_tissue_gain),
-                Shape(thick_polyline(np.concatenate([lateral_outer, below]), p.pericardium_cm), p.pericardium_gain),
-                Shape(thick_polyline(rv_outer, 0.5 * p.pericardium_cm), 0.3 * p.pericardium_gain)]
+        shapes = [Shape(np.concatenate([below, deep]), p.far_tissue_gain),
+                  Shape(thick_polyline(np.concatenate([lateral_outer, below]), p.pericardium_cm), p.pericardium_gain)]
+        if p.view == "A4C":
+            shapes.append(Shape(thick_polyline(rv_outer, 0.5 * p.pericardium_cm), 0.3 * p.pericardium_gain))
+        return shapes
 
     def _chambers(self, lv: dict, rv: dict, la: np.ndarray, ra: np.ndarray,
                   la_wall: np.ndarray, ra_wall: np.ndarray, blood: float) -> list[Shape]:
@@ -231,15 +233,18 @@ class Heart:
         meeting at the apex) and the LV blood pool, in drawing order."""
         p = self.p
         # walls as open bands: nothing closes the atrium across its valve
-        shapes = [Shape(thick_polyline(0.5 * (la + la_wall), ATRIAL_WALL_CM), p.atrial_wall_gain),
-                  Shape(thick_polyline(0.5 * (ra + ra_wall), ATRIAL_WALL_CM), 0.8 * p.atrial_wall_gain),
-                  Shape(la, blood, blood=True), Shape(ra, blood, blood=True)]
-        if p.interatrial_dropout > 0.5:  # the thin fossa ovalis often drops out
-            gap_centre = 0.5 * (la[len(la) // 6] + ra[-len(ra) // 6 - 1])
-            shapes.append(Shape(ellipse(gap_centre, 0.6 * self.interatrial_gap + 0.3, 0.4), blood, blood=True))
-        # walls as bands from apex to base, so no myocardium closes a ventricle across its valve
-        shapes += [Shape(np.concatenate([rv["free"], rv["free_epi"][::-1]]), p.rv_gain),
-                   Shape(np.concatenate([rv["septal"][::-1], rv["free"][1:]]), blood, blood=True)]
+        four_chamber = p.view == "A4C"  # a two-chamber view's plane misses the right heart
+        la_wall_band = Shape(thick_polyline(0.5 * (la + la_wall), ATRIAL_WALL_CM), p.atrial_wall_gain)
+        shapes = ([la_wall_band, Shape(thick_polyline(0.5 * (ra + ra_wall), ATRIAL_WALL_CM), 0.8 * p.atrial_wall_gain),
+                   Shape(la, blood, blood=True), Shape(ra, blood, blood=True)] if four_chamber
+                  else [la_wall_band, Shape(la, blood, blood=True)])
+        if four_chamber:
+            if p.interatrial_dropout > 0.5:  # the thin fossa ovalis often drops out
+                gap_centre = 0.5 * (la[len(la) // 6] + ra[-len(ra) // 6 - 1])
+                shapes.append(Shape(ellipse(gap_centre, 0.6 * self.interatrial_gap + 0.3, 0.4), blood, blood=True))
+            # walls as bands from apex to base, so no myocardium closes a ventricle across its valve
+            shapes += [Shape(np.concatenate([rv["free"], rv["free_epi"][::-1]]), p.rv_gain),
+                       Shape(np.concatenate([rv["septal"][::-1], rv["free"][1:]]), blood, blood=True)]
         walls = ((lv["septal"], lv["epi_septal"], p.septum_gain), (lv["lateral"], lv["epi_lateral"], p.lateral_gain))
         for side, (endo, epi, gain) in enumerate(walls):
             for k, segment in enumerate(np.array_split(np.arange(N_LEVELS), 5)):
@@ -278,8 +283,8 @@ class Heart:
                                         (hinge_l, posterior, MITRAL_OPEN["posterior"])):
             shapes.append(Shape(_leaflet(hinge, coaptation, open_dir, length, opening, 0.22), p.valve_gain))
         tricuspid_mid = 0.5 * (rv["hinge_septal"] + rv["hinge_free"]) - np.array([0.2, 0.0])
-        for hinge, open_dir in ((rv["hinge_septal"], TRICUSPID_OPEN["septal"]),
-                                (rv["hinge_free"], TRICUSPID_OPEN["anterior"])):
+        tricuspid = ((rv["hinge_septal"], TRICUSPID_OPEN["septal"]), (rv["hinge_free"], TRICUSPID_OPEN["anterior"]))
+        for hinge, open_dir in tricuspid if p.view == "A4C" else ():
             length = 1.08 * float(np.linalg.norm(tricuspid_mid - hinge))
             shapes.append(Shape(_leaflet(hinge, tricuspid_mid, open_dir, length, opening, 0.18), 0.8 * p.valve_gain))
         # the fibrous mitral annulus: bright knots at the hinges, where the trace closes the cavity

@@ -7,7 +7,7 @@ and is stored with the case's ground truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -97,6 +97,9 @@ class CaseParams:
     persistence: float
     tissue_decorrelation: float
     quality: str
+    # the view: "A4C", or "A2C" (apical two-chamber: no right heart; the wall left of the LV is the
+    # inferior wall, not the septum); drawn by :func:`two_chamber`, never by :func:`sample_case`
+    view: str = "A4C"
 
 
 def _pick_fps(rng: np.random.Generator) -> float:
@@ -172,3 +175,12 @@ def sample_case(rng: np.random.Generator, *, height: int, width: int,
         display_blur_cm=float(rng.uniform(0.0, 0.15)),
         apical_haze_db=float(rng.uniform(-35.0, -12.0) + 6.0 * poor),
     )
+
+
+def two_chamber(p: CaseParams, rng: np.random.Generator) -> CaseParams:
+    """``p`` as an apical two-chamber view: the probe turned about 60° from the four-chamber view, so
+    the right heart leaves the plane, the inferior wall (as dim as the anterior one often is) takes
+    the septum's place on the left, and the atrium shows without its partner."""
+    return replace(p, view="A2C", septum_gain=float(rng.uniform(0.3, 1.5)),
+                   septal_width_ratio=float(rng.uniform(0.85, 1.05)), la_width_ratio=float(rng.uniform(1.0, 1.3)),
+                   long_axis_deg=float(rng.uniform(-6.0, 12.0)))
