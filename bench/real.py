@@ -3,7 +3,8 @@ student and its chain's teacher (or the ``--models`` given), on human-labelled C
 real cines without labels.
 
 * Labelled: Dice (mean, median, 10th percentile), HD95 (median, 90th percentile, native px) and
-  relative area error (median) per view and phase, through ``load_cine`` → ``analyze``.
+  relative area error (median) per view and phase, through ``load_cine`` → ``analyze``; the
+  fractional area change against the experts' per view (bias and 95 % limits, in points).
 * Label-free, per cine: beats found, the area curve's periodicity (bpm, r), spike index and the
   basal edge's frame-to-frame motion (median, px).
 
@@ -54,6 +55,18 @@ def labelled_table(reports: dict[str, dict]) -> str:
     return "\n".join(aligned(rows))
 
 
+def fac_table(reports: dict[str, dict]) -> str:
+    agreement = {model: report["labelled"]["fac"] for model, report in reports.items()}
+    rows = [["view", "n", "FAC experts %", "FAC model %", "bias (points)", "95 % limits"]]
+    for index, view in enumerate(next(iter(agreement.values()))):
+        per_model = [agreement[m][index] for m in agreement]
+        rows.append([view["view"], str(view["n"]), f"{view['reference_mean']:.1f}",
+                     _pair([a["predicted_mean"] for a in per_model], "{:.1f}"),
+                     _pair([a["bias"] for a in per_model], "{:+.1f}"),
+                     " / ".join("{:+.1f} to {:+.1f}".format(*a["limits_of_agreement"]) for a in per_model)])
+    return "\n".join(aligned(rows))
+
+
 def cines_table(reports: dict[str, dict]) -> str:
     checked = {model: report["cines"]["checked"] for model, report in reports.items()}
     first = next(iter(checked.values()))
@@ -99,6 +112,8 @@ def main() -> int:
     if labelled is not None:
         print(f"labelled: {labelled.root} ({labelled.layout}, {labelled.count} cases)")
         print(labelled_table(reports))
+        print()
+        print(fac_table(reports))
         for name, report in reports.items():
             for item in report["labelled"]["failed"]:
                 print(f"{name} failed: {item['name']}: {item['error']}")

@@ -27,7 +27,7 @@ from distill.datasets.npz import save_npz
 from distill.errors import UsageError
 from distill.label_free import label_free_checks
 from distill.progress import Progress
-from distill.scores import frame_scores, summarize
+from distill.scores import fac_agreement, frame_scores, summarize
 from echoviewer.analysis import DEFAULT_MODEL, analyze, load_model
 from echoviewer.analysis.onnx_model import OnnxModel
 from echoviewer.analysis.segmentation import ModelInfo
@@ -45,6 +45,8 @@ DEFINITIONS = {
                    "30-220 bpm (the viewer's aperiodic flag: below 0.3); lag and bpm: the highest local "
                    "maximum of its normalised autocorrelation at lags 0.3-2 s",
     "spike_index": "(max - median of the upper third of frames) / (max - min) of the area curve",
+    "fac": "(ED area - ES area) / ED area in %, per case with both phases; bias: model minus reference, "
+           "95 % limits: bias ± 1.96 SD (Bland-Altman)",
     "basal_motion": "frame-to-frame motion of the mask's two basal corners (native px): median, 90th pct",
 }
 
@@ -137,7 +139,7 @@ def realeval(model: OnnxModel, labelled: LabelledSet | None, cines: Sequence[Pat
         rows, failed = score_labelled(labelled, model, max_cases=max_cases, progress=progress)
         report["labelled"] = {"path": str(labelled.root), "layout": labelled.layout, "cases": labelled.count,
                               "frames_scored": len(rows), "failed": failed,
-                              "summary": summarize(rows), "rows": rows}
+                              "summary": summarize(rows), "fac": fac_agreement(rows), "rows": rows}
     if cines:
         checked, failed = check_cines(cines, model)
         report["cines"] = {"checked": checked, "failed": failed}
@@ -163,6 +165,14 @@ def summary_table(summaries: Sequence[dict]) -> list[str]:
     header = ["view", "phase", "n", *(label for label, *_ in SUMMARY_COLUMNS)]
     body = [[s["view"], s["phase"], str(s["n"]),
              *(number(s[score][stat], form) for _, score, stat, form in SUMMARY_COLUMNS)] for s in summaries]
+    return aligned([header, *body])
+
+
+def fac_table(agreement: Sequence[dict]) -> list[str]:
+    """Fractional area change against the reference, per view, as aligned text lines."""
+    header = ["view", "n", "FAC ref %", "FAC model %", "bias (points)", "95 % limits"]
+    body = [[a["view"], str(a["n"]), f"{a['reference_mean']:.1f}", f"{a['predicted_mean']:.1f}", f"{a['bias']:+.1f}",
+             "{:+.1f} to {:+.1f}".format(*a["limits_of_agreement"])] for a in agreement]
     return aligned([header, *body])
 
 
@@ -197,6 +207,8 @@ def text_report(report: dict) -> str:
         lines += ["", f"labelled: {labelled['path']} ({labelled['layout']}, {labelled['cases']} cases, "
                       f"{labelled['frames_scored']} frames scored, {len(labelled['failed'])} failed)"]
         lines += summary_table(labelled["summary"])
+        if labelled["fac"]:
+            lines += ["", "fractional area change (ED − ES) / ED, cases with both phases"] + fac_table(labelled["fac"])
         lines += [f"failed: {item['name']}: {item['error']}" for item in labelled["failed"]]
     if "cines" in report:
         lines += ["", "label-free checks"] + checks_table(report["cines"]["checked"])

@@ -108,3 +108,36 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
             summary[score] = summary_statistics([row[score] for row in members], wanted)
         summaries.append(summary)
     return summaries
+
+
+def _case_key(row: dict) -> str:
+    """A row's case without its phase: ``patient0001_4CH_ED`` → ``patient0001_4CH``."""
+    name, suffix = str(row["name"]), f"_{row['phase']}"
+    return name[: -len(suffix)] if name.endswith(suffix) else name
+
+
+def fac_agreement(rows: Sequence[dict]) -> list[dict]:
+    """Per view, the fractional area change (ED − ES) / ED in % of every case scored at both phases,
+    predicted against reference (Bland–Altman): n, both means, the bias (predicted − reference, in
+    points) and its 95 % limits of agreement. FAC is what area-based EF follows, so a bias here is
+    an EF bias."""
+    by_case: dict[tuple[str, str], dict[str, dict]] = {}
+    for row in rows:
+        by_case.setdefault((row["view"], _case_key(row)), {})[row["phase"]] = row
+    agreement = []
+    for view in sorted({view for view, _ in by_case}, key=lambda v: _order(v, VIEW_ORDER)):
+        pairs = [(phases["ED"], phases["ES"]) for (v, _), phases in by_case.items()
+                 if v == view and {"ED", "ES"} <= set(phases)
+                 and phases["ED"]["area_px"] > 0 and phases["ED"]["reference_area_px"] > 0]
+        if not pairs:
+            continue
+        predicted = np.array([100 * (ed["area_px"] - es["area_px"]) / ed["area_px"] for ed, es in pairs])
+        reference = np.array([100 * (ed["reference_area_px"] - es["reference_area_px"]) / ed["reference_area_px"]
+                              for ed, es in pairs])
+        difference = predicted - reference
+        spread = float(difference.std(ddof=1)) if len(pairs) > 1 else 0.0
+        bias = float(difference.mean())
+        agreement.append({"view": view, "n": len(pairs), "reference_mean": float(reference.mean()),
+                          "predicted_mean": float(predicted.mean()), "bias": bias,
+                          "limits_of_agreement": [bias - 1.96 * spread, bias + 1.96 * spread]})
+    return agreement

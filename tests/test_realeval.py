@@ -16,7 +16,7 @@ from distill.cli import main
 from distill.datasets import EchoNetFolder, mask_from_tracing, save_npz
 from distill.datasets.labelled import camus_nifti_array, cavity, open_labelled
 from distill.label_free import autocorrelation, basal_motion, label_free_checks, period, spike_index
-from distill.scores import area_error, boundary, dice, frame_scores, hd95, summarize
+from distill.scores import area_error, fac_agreement, boundary, dice, frame_scores, hd95, summarize
 from distill.synth import SyntheticCine, simulate
 from distill.synth.writers import _traced_frames, write_case, write_tables
 from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, analyze, load_model
@@ -290,7 +290,28 @@ def test_realeval_on_a_camus_npz_writes_rows_summaries_and_a_table(tmp_path, cam
     assert [(s["view"], s["phase"], s["n"]) for s in labelled["summary"]] == [("A4C", "ED", 1), ("A4C", "ES", 1),
                                                                              ("A2C", "ED", 1)]
     assert all(0.5 < row["dice"] <= 1 and row["hd95_px"] < 20 for row in labelled["rows"])  # the LV was found
-    assert "Dice mean" in table and table.count("\nA4C ") == 2 and "camus-npz, 3 cases" in table
+    assert "Dice mean" in table and table.count("\nA4C ") == 3 and "camus-npz, 3 cases" in table
+    (fac,) = labelled["fac"]  # the A4C case has both phases, the A2C case only ED
+    ed, es = labelled["rows"][:2]
+    assert fac["view"] == "A4C" and fac["n"] == 1 and fac["bias"] == pytest.approx(
+        100 * ((ed["area_px"] - es["area_px"]) / ed["area_px"]
+               - (ed["reference_area_px"] - es["reference_area_px"]) / ed["reference_area_px"]))
+    assert "fractional area change" in table and "bias (points)" in table
+
+
+def test_fac_agreement_is_a_bland_altman_of_the_area_change_per_view() -> None:
+    def rows(view: str, case: str, ed: tuple[int, int], es: tuple[int, int]) -> list[dict]:
+        return [{"name": f"{case}_{phase}", "view": view, "phase": phase, "area_px": area, "reference_area_px": ref}
+                for phase, (area, ref) in (("ED", ed), ("ES", es))]
+
+    table = (rows("A4C", "p1", (100, 100), (70, 60)) + rows("A4C", "p2", (200, 200), (150, 120))
+             + rows("A2C", "p1", (100, 100), (50, 50)))
+    a4c, a2c = fac_agreement(table)
+    assert (a4c["view"], a4c["n"], a4c["reference_mean"], a4c["predicted_mean"]) == ("A4C", 2, 40.0, 27.5)
+    assert a4c["bias"] == pytest.approx(-12.5)  # both cases: 10 and 15 points too little change
+    assert a4c["limits_of_agreement"] == pytest.approx([-12.5 - 1.96 * np.std([-10, -15], ddof=1),
+                                                        -12.5 + 1.96 * np.std([-10, -15], ddof=1)])
+    assert a2c["bias"] == 0 and a2c["limits_of_agreement"] == [0, 0]
 
 
 def test_realeval_on_the_camus_release_and_echonet_with_cines(tmp_path, camus_nifti, echonet, beating,
