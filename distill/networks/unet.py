@@ -35,6 +35,7 @@ class _Architecture(TypedDict):
 
 ARCHITECTURES: dict[str, _Architecture] = {
     "fast": {"widths": (12, 16, 32, 64), "stem_stride": 2, "temporal_kernel": 5},
+    "wide": {"widths": (16, 24, 48, 96), "stem_stride": 2, "temporal_kernel": 5},
     "teacher": {"widths": (32, 64, 128, 192, 256), "stem_stride": 2, "temporal_kernel": 0},
 }
 
