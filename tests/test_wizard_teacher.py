@@ -20,7 +20,7 @@ from echoviewer.distill_runs import LABELLED_LAYOUTS, Run, labelled_layout
 from echoviewer.gui.app import application
 from echoviewer.gui.wizard.run_page import RunPage
 from echoviewer.gui.wizard.state import WizardState
-from echoviewer.gui.wizard.teacher_page import LABELLED, TeacherPage
+from echoviewer.gui.wizard.teacher_page import CAMUS_TEACHER, LABELLED, TeacherPage
 from echoviewer.run_contract import (DONE, EPOCH, GENERATOR_STAGE, PIPELINE, STAGE, STAGES, TEACHER_STAGE, RunFolder, event_line,
                                      progress_line, teacher_load_stage)
 from tests.helpers import one_error_line
@@ -73,7 +73,7 @@ def choose_labelled(page: TeacherPage, path: Path | str, licence: str = "") -> N
 def test_the_teacher_page_offers_a_teacher_trained_on_my_labelled_images(page) -> None:
     button = page.buttons[LABELLED]
     assert button.text().startswith("Train a teacher from my labelled images")
-    assert list(page.buttons).index(LABELLED) == 3  # after the models one may have, before the oracle
+    assert list(page.buttons).index(LABELLED) == 4  # after the models one may have, before the oracle
     assert not page.labelled_box.isHidden() and page.minutes.value() == 30 and page.minutes.minimum() == 0
     assert page.minutes.specialValueText() == "no limit"
     button.click()
@@ -294,3 +294,13 @@ def test_a_real_teacher_stage_stops_on_sigterm_resumes_and_is_not_trained_again(
     student = json.loads(RunFolder(run).student.with_suffix(".json").read_text())
     assert student["teacher"]["name"] == "teacher trained on camus_train.npz"
     assert student["teacher"]["sha256"] == card["sha256"] and student["teacher"]["path"] == str(teacher.model)
+
+
+def test_the_default_students_own_teacher_is_offered_with_its_licence(page, qtbot) -> None:
+    button = page.buttons[CAMUS_TEACHER]
+    assert CAMUS_TEACHER == "teacher-camus" and "CC BY-NC-SA 4.0" in button.text()
+    button.click()
+    qtbot.waitUntil(lambda: page.status.state != "busy", timeout=120_000)
+    assert page.status.state == "ok" and "2,483,969 parameters" in page.status.text(), page.status.text()
+    assert page.state.teacher == CAMUS_TEACHER and page.state.labelled == "" and page.isComplete()
+    assert page.state.pipeline_arguments()[page.state.pipeline_arguments().index("--teacher") + 1] == CAMUS_TEACHER

@@ -12,9 +12,13 @@ from echoviewer.distill_runs import LABELLED_LAYOUTS, labelled_layout, list_runs
 from echoviewer.gui.wizard.checked_page import CheckedPage
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.widgets import PathRow
+from echoviewer.resources import DEFAULT_MODEL, PARTNER
 
 LABELLED = "labelled"
+CAMUS_TEACHER = PARTNER[DEFAULT_MODEL]  # the default student's own teacher
 CHOICES = (("teacher", "The bundled teacher (a U-Net trained on simulated echo)"),
+           (CAMUS_TEACHER, "The bundled CAMUS teacher (trained on human-labelled echoes; research use only: "
+                           "CAMUS's licence, CC BY-NC-SA 4.0, passes to the student)"),
            ("deeplab", "An EchoNet-Dynamic checkpoint (DeepLabV3-ResNet50, .pt)"),
            ("onnx", "An ONNX model with its JSON model card beside it"),
            (LABELLED, "Train a teacher from my labelled images (CAMUS, or EchoNet-Dynamic tracings)"),
