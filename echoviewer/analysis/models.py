@@ -12,10 +12,10 @@ from pathlib import Path
 
 from echoviewer.analysis.errors import ModelLoadError
 from echoviewer.analysis.onnx_model import OnnxModel
-from echoviewer.resources import BUNDLED_MODELS, DEFAULT_MODEL
+from echoviewer.resources import BUNDLED_MODELS, DEFAULT_MODEL, PARTNER
 
 BUNDLED = BUNDLED_MODELS
-__all__ = ["BUNDLED", "DEFAULT_MODEL", "load_model", "model_path"]
+__all__ = ["BUNDLED", "DEFAULT_MODEL", "PARTNER", "load_model", "model_path"]
 
 _loaded: dict[tuple[str, int, int, int], OnnxModel] = {}
 _lock = threading.Lock()

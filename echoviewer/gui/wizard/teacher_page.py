@@ -12,7 +12,7 @@ from echoviewer.distill_runs import LABELLED_LAYOUTS, labelled_layout, list_runs
 from echoviewer.gui.wizard.checked_page import CheckedPage
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.widgets import PathRow
-from echoviewer.resources import DEFAULT_MODEL, PARTNER
+from echoviewer.analysis.models import DEFAULT_MODEL, PARTNER
 
 LABELLED = "labelled"
 CAMUS_TEACHER = PARTNER[DEFAULT_MODEL]  # the default student's own teacher
