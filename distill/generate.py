@@ -13,7 +13,9 @@ import json
 import multiprocessing
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from functools import partial, reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,7 @@ import numpy as np
 from distill.echogen import WEIGHTS
 from distill.errors import UsageError
 from distill.progress import Progress
-from distill.synth.params import two_chamber
+from distill.synth.params import CaseParams, hazy_cavity, two_chamber
 from distill.synth.simulator import SyntheticCine, simulate
 from distill.synth.writers import FORMATS, case_name, is_complete, write_case, write_tables
 from echoviewer.io.atomic import write_json
@@ -66,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--a2c-share", type=float, default=0.0,
                         help="the share of simulated cines drawn as apical two-chamber views (default 0: all "
                              "four-chamber)")
+    parser.add_argument("--hazy-share", type=float, default=0.0,
+                        help="the share of simulated cines with a bright, hazy blood pool, as many real scanners "
+                             "show it (default 0)")
     parser.add_argument("--compression", choices=("jpeg", "none"), default="jpeg", help="DICOM pixel data")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
@@ -78,11 +83,12 @@ def settings_from(args: argparse.Namespace) -> dict[str, object]:
     frames = list(args.frames) if isinstance(args.frames, tuple) else args.frames
     settings: dict[str, object] = {"n": args.n, "seed": args.seed, "format": args.format, "sizes": sizes,
                                    "frames": frames, "compression": args.compression, "simulator": 1}
-    a2c_share = getattr(args, "a2c_share", 0.0)
-    if not 0.0 <= a2c_share <= 1.0:
-        raise UsageError("--a2c-share must lie in 0-1")
-    if a2c_share:  # absent at 0, so folders made before the option resume as they were
-        settings["a2c_share"] = a2c_share
+    for option in ("a2c_share", "hazy_share"):
+        share = getattr(args, option, 0.0)
+        if not 0.0 <= share <= 1.0:
+            raise UsageError(f"--{option.replace('_', '-')} must lie in 0-1")
+        if share:  # absent at 0, so folders made before the option resume as they were
+            settings[option] = share
     generator = getattr(args, "generator", None)  # probe's generate estimates simulated cines only
     if generator is not None:
         settings["generator"] = {"folder": str(generator.resolve()), "weights_sha256": generator_sha256(generator),
@@ -132,13 +138,24 @@ def make_case(out: Path, index: int, settings: dict[str, Any]) -> str:
     if drawn_by_generator(settings, index):
         cine = generated_case([seed, index], str(settings["generator"]["folder"]), n_frames)
     else:
-        view_rng = np.random.default_rng([seed, index, 3])
-        two = view_rng.random() < float(settings.get("a2c_share", 0.0))
         cine = simulate([seed, index], height=int(height), width=int(width), n_frames=n_frames,
-                        adjust=(lambda params: two_chamber(params, view_rng)) if two else None)
+                        adjust=_variety(settings, index))
     name = case_name(index)
     write_case(out, name, cine, str(settings["format"]), compression=str(settings["compression"]))
     return name
+
+
+def _variety(settings: dict[str, Any], index: int) -> Callable[[CaseParams], CaseParams] | None:
+    """What case ``index`` changes in the simulator's draw: a two-chamber view, a hazy blood pool
+    (each from its own random stream, so four-chamber, dark-pool cases stay as they were)."""
+    changes = []
+    for option, change, stream in (("a2c_share", two_chamber, 3), ("hazy_share", hazy_cavity, 4)):
+        rng = np.random.default_rng([int(settings["seed"]), index, stream])
+        if rng.random() < float(settings.get(option, 0.0)):
+            changes.append(partial(change, rng=rng))
+    if not changes:
+        return None
+    return lambda params: reduce(lambda p, change: change(p), changes, params)
 
 
 def drawn_by_generator(settings: dict[str, Any], index: int) -> bool:

@@ -36,7 +36,14 @@ TEACHER = {"model": "teacher", "epochs": 30, "patience": 6, "batch": 8, "clip": 
            "schedule": "cosine"}
 # A fixed number of steps, not a time budget, so that the teacher does not depend on the machine.
 LABELLED_TEACHER = {"steps": 2400, "batch": 16, "augment": 1.0, "dice": 0.5}
-STUDENT = student_settings(STUDENT_PRESETS["fast"], STANDARD)
+STUDENT = student_settings(STUDENT_PRESETS["fast"], STANDARD)  # the simulator chain's
+# The labelled chain's student: wider, and its simulated cines more varied than the simulator's
+# defaults (two-chamber views; bright, hazy blood pools as on CAMUS's scanners), its teacher's masks
+# closed across the mitral hinge points (the clinical convention; a teacher trained on closed-valve
+# ED/ES frames draws through the open valve). Why each: docs/simulator-notes.md.
+CAMUS_STUDENT_SETTINGS = student_settings(STUDENT_PRESETS["wide"], STANDARD)
+CAMUS_VARIETY = ["--a2c-share", "0.3", "--hazy-share", "0.5"]
+CAMUS_TARGETS = ["--close-at-hinges"]
 CAMUS_STUDENT, CAMUS_TEACHER = "student-camus", "teacher-camus"
 
 
@@ -49,14 +56,16 @@ def _generate(data: Path, n: int, frames: str, seed: int, common: list[str], lea
               "--workers", "2", *learned, *common, *_resume_if(data.exists())], (data / "FileList.csv").is_file())
 
 
-def _student(work: Path, train_data: Path, teacher_onnx: Path, seed: int, name: str, common: list[str]) -> Path:
-    """Targets of ``teacher_onnx`` on ``train_data``, the student trained on them, its checkpoint."""
+def _student(work: Path, train_data: Path, teacher_onnx: Path, seed: int, name: str, common: list[str],
+             settings: dict = STUDENT, convention: tuple[str, ...] = ()) -> Path:
+    """Targets of ``teacher_onnx`` on ``train_data`` (with the ``targets`` options ``convention``), the
+    student trained on them by ``settings``, its checkpoint."""
     targets, student_run = work / "targets", TrainFolder(work / "student-run")
     # Finished videos are skipped, so this step resumes by itself.
-    run_step(["targets", "--teacher", str(teacher_onnx), "--data", str(train_data), "--out", str(targets), *common],
-             False)
+    run_step(["targets", "--teacher", str(teacher_onnx), "--data", str(train_data), "--out", str(targets),
+              *convention, *common], False)
     run_step(["train", "--data", str(train_data), "--targets", str(targets), "--out", str(student_run.path), "--seed",
-              str(seed), *options(STUDENT), *common, *_resume_if(student_run.last.is_file())],
+              str(seed), *options(settings), *common, *_resume_if(student_run.last.is_file())],
              student_run.summary.is_file())
     run_step(["export", "--checkpoint", str(student_run.best), "--out", str(work / "student.onnx"),
               "--name", name, "--data", str(train_data)], (work / "student.onnx").is_file())
@@ -116,11 +125,12 @@ def reproduce_labelled(work: Path, out: Path, labelled: Path, *, seed: int, prog
               "--name", f"echoviewer bundled {CAMUS_TEACHER}", *options(LABELLED_TEACHER), *common,
               *_resume_if(teacher.path.exists())], teacher.model.is_file())
     learn_generator(generator, ["--labelled", str(labelled), "--seed", str(seed), *common])
-    learned = ["--generator", str(generator), "--generator-share", str(GENERATOR_SHARE)]
+    learned = ["--generator", str(generator), "--generator-share", str(GENERATOR_SHARE), *CAMUS_VARIETY]
     _generate(train_data, TRAIN_CINES, TRAIN_FRAMES, seed, common, learned)
     _generate(test_data, TEST_CINES, TEST_FRAMES, seed + 1, common, learned)
     name = f"echoviewer bundled {CAMUS_STUDENT}"
-    best = _student(work, train_data, teacher.model, seed, name, common)
+    best = _student(work, train_data, teacher.model, seed, name, common, CAMUS_STUDENT_SETTINGS,
+                    tuple(CAMUS_TARGETS))
     _publish(work, test_data, teacher.model, {CAMUS_STUDENT: (best, name), CAMUS_TEACHER: (teacher.model, "")},
              out, common, measure, "evaluation-camus.md")
 

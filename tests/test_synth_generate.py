@@ -313,3 +313,14 @@ def test_a_two_chamber_share_draws_that_share_of_the_simulated_cines_and_is_a_se
     assert views == {"A2C"} and json.loads((out / "synth.json").read_text())["a2c_share"] == 1.0
     assert generate(out, "--resume") == 2 and "a2c_share" in error_line(capsys)  # another setting
     assert generate(tmp_path / "bad", "--a2c-share", "1.5") == 2 and "--a2c-share" in error_line(capsys)
+
+
+def test_a_hazy_share_brightens_the_blood_pool_of_that_share_of_cines(run, tmp_path) -> None:
+    out = tmp_path / "hazy"
+    assert generate(out, "--hazy-share", "1") == 0
+    hazy = [json.loads(str(np.load(path)["params_json"])) for path in sorted((out / "Masks").glob("*.npz"))]
+    plain = [json.loads(str(np.load(path)["params_json"])) for path in sorted((run / "Masks").glob("*.npz"))]
+    assert all(6 <= h["blood_db"] <= 20 and h["apical_haze_db"] >= -14 for h in hazy)  # far less dark blood
+    assert all(h["gain_db"] > p["gain_db"] for h, p in zip(hazy, plain))
+    assert all(h["heart_rate_bpm"] == p["heart_rate_bpm"] for h, p in zip(hazy, plain))  # the same hearts
+    assert json.loads((out / "synth.json").read_text())["hazy_share"] == 1.0

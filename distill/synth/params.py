@@ -184,3 +184,13 @@ def two_chamber(p: CaseParams, rng: np.random.Generator) -> CaseParams:
     return replace(p, view="A2C", septum_gain=float(rng.uniform(0.3, 1.5)),
                    septal_width_ratio=float(rng.uniform(0.85, 1.05)), la_width_ratio=float(rng.uniform(1.0, 1.3)),
                    long_axis_deg=float(rng.uniform(-6.0, 12.0)))
+
+
+def hazy_cavity(p: CaseParams, rng: np.random.Generator) -> CaseParams:
+    """``p`` with a bright, hazy blood pool, as many real scanners show it (CAMUS's cavities are 0.7-0.8
+    of the wall's grey in the model view; the simulator's own range, tuned to darker cines, 0.3-0.5):
+    less dark blood, apical haze near the myocardium's level, near-field clutter reaching the middle
+    of the cavity and a higher gain."""
+    return replace(p, blood_db=float(rng.uniform(6.0, 20.0)), apical_haze_db=float(rng.uniform(-14.0, -3.0)),
+                   clutter_gain=float(p.clutter_gain + rng.uniform(0.1, 0.6)),
+                   clutter_depth_cm=float(rng.uniform(3.0, 7.0)), gain_db=float(p.gain_db + rng.uniform(2.0, 8.0)))
