@@ -13,8 +13,7 @@ an interrupted one resumes, so resuming after a cancel, a kill or a crash finish
    recipe); ``generate`` then draws ``--generator-share`` of the cines from it, the simulator the rest
    (``--generator FOLDER`` uses one made before);
 2. ``generate``  synthetic cines into ``DIR/data`` (only when the plan asks for generated data);
-3. ``targets``   the teacher's soft masks of the TRAIN and VAL videos (not for the simulator's truth),
-   closed across the mitral hinge points for generated cines (``targets --close-at-hinges``);
+3. ``targets``   the teacher's soft masks of the TRAIN and VAL videos (not for the simulator's truth);
 4. ``train``     the student on those targets alone (``DIR/train``: last.pt, best.pt, history.json);
 5. ``evaluate``  the new student as ONNX (``candidate.onnx``), then it and the current student
    scored against the teacher on the TEST split (``evaluation/``, ``evaluation-current/``);
@@ -227,10 +226,8 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
                  (data / "FileList.csv").is_file())
     if "targets" in names:
         stage("targets")  # finished videos are skipped, so this step resumes by itself
-        # Generated cines carry their hinge points: the teacher's masks are closed across them.
-        convention = ["--close-at-hinges"] if "generate" in plan.data else []
         run_step(["targets", "--teacher", teacher, "--data", str(data), "--out", str(targets),
-                  "--split", "TRAIN,VAL", *convention, *common], False)
+                  "--split", "TRAIN,VAL", *common], False)
     stage("train")
     run_step(["train", "--data", str(data), "--targets", "truth" if plan.teacher == "truth" else str(targets),
               "--out", str(train.path), *options(plan.student), *common,

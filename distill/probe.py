@@ -224,9 +224,9 @@ def probe_generate(args: argparse.Namespace) -> dict[str, Any]:
     mean_frames = float(np.mean(args.frames))
     weights = {False: 1 - share, True: share}
     seconds_per_cine = sum(weights[k] * c[0] / c[2] for k, c in cost.items()) * mean_frames
-    bytes_per_cine = sum(weights[k] * c[1] / c[2] for k, c in cost.items()) * mean_frames
+    bytes_per_cine = round(sum(weights[k] * c[1] / c[2] for k, c in cost.items()) * mean_frames)
     result = {"n": args.n, "frames_per_cine": mean_frames, "size": args.size,
-              "seconds_per_cine": round(seconds_per_cine, 4), "bytes_per_cine": round(bytes_per_cine),
+              "seconds_per_cine": round(seconds_per_cine, 4), "bytes_per_cine": bytes_per_cine,
               "estimated_bytes": round(bytes_per_cine * args.n * BYTES_MARGIN),
               "estimated_seconds": round(seconds_per_cine * args.n / args.workers, 1),
               "workers": args.workers, "free_bytes": None, "thumbnails": thumbnails}

@@ -7,8 +7,8 @@ its model card):
 * ``--labelled CAMUS_TRAIN`` (``student-camus``, ``teacher-camus``): the teacher is trained on the
   human-labelled CAMUS ``train`` frames (``train-teacher``), and so is a generator of synthetic
   frames (``train-generator``); the student's cines come half from that generator, half from the
-  simulator. Both learned models inherit CAMUS's licence (CC BY-NC-SA 4.0, research use), and the
-  cards say so.
+  simulator, and the student is the wide U-Net. Both
+  learned models inherit CAMUS's licence (CC BY-NC-SA 4.0, research use), and the cards say so.
 * ``--simulator`` (the bundled ``student`` and ``teacher``): the teacher learns the simulator's truth, the student its
   labels on simulated cines; nothing real is involved anywhere.
 
@@ -37,13 +37,9 @@ TEACHER = {"model": "teacher", "epochs": 30, "patience": 6, "batch": 8, "clip": 
 # A fixed number of steps, not a time budget, so that the teacher does not depend on the machine.
 LABELLED_TEACHER = {"steps": 2400, "batch": 16, "augment": 1.0, "dice": 0.5}
 STUDENT = student_settings(STUDENT_PRESETS["fast"], STANDARD)  # the simulator chain's
-# The labelled chain's student: wider, and its simulated cines more varied than the simulator's
-# defaults (two-chamber views; bright, hazy blood pools as on CAMUS's scanners), its teacher's masks
-# closed across the mitral hinge points (the clinical convention; a teacher trained on closed-valve
-# ED/ES frames draws through the open valve). Why each: docs/simulator-notes.md.
+# The labelled chain's student: the wide U-Net, whose extra capacity the varied synthetic data of
+# that chain uses (docs/simulator-notes.md has the comparison).
 CAMUS_STUDENT_SETTINGS = student_settings(STUDENT_PRESETS["wide"], STANDARD)
-CAMUS_VARIETY = ["--a2c-share", "0.3", "--hazy-share", "0.5"]
-CAMUS_TARGETS = ["--close-at-hinges"]
 CAMUS_STUDENT, CAMUS_TEACHER = "student-camus", "teacher-camus"
 
 
@@ -57,13 +53,13 @@ def _generate(data: Path, n: int, frames: str, seed: int, common: list[str], lea
 
 
 def _student(work: Path, train_data: Path, teacher_onnx: Path, seed: int, name: str, common: list[str],
-             settings: dict = STUDENT, convention: tuple[str, ...] = ()) -> Path:
-    """Targets of ``teacher_onnx`` on ``train_data`` (with the ``targets`` options ``convention``), the
-    student trained on them by ``settings``, its checkpoint."""
+             settings: dict = STUDENT) -> Path:
+    """Targets of ``teacher_onnx`` on ``train_data``, the student trained on them by ``settings``, its
+    checkpoint."""
     targets, student_run = work / "targets", TrainFolder(work / "student-run")
     # Finished videos are skipped, so this step resumes by itself.
     run_step(["targets", "--teacher", str(teacher_onnx), "--data", str(train_data), "--out", str(targets),
-              *convention, *common], False)
+              *common], False)
     run_step(["train", "--data", str(train_data), "--targets", str(targets), "--out", str(student_run.path), "--seed",
               str(seed), *options(settings), *common, *_resume_if(student_run.last.is_file())],
              student_run.summary.is_file())
@@ -125,12 +121,11 @@ def reproduce_labelled(work: Path, out: Path, labelled: Path, *, seed: int, prog
               "--name", f"echoviewer bundled {CAMUS_TEACHER}", *options(LABELLED_TEACHER), *common,
               *_resume_if(teacher.path.exists())], teacher.model.is_file())
     learn_generator(generator, ["--labelled", str(labelled), "--seed", str(seed), *common])
-    learned = ["--generator", str(generator), "--generator-share", str(GENERATOR_SHARE), *CAMUS_VARIETY]
+    learned = ["--generator", str(generator), "--generator-share", str(GENERATOR_SHARE)]
     _generate(train_data, TRAIN_CINES, TRAIN_FRAMES, seed, common, learned)
     _generate(test_data, TEST_CINES, TEST_FRAMES, seed + 1, common, learned)
     name = f"echoviewer bundled {CAMUS_STUDENT}"
-    best = _student(work, train_data, teacher.model, seed, name, common, CAMUS_STUDENT_SETTINGS,
-                    tuple(CAMUS_TARGETS))
+    best = _student(work, train_data, teacher.model, seed, name, common, CAMUS_STUDENT_SETTINGS)
     _publish(work, test_data, teacher.model, {CAMUS_STUDENT: (best, name), CAMUS_TEACHER: (teacher.model, "")},
              out, common, measure, "evaluation-camus.md")
 

@@ -107,7 +107,7 @@ def test_open_shows_the_preview_then_the_cine_then_the_study(qtbot, make_control
     assert c.frame == 0 and seen.payloads("frame_changed")[-1] == 0
     assert c.model_spec == DEFAULT_MODEL and seen.payloads("model_changed") == [DEFAULT_MODEL]
     assert study.analysis.segmentation.model.file == BUNDLED[DEFAULT_MODEL].name
-    assert (study.picks.ed, study.picks.es) == ((8, 36), (19, 47))
+    assert (study.picks.ed, study.picks.es) == ((8, 36), (19, 45))
 
 
 def test_a_second_open_while_the_first_decodes_drops_the_first(qtbot, make_controller, colour_path):
@@ -278,13 +278,13 @@ def test_edits_and_the_model_are_saved_and_reopen_with_the_file(qtbot, make_cont
     c.set_frame(30)
     c.set_event_here("ES")
     saved = store.load(c.identity)
-    assert (saved.ed_frames, saved.es_frames, saved.model) == ((10, 36), (19, 30, 47), DEFAULT_MODEL)
+    assert (saved.ed_frames, saved.es_frames, saved.model) == ((10, 36), (19, 30, 45), DEFAULT_MODEL)
     assert (saved.edited_ed, saved.edited_es) == ((10,), (30,))
     c.set_model("teacher")
     idle(qtbot, c)
     assert store.load(c.identity).model == "teacher"  # a model switch is saved too
     c.undo()
-    assert store.load(c.identity).es_frames == (19, 47)
+    assert store.load(c.identity).es_frames == (19, 45)
     c.redo()
     picks = c.study.picks
 

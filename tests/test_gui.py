@@ -184,7 +184,7 @@ def test_the_sample_opens_with_the_students_picks(qtbot, window):
     open_and_wait(qtbot, window, SAMPLE_CINE)
     study = window.controller.study
     assert study.n_frames == 60
-    assert study.picks.ed == (8, 36) and study.picks.es == (19, 47)
+    assert study.picks.ed == (8, 36) and study.picks.es == (19, 45)
     assert window.controller.model_spec == DEFAULT_MODEL and window.model_box.currentData() == DEFAULT_MODEL
     assert study.analysis.segmentation.model.file == BUNDLED[DEFAULT_MODEL].name
     assert SAMPLE_CINE.name in window.windowTitle()
@@ -192,7 +192,7 @@ def test_the_sample_opens_with_the_students_picks(qtbot, window):
     # curve, markers, table and transport all show the study
     assert len(window.curve._x) == 60
     assert sorted((m.kind, m.frame) for m in window.curve.markers) == [
-        ("ED", 8), ("ED", 36), ("ES", 19), ("ES", 47)]
+        ("ED", 8), ("ED", 36), ("ES", 19), ("ES", 45)]
     assert window.measurements.table.rowCount() == 2 + 2  # two beats, mean, sd
     assert [table_text(window, 0, c) for c in (1, 2)] == ["8", "19"]
     assert window.transport.slider.maximum() == 59 and window.transport.slider.isEnabled()
@@ -292,8 +292,8 @@ def test_keys_step_jump_and_go_to_the_ends(qtbot, window):
     K = Qt.Key
     steps = [(K.Key_Right, 1), (K.Key_Right, 2), (K.Key_Right, 3), (K.Key_Left, 2), (K.Key_End, 59),
              (K.Key_Right, 59), (K.Key_Home, 0), (K.Key_Left, 0), (K.Key_BracketRight, 8),
-             (K.Key_BracketRight, 19), (K.Key_BracketRight, 36), (K.Key_BracketRight, 47),
-             (K.Key_BracketRight, 47), (K.Key_BracketLeft, 36), (K.Key_End, 59), (K.Key_BracketLeft, 47)]
+             (K.Key_BracketRight, 19), (K.Key_BracketRight, 36), (K.Key_BracketRight, 45),
+             (K.Key_BracketRight, 45), (K.Key_BracketLeft, 36), (K.Key_End, 59), (K.Key_BracketLeft, 45)]
     for name, expected in steps:
         key(qtbot, window, name)
         assert c.frame == expected, name
@@ -301,7 +301,7 @@ def test_keys_step_jump_and_go_to_the_ends(qtbot, window):
         assert window.transport.position.text().startswith(f"{expected} / 59")
         assert shows_frame(window, expected)
         assert window.curve.cursor.value() == pytest.approx(window.curve._x[expected])
-    assert window.cine_view.info.text().startswith("<b>ES</b>")  # on frame 47
+    assert window.cine_view.info.text().startswith("<b>ES</b>")  # on frame 45
 
 
 @pytest.mark.slow
@@ -376,13 +376,13 @@ def test_e_s_delete_and_undo_redo_keys(qtbot, window):
     key(qtbot, window, Qt.Key.Key_BracketRight)  # 19, an ES
     assert c.frame == 19
     key(qtbot, window, Qt.Key.Key_E)  # ED here replaces the ES
-    assert c.study.picks.ed == (8, 12, 19, 36) and c.study.picks.es == (47,)
+    assert c.study.picks.ed == (8, 12, 19, 36) and c.study.picks.es == (45,)
     key(qtbot, window, Qt.Key.Key_Right)
     key(qtbot, window, Qt.Key.Key_Right)
     key(qtbot, window, Qt.Key.Key_S)
-    assert c.study.picks.es == (21, 47) and c.study.picks.edited_es == {21}
+    assert c.study.picks.es == (21, 45) and c.study.picks.edited_es == {21}
     key(qtbot, window, Qt.Key.Key_End)
-    key(qtbot, window, Qt.Key.Key_BracketLeft)  # 47
+    key(qtbot, window, Qt.Key.Key_BracketLeft)  # 45
     key(qtbot, window, Qt.Key.Key_Delete)
     assert c.study.picks.es == (21,)
     key(qtbot, window, Qt.Key.Key_BracketLeft)  # 36
@@ -486,7 +486,7 @@ def test_dragging_the_ed_marker_moves_ed_and_changes_the_measurements(qtbot, win
     qtbot.waitUntil(lambda: c.study.picks.ed != (8, 36), timeout=5000)
     moved = c.study.picks.ed[0]
     assert 10 <= moved <= 13 and c.study.picks.ed[1:] == (36,)
-    assert c.study.picks.edited_ed == {moved} and c.study.picks.es == (19, 47)
+    assert c.study.picks.edited_ed == {moved} and c.study.picks.es == (19, 45)
     beat = c.study.analysis.beats[0]
     assert beat.ed_frame == moved and beat.ed_area != ed_area
     assert beat.ed_area == pytest.approx(float(c.study.analysis.area_cm2[moved]))
@@ -504,8 +504,8 @@ def test_dragging_the_ed_marker_moves_ed_and_changes_the_measurements(qtbot, win
 def test_dragging_an_es_marker_onto_an_ed_replaces_it(qtbot, window):
     open_and_wait(qtbot, window, SAMPLE_CINE)
     c = window.controller
-    drag(qtbot, window.curve.viewport(), plot_point(window, 47), plot_point(window, 36), steps=16)
-    qtbot.waitUntil(lambda: c.study.picks.es != (19, 47), timeout=5000)
+    drag(qtbot, window.curve.viewport(), plot_point(window, 45), plot_point(window, 36), steps=16)
+    qtbot.waitUntil(lambda: c.study.picks.es != (19, 45), timeout=5000)
     assert c.study.picks.es == (19, 36) and c.study.picks.edited_es == {36}
     assert c.study.picks.ed == (8,)  # a frame is never both
     assert [(b.ed_frame, b.es_frame) for b in c.study.analysis.beats] == [(8, 19)]
@@ -515,11 +515,11 @@ def test_dragging_an_es_marker_onto_an_ed_replaces_it(qtbot, window):
 def test_right_clicking_a_marker_removes_that_pick(qtbot, window):
     open_and_wait(qtbot, window, SAMPLE_CINE)
     c = window.controller
-    qtbot.mouseClick(window.curve.viewport(), Qt.MouseButton.RightButton, pos=plot_point(window, 47))
+    qtbot.mouseClick(window.curve.viewport(), Qt.MouseButton.RightButton, pos=plot_point(window, 45))
     qtbot.waitUntil(lambda: c.study.picks.es == (19,), timeout=5000)
     assert c.study.picks.ed == (8, 36) and [m.frame for m in window.curve.markers if m.kind == "ES"] == [19]
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert c.study.picks.es == (19, 47)
+    assert c.study.picks.es == (19, 45)
 
 
 def test_dropping_a_file_or_a_folder_on_the_window_opens_it(qtbot, window, tmp_path):
@@ -679,7 +679,7 @@ def test_switching_models_keeps_the_edits_and_switching_back_uses_the_cache(qtbo
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert c.study.picks.ed == (8, 36) and c.study.picks.es == (19, 47)
+    assert c.study.picks.ed == (8, 36) and c.study.picks.es == (19, 45)
 
 
 def test_without_edits_a_model_switch_shows_the_new_models_picks(qtbot, window, colour_path):
@@ -718,7 +718,7 @@ def test_a_broken_model_file_gives_an_error_and_changes_nothing(qtbot, make_wind
     assert not window.progress.isVisible()
     # still usable: keys and undo work
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert c.study.picks.es == (19, 30, 47)
+    assert c.study.picks.es == (19, 30, 45)
 
     # the same through the controller with a file outside the model folder
     c.set_model(str(models / "bad.onnx"))

@@ -71,8 +71,6 @@ def test_learning_stage_by_stage_the_generator_feeds_generate_and_a_killed_one_s
         camus, RunFolder(run).generator, GENERATOR_TRAINING["epochs"], 0, "ours", "json")
     generate = build_parser("generate").parse_args(calls[2][0])
     assert (generate.generator, generate.generator_share) == (RunFolder(run).generator, 0.5)
-    targets = build_parser("targets").parse_args(calls[3][0])
-    assert calls[3][0][0] == "targets" and targets.close_at_hinges  # generated cines: the clinical convention
 
     folder = RunFolder(run).generator  # killed while learning: nothing but a partial folder
     folder.mkdir(parents=True)
@@ -95,14 +93,6 @@ def test_a_generator_folder_made_before_is_used_as_it_is(tmp_path, monkeypatch) 
     calls = staged(run, plan, monkeypatch)
     generate = build_parser("generate").parse_args(calls[0][0])
     assert calls[0][0][0] == "generate" and generate.generator == made.resolve()
-
-
-def test_a_data_folder_gets_the_teachers_masks_as_they_are(tmp_path, monkeypatch) -> None:
-    """A user's folder (EchoNet-style) carries no hinge points of its own to close the masks at."""
-    run = tmp_path / "run"
-    plan = Plan(name="mine", teacher="teacher", data={"folder": str(tmp_path)}, student={"model": "fast", "seed": 0})
-    targets = next(argv for argv, _ in staged(run, plan, monkeypatch) if argv[0] == "targets")
-    assert "--close-at-hinges" not in targets
 
 
 def test_generator_choices_that_cannot_work_are_refused_before_a_plan(camus, tmp_path, capsys) -> None:
