@@ -23,7 +23,7 @@ from pathlib import Path
 from common import default_file  # bench/ is on sys.path when a script runs
 from distill.datasets.labelled import open_labelled
 from distill.errors import UsageError
-from distill.realeval import aligned, cine_files, number, realeval
+from distill.realeval import aligned, cine_files, limits_text, number, realeval
 from echoviewer.analysis import DEFAULT_MODEL, load_model
 from echoviewer.io.atomic import write_json
 from echoviewer.resources import PARTNER
@@ -63,7 +63,7 @@ def fac_table(reports: dict[str, dict]) -> str:
         rows.append([view["view"], str(view["n"]), f"{view['reference_mean']:.1f}",
                      _pair([a["predicted_mean"] for a in per_model], "{:.1f}"),
                      _pair([a["bias"] for a in per_model], "{:+.1f}"),
-                     " / ".join("{:+.1f} to {:+.1f}".format(*a["limits_of_agreement"]) for a in per_model)])
+                     " / ".join(limits_text(a) for a in per_model)])
     return "\n".join(aligned(rows))
 
 

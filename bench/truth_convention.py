@@ -38,9 +38,9 @@ def profile(image: np.ndarray, cavity: np.ndarray) -> np.ndarray:
     rows = np.nonzero(cavity)[0]
     top, bottom = rows.min(), rows.min() + (1 - BASAL_SHARE) * (rows.max() - rows.min())
     band = (np.arange(cavity.shape[0]) >= top) & (np.arange(cavity.shape[0]) <= bottom)
-    grey = image.astype(float)
-    return np.array([grey[band[:, None] & (signed == d)].mean() if (band[:, None] & (signed == d)).any() else np.nan
-                     for d in DISTANCES])
+    grey, band = image.astype(float), band[:, None]
+    picked = [grey[band & (signed == d)] for d in DISTANCES]
+    return np.array([values.mean() if values.size else np.nan for values in picked])
 
 
 def crossing(mean_profile: np.ndarray) -> float:

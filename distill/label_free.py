@@ -111,7 +111,7 @@ def label_free_checks(analysis: CineAnalysis) -> dict:
     motion = basal_motion(segmentation.native_mask, segmentation.n_frames)
     fps = analysis.cine.timing.fps
     r = periodicity(area, fps)
-    return {"frames": int(len(area)), "fps": float(analysis.cine.timing.fps),
+    return {"frames": int(len(area)), "fps": float(fps),
             "ed_found": len(analysis.ed_frames), "es_found": len(analysis.es_frames),
             "beats": len(analysis.beats),
             "periodicity": {"r": None if np.isnan(r) else r, **period(area, fps)},

@@ -168,11 +168,16 @@ def summary_table(summaries: Sequence[dict]) -> list[str]:
     return aligned([header, *body])
 
 
+def limits_text(agreement: dict) -> str:
+    """A view's 95 % limits of agreement as text: ``-17.4 to +5.5``."""
+    return "{:+.1f} to {:+.1f}".format(*agreement["limits_of_agreement"])
+
+
 def fac_table(agreement: Sequence[dict]) -> list[str]:
     """Fractional area change against the reference, per view, as aligned text lines."""
     header = ["view", "n", "FAC ref %", "FAC model %", "bias (points)", "95 % limits"]
     body = [[a["view"], str(a["n"]), f"{a['reference_mean']:.1f}", f"{a['predicted_mean']:.1f}", f"{a['bias']:+.1f}",
-             "{:+.1f} to {:+.1f}".format(*a["limits_of_agreement"])] for a in agreement]
+             limits_text(a)] for a in agreement]
     return aligned([header, *body])
 
 
