@@ -1,6 +1,6 @@
 """Benchmark the bundled models in onnxruntime: frames per second at 112×112 on this CPU.
 
-Runs ``echoviewer/resources/models/student.onnx`` and ``teacher.onnx`` (or the files given) on the bundled
+Runs the default student and its chain's teacher (``student-camus.onnx``, ``teacher-camus.onnx``; or the files given) on the bundled
 sample cine's model view, repeated to ``--frames`` frames, as the viewer will: the student sees the
 whole clip at once (a temporal model), the teacher batches of 32 frames. onnxruntime uses
 ``--threads`` intra-op threads (default 2). Prints the best of ``--repeat`` runs.
@@ -20,12 +20,13 @@ import numpy as np
 from echoviewer.analysis.preprocess import model_view
 from distill.segmenters.onnx import OnnxSegmenter
 from echoviewer.io import load_cine
-from echoviewer.resources import SAMPLE_CINE, STUDENT_MODEL, TEACHER_MODEL
+from echoviewer.resources import BUNDLED_MODELS, DEFAULT_MODEL, PARTNER, SAMPLE_CINE
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", type=Path, default=[STUDENT_MODEL, TEACHER_MODEL])
+    parser.add_argument("models", nargs="*", type=Path,
+                        default=[BUNDLED_MODELS[DEFAULT_MODEL], BUNDLED_MODELS[PARTNER[DEFAULT_MODEL]]])
     parser.add_argument("--frames", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
