@@ -180,7 +180,7 @@ class StudentPreset:
 
 STUDENT_PRESETS = {
     "fast": StudentPreset("Fast U-Net (this app's real-time student)", "fast"),
-    "wide": StudentPreset("Wide U-Net (the bundled student-camus's network: more accurate, about 0.8× as fast)", "wide"),
+    "wide": StudentPreset("Wide U-Net (the bundled student-camus's network: more accurate, about 0.85× as fast)", "wide"),
     "convlstm:1x1": StudentPreset("ConvLSTM 1×1 (the paper's smallest)", "convlstm:1x1"),
     "convlstm:2x2": StudentPreset("ConvLSTM 2×2 (the paper's)", "convlstm:2x2"),
     "convlstm:3x3": StudentPreset("ConvLSTM 3×3 (the paper's largest)", "convlstm:3x3"),
