@@ -6,7 +6,8 @@ real cines without labels.
   relative area error (median) per view and phase, through ``load_cine`` → ``analyze``; the
   fractional area change against the experts' per view (bias and 95 % limits, in points).
 * Label-free, per cine: beats found, the area curve's periodicity (bpm, r), spike index and the
-  basal edge's frame-to-frame motion (median, px).
+  basal edge's frame-to-frame motion (median, px); on the SonoSite cine, each beat's ED and ES pick
+  against the mitral valve's closure and opening as read by eye (``VALVE_EVENTS``).
 
 Usage: ``python bench/real.py [--models M...] [--camus NPZ|FOLDER] [--cines PATH...] [--json OUT]``. By default
 ``../shared/real/camus/camus_val.npz`` (beside the repository) and the cines of
@@ -32,6 +33,10 @@ SHARED_REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real"
 DEFAULT_CAMUS = SHARED_REAL / "camus" / "camus_val.npz"
 DEFAULT_CINES = SHARED_REAL / "dicom"
 MODELS = (DEFAULT_MODEL, PARTNER[DEFAULT_MODEL])
+# Valve events of pydicom-data's SonoSite apical four-chamber cine, read by eye on its frames (2.2×
+# zoom on the mitral valve): the first frame in which the leaflets meet across the valve (mitral
+# closure: end-diastole by the ASE convention) and the last frame before they part (end-systole).
+VALVE_EVENTS = {"color3d_jpeg_baseline.dcm": {"ed": (21, 50, 76, 104), "es": (6, 33, 62, 87, 116)}}
 
 
 def _pair(values: list[float | int | None], form: str) -> str:
@@ -82,6 +87,28 @@ def cines_table(reports: dict[str, dict]) -> str:
     return "\n".join(aligned(rows))
 
 
+def _offsets(picks: list[int], events: tuple[int, ...]) -> str:
+    """Each valve event's nearest pick minus the event, in frames ("-" where no pick is within 5)."""
+    out = []
+    for event in events:
+        nearest = min(picks, key=lambda pick: abs(pick - event), default=None)
+        out.append("-" if nearest is None or abs(nearest - event) > 5 else f"{nearest - event:+d}")
+    return " ".join(out)
+
+
+def timing_table(reports: dict[str, dict]) -> str:
+    """ED and ES picks against the valve events read by eye (VALVE_EVENTS), per model."""
+    rows = [["cine", "model", "ED picks", "ED − closure", "ES picks", "ES − last closed"]]
+    for model, report in reports.items():
+        for cine in report["cines"]["checked"]:
+            events = VALVE_EVENTS.get(Path(cine["file"]).name)
+            if events is not None:
+                rows.append([Path(cine["file"]).name, model, " ".join(map(str, cine["ed_frames"])),
+                             _offsets(cine["ed_frames"], events["ed"]), " ".join(map(str, cine["es_frames"])),
+                             _offsets(cine["es_frames"], events["es"])])
+    return "\n".join(aligned(rows)) if len(rows) > 1 else ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--camus", type=Path, default=DEFAULT_CAMUS, help=f"labelled data (default {DEFAULT_CAMUS})")
@@ -121,6 +148,10 @@ def main() -> int:
     if files:
         print("label-free checks")
         print(cines_table(reports))
+        timing = timing_table(reports)
+        if timing:
+            print("\nED and ES against the mitral valve's closure and opening, read by eye (frames)")
+            print(timing)
         for item in reports[args.models[0]]["cines"]["failed"]:
             print(f"not read: {item['file']}: {item['error']}")
     if args.json is not None:

@@ -113,6 +113,7 @@ def label_free_checks(analysis: CineAnalysis) -> dict:
     r = periodicity(area, fps)
     return {"frames": int(len(area)), "fps": float(fps),
             "ed_found": len(analysis.ed_frames), "es_found": len(analysis.es_frames),
+            "ed_frames": list(analysis.ed_frames), "es_frames": list(analysis.es_frames),
             "beats": len(analysis.beats),
             "periodicity": {"r": None if np.isnan(r) else r, **period(area, fps)},
             "spike_index": spike_index(area), "basal_motion": _finite_stats(motion)}

@@ -202,6 +202,11 @@ def test_label_free_checks_on_a_simulated_cine_through_the_product(tmp_path, bea
     checks = label_free_checks(analysis)
     assert checks["frames"] == 64 and checks["fps"] == pytest.approx(30.0) and checks["beats"] >= 1
     assert checks["ed_found"] >= 2 and checks["es_found"] >= 2
+    # The picks themselves, so a yardstick can set them against valve events read on the frames.
+    assert checks["ed_frames"] == list(analysis.ed_frames) and checks["es_frames"] == list(analysis.es_frames)
+    for picks, truth in ((checks["ed_frames"], beating.ed_frames), (checks["es_frames"], beating.es_frames)):
+        # (an event in a clip's last or first few frames is found only once the curve turns there)
+        assert all(min(abs(pick - event) for pick in picks) <= 2 for event in truth if 4 <= event < 64 - 4)
     assert checks["periodicity"]["bpm"] == pytest.approx(beating.params.heart_rate_bpm, rel=0.15)
     # The same periodicity the viewer's aperiodic flag judges, not a second definition.
     assert checks["periodicity"]["r"] == periodicity(analysis.area_px, analysis.cine.timing.fps) > PERIODIC_CORRELATION
