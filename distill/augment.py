@@ -4,6 +4,12 @@ Geometry (one random affine per clip, applied alike to frames and targets): rota
 shift; never a left-right flip, since "the LV is on the right" is a real cue of the A4C view.
 Appearance (frames only): gain, gamma, blur, speckle-like multiplicative noise, additive noise,
 a dark band over part of the sector (a rib shadow or dropout). ``strength`` scales every range.
+
+Near-field clutter (``clutter``, the share of clips that get it; frames only): a grainy haze that
+fills the first 10–35 % of the depth from the sector's apex, still over the clip as reverberation
+is (it stays with the probe while the heart moves under it). It lies over the LV apex, as it does in
+real apical views, while the targets keep the apex the teacher drew on the clean frame, so a
+student learns to draw the apex through it instead of stopping where the haze begins.
 """
 
 from __future__ import annotations
@@ -48,9 +54,40 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return planes.reshape(b, t, c, h, w)
 
 
-def augment(x: torch.Tensor, y: torch.Tensor, strength: float, generator: torch.Generator
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Randomised copies of frames ``x`` (B, T, 1, H, W; 0–255) and targets ``y`` (same shape, 0–1)."""
+def near_field_clutter(unit: torch.Tensor, share: float, g: torch.Generator) -> torch.Tensor:
+    """``unit`` (B, T, 1, H, W; 0–1, the sector's apex at the top centre) with near-field haze over a
+    ``share`` of its clips: brightness added as a screen blend (dark blood brightens most, bright
+    tissue little), a grain of 1–2 px that is the same in every frame but for a tenth that flickers,
+    and a soft edge at 10–35 % of the height measured as range from the apex."""
+    b, t, _, h, w = unit.shape
+    present = torch.rand((b,), generator=g) < share
+    if not bool(present.any()):
+        return unit
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=unit.dtype), torch.arange(w, dtype=unit.dtype), indexing="ij")
+    radius = torch.hypot(yy, xx - (w - 1) / 2) / h  # range from the sector's apex, in heights
+    depth = _uniform((b, 1, 1), 0.10, 0.35, g)
+    edge = _uniform((b, 1, 1), 0.02, 0.06, g)
+    amplitude = _uniform((b, 1, 1), 0.2, 0.55, g) * present[:, None, None]
+    envelope = amplitude * torch.sigmoid((depth - radius) / edge)  # (B, H, W)
+    still = torch.randn((b, 1, 1, h, w), generator=g)
+    flicker = torch.randn((b, t, 1, h, w), generator=g)
+    grain = _blur(0.95 * still + 0.31 * flicker, _uniform((b,), 0.6, 1.2, g)).abs()
+    grain = 0.7 + 0.3 * grain / grain.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-6)  # mean 1
+    # Only inside the sector: where the clip ever shows an echo, its dark pools filled (a closing).
+    echo = (unit.amax(dim=1) > 0.02).to(unit.dtype)  # (B, 1, H, W)
+    grown = F.max_pool2d(F.pad(echo, (7, 7, 7, 7)), 15, 1)  # zeros beyond the image: nothing grows in
+    sector = -F.max_pool2d(F.pad(-grown, (7, 7, 7, 7), value=-1.0), 15, 1)
+    sector = sector[:, None]
+    haze = (envelope[:, None, None] * grain * sector).clamp(0, 1)
+    return 1 - (1 - unit) * (1 - haze)
+
+
+def augment(x: torch.Tensor, y: torch.Tensor, strength: float, generator: torch.Generator,
+            clutter: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Randomised copies of frames ``x`` (B, T, 1, H, W; 0–255) and targets ``y`` (same shape, 0–1);
+    ``clutter`` is the share of clips with near-field clutter (:func:`near_field_clutter`)."""
+    if clutter > 0:
+        x = near_field_clutter(x / 255.0, clutter, generator) * 255.0
     if strength <= 0:
         return x, y
     g = generator

@@ -70,12 +70,16 @@ class TrainConfig:
     schedule: str = "constant"  # or "cosine": lr decays to 0 over `epochs` (the paper: constant)
     dice: float = 0.0  # weight of the soft Dice term added to BCE
     augment: float = 0.0  # domain-randomisation strength (0 = none, 1 = strong)
+    clutter: float = 0.0  # share of clips given near-field clutter over the apex (distill.augment)
     seed: int = 0
     device: str = "auto"
 
     def identity(self) -> dict:
         """What must not change between a run and its resumption."""
-        return {k: v for k, v in asdict(self).items() if k not in ("epochs", "patience", "device", "out")}
+        identity = {k: v for k, v in asdict(self).items() if k not in ("epochs", "patience", "device", "out")}
+        if not self.clutter:
+            del identity["clutter"]  # a run made before the setting existed resumes
+        return identity
 
 
 def _distributed() -> tuple[int, int]:
@@ -197,7 +201,7 @@ class _Run:
             group["lr"] = lr
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        x, y = augment(x, y, self.config.augment, self.generator)
+        x, y = augment(x, y, self.config.augment, self.generator, self.config.clutter)
         x, y = x.to(self.device), y.to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
         loss = loss_terms(self.net(x), y, self.config.dice)
