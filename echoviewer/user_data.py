@@ -1,4 +1,4 @@
-"""The viewer's per-user state in the user's data folder: saved ED/ES edits and recent files.
+"""The viewer's per-user state in the user's data folder: saved ED/ES picks and LV contours, recent files.
 
 Every file appears whole or not at all (:func:`echoviewer.io.atomic.write_json`); a damaged or
 foreign file reads as absent, never as an error. File names never hold patient identifiers.
@@ -15,6 +15,7 @@ from typing import Any
 
 import platformdirs
 
+from echoviewer.analysis.contour import Contour
 from echoviewer.io.atomic import read_json, write_json
 from echoviewer.io.cine import Cine
 from echoviewer.resources import BUNDLED_MODELS, BUNDLED_STUDENTS, DEFAULT_MODEL
@@ -53,10 +54,12 @@ def _frames_ok(frames: Any, n_frames: int) -> bool:
 
 @dataclass(frozen=True)
 class SavedEdits:
-    """The user's ED/ES picks and model choice for one cine; ``None`` picks = the automatic ones.
+    """The user's ED/ES picks, LV contours and model choice for one cine; ``None`` picks = the
+    automatic ones.
 
     ``edited_ed`` / ``edited_es`` are the picks the user placed or moved (a subset of the picks);
-    ``n_frames`` is the cine's length when saved. Raises ValueError when inconsistent.
+    ``contours`` the (frame, contour) pairs the user drew; ``n_frames`` is the cine's length when
+    saved. Raises ValueError when inconsistent.
     """
 
     ed_frames: tuple[int, ...] | None
@@ -65,6 +68,7 @@ class SavedEdits:
     edited_ed: tuple[int, ...]
     edited_es: tuple[int, ...]
     n_frames: int
+    contours: tuple[tuple[int, Contour], ...] = ()
 
     def __post_init__(self) -> None:
         n = self.n_frames
@@ -75,6 +79,9 @@ class SavedEdits:
                     or not set(edited) <= set(picks or ()):
                 raise ValueError(f"picks must be tuples of frames in 0-{n - 1}, edited ones among them; "
                                  f"got {picks!r} with edited {edited!r}")
+        if not (isinstance(self.contours, tuple) and _frames_ok(tuple(f for f, _ in self.contours), n)
+                and all(isinstance(c, Contour) for _, c in self.contours)):
+            raise ValueError(f"contours must be (frame, Contour) pairs with frames in 0-{n - 1}")
         model = self.model
         if not (model is None or isinstance(model, str) and (model in BUNDLED_SPECS or Path(model).is_absolute())):
             raise ValueError(f"model must be {' or '.join(BUNDLED_SPECS)} or an absolute path; got {model!r}")
@@ -94,6 +101,12 @@ def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _frame_key(key: str) -> int:
+    if not key.isdigit():
+        raise ValueError(f"a contour's frame must be a number; got {key!r}")
+    return int(key)
+
+
 class EditStore:
     """Saved edits, one ``edits/<identity>.json`` per cine under ``root`` (default: data_dir())."""
 
@@ -109,15 +122,21 @@ class EditStore:
         if not isinstance(record, dict) or record.get("version") != VERSION:
             return None
         try:
+            contours = record.get("contours", {})
+            if not isinstance(contours, dict):
+                raise ValueError("contours must be an object")
             return SavedEdits(
                 ed_frames=_as_tuple(record["ed_frames"]), es_frames=_as_tuple(record["es_frames"]),
                 model=record["model"], edited_ed=_as_tuple(record["edited_ed"]),
-                edited_es=_as_tuple(record["edited_es"]), n_frames=record["n_frames"])
-        except (KeyError, ValueError):
+                edited_es=_as_tuple(record["edited_es"]), n_frames=record["n_frames"],
+                contours=tuple((_frame_key(frame), Contour.from_dict(c)) for frame, c in contours.items()))
+        except (KeyError, ValueError, TypeError):
             return None
 
     def save(self, identity: str, edits: SavedEdits) -> None:
-        write_json(self._path(identity), {"version": VERSION, **asdict(edits)})
+        record = {"version": VERSION, **{k: v for k, v in asdict(edits).items() if k != "contours"},
+                  "contours": {str(frame): contour.as_dict() for frame, contour in edits.contours}}
+        write_json(self._path(identity), record)
 
     def forget(self, identity: str) -> None:
         """Drop the saved edits (nothing happens when there are none)."""

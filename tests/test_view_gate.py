@@ -35,7 +35,7 @@ def test_other_views_are_seeded_sector_cines() -> None:
         assert frames.shape == (3, 112, 112) and frames.dtype == np.uint8 and np.array_equal(frames, again)
         assert sector.mean() > 0.3 and frames[:, ~sector].max() == 0 and frames[:, sector].mean() > 5
     with pytest.raises(ValueError, match="unknown view"):
-        simulate_view(7, "subcostal")
+        simulate_view(7, "m-mode")
 
 
 def test_the_bundled_gate_passes_simulated_apical_cines_and_flags_the_other_views(tmp_path) -> None:

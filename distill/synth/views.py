@@ -1,5 +1,6 @@
-"""Cines of what is *not* an apical view: parasternal short and long axis, and tissue that is not a
-heart, drawn with the apical simulator's probe, image formation and echogenicities.
+"""Cines of what is *not* an apical view: parasternal short and long axis, subcostal four-chamber,
+and tissue that is not a heart, drawn with the apical simulator's probe, image formation and
+echogenicities.
 
 They teach the view gate (:mod:`distill.view_gate`) what to flag. The anatomy is deliberately
 coarse (a textbook drawing of each view, moving with a simple cardiac cycle); what matters is that
@@ -20,7 +21,7 @@ from distill.synth.anatomy import Shape, ellipse, thick_polyline
 from distill.synth.params import CaseParams, sample_case
 from distill.synth.simulator import Renderer
 
-OTHER_VIEWS = ("psax", "plax", "tissue")
+OTHER_VIEWS = ("psax", "plax", "subcostal", "tissue")
 VERTICES = 32  # per ellipse
 
 
@@ -151,6 +152,52 @@ def _plax(p: CaseParams, rng: np.random.Generator) -> Callable[[float], list[Sha
     return shapes
 
 
+def _subcostal(p: CaseParams, rng: np.random.Generator) -> Callable[[float], list[Shape]]:
+    """Subcostal four-chamber: the liver over the near field, its capsule and the diaphragm, then the
+    heart lying across the beam (long axis within about 40° of the horizontal, apex to the image
+    right), the right heart nearest the probe, the atria on the left."""
+    depth = p.depth_cm
+    liver_bottom = rng.uniform(0.25, 0.5) * depth
+    liver_gain = float(10.0 ** rng.uniform(-0.6, 0.0)) * p.septum_gain
+    angle = np.deg2rad(rng.uniform(-40.0, 5.0))  # negative: the apex rises towards the probe
+    along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+    zoom = rng.uniform(0.8, 1.15)
+    length, width = zoom * rng.uniform(8.0, 10.5), zoom * rng.uniform(5.5, 7.5)
+    crux = np.array([rng.uniform(-0.25, 0.05) * depth, liver_bottom + 0.5 * width + rng.uniform(0.3, 1.2)])
+    wall, area_change = rng.uniform(0.5, 0.9), rng.uniform(0.25, 0.55)
+    mirror = -1.0 if rng.random() < 0.2 else 1.0
+    blood = 10.0 ** (-p.blood_db / 10.0)
+    start = rng.random()
+    far = 3.0 * depth
+    rotation = angle if mirror > 0 else np.pi - angle  # of the long axis as drawn
+
+    def at(s: float, n: float) -> np.ndarray:
+        point = crux + s * along + n * across
+        return np.array([crux[0] + mirror * (point[0] - crux[0]), point[1]])
+
+    def shapes(t: float) -> list[Shape]:
+        c = _contraction(t, p.heart_rate_bpm, start)
+        squeeze = np.sqrt(1.0 - area_change * c)  # ventricles
+        swell = 1.0 + 0.25 * c  # atria fill in systole
+        out = [Shape(np.array([(-far, -1.0), (far, -1.0), (far, liver_bottom), (-far, liver_bottom)]), liver_gain),
+               Shape(_band(np.array([-far, liver_bottom]), np.array([far, liver_bottom]), 0.25),
+                     p.pericardium_gain * 0.6),
+               Shape(ellipse(at(0.02 * length, 0.0), 0.5 * length + wall + p.pericardium_cm,
+                             0.5 * width + wall + p.pericardium_cm, VERTICES, rotation), p.pericardium_gain),
+               Shape(ellipse(at(0.02 * length, 0.0), 0.5 * length + wall, 0.5 * width + wall, VERTICES, rotation),
+                     0.5 * (p.septum_gain + p.lateral_gain))]
+        # (centre along, across), (semi-axes along, across) as fractions of the heart, and the size factor
+        chambers = (((0.24, 0.25), (0.3, 0.26), squeeze), ((0.22, -0.25), (0.28, 0.25), squeeze),
+                    ((-0.27, 0.25), (0.22, 0.25), swell), ((-0.27, -0.25), (0.22, 0.25), swell))
+        for (s_frac, n_frac), (a_frac, b_frac), scale in chambers:
+            centre = at(s_frac * length, n_frac * width)
+            out.append(Shape(ellipse(centre, a_frac * length * scale, b_frac * width * scale, VERTICES, rotation),
+                             blood, blood=True))
+        return out
+
+    return shapes
+
+
 def _tissue(p: CaseParams, rng: np.random.Generator) -> Callable[[float], list[Shape]]:
     """Not a heart: layers of soft tissue across the image (fat, muscle, fascia) and a few vessels,
     some pulsating."""
@@ -187,7 +234,7 @@ def _tissue(p: CaseParams, rng: np.random.Generator) -> Callable[[float], list[S
     return shapes
 
 
-_ANATOMY = {"psax": _psax, "plax": _plax, "tissue": _tissue}
+_ANATOMY = {"psax": _psax, "plax": _plax, "subcostal": _subcostal, "tissue": _tissue}
 
 
 def simulate_view(seed: int | Sequence[int], view: str, *, height: int = 112, width: int = 112,

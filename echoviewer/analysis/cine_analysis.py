@@ -7,11 +7,15 @@ picks replace them through :meth:`CineAnalysis.with_events`, which recomputes wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 
+from echoviewer.analysis.contour import Contour
+from echoviewer.analysis.geometry import LongAxis
 from echoviewer.analysis.measurements import CM_UNITS, PX_UNITS, Beat, measure_beats, summarize
 from echoviewer.analysis.onnx_model import OnnxModel
 from echoviewer.analysis.phases import find_events
@@ -39,6 +43,7 @@ class CineAnalysis:
     comparison: Segmentation | None = None
     comparison_dice: np.ndarray | None = None
     events_edited: bool = False
+    contours: Mapping[int, Contour] = field(default_factory=lambda: MappingProxyType({}))
     flags: tuple[Flag, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -61,10 +66,30 @@ class CineAnalysis:
         flags = view + beat_flags(self.beats, self.area_px, timing.fps) + fixed
         object.__setattr__(self, "flags", tuple(flags))
 
-    @property
+    @cached_property
     def area_px(self) -> np.ndarray:
-        """LV area of every frame in native pixels."""
-        return self.segmentation.native_area_px
+        """LV area of every frame in native pixels: the user's contour where they drew one."""
+        area = self.segmentation.native_area_px
+        if not self.contours:
+            return area
+        area = area.copy()
+        for frame in self.contours:
+            area[frame] = np.count_nonzero(self.native_mask(frame))
+        return area
+
+    def native_mask(self, frame: int) -> np.ndarray:
+        """Boolean (H, W) LV mask of ``frame`` on the cine's grid: the user's contour, else the model's."""
+        contour = self.contours.get(frame)
+        if contour is None:
+            return self.segmentation.native_mask(frame)
+        return contour.mask((self.cine.height, self.cine.width))
+
+    def native_masks(self) -> np.ndarray:
+        """Boolean (T, H, W) LV masks on the cine's grid, the user's contours in place."""
+        masks = self.segmentation.native_masks()
+        for frame in self.contours:
+            masks[frame] = self.native_mask(frame)
+        return masks
 
     @property
     def area_cm2(self) -> np.ndarray | None:
@@ -81,8 +106,27 @@ class CineAnalysis:
     def with_events(self, ed_frames: Sequence[int], es_frames: Sequence[int]) -> CineAnalysis:
         """The same analysis with user-picked ED and ES frames (measurements and flags redone)."""
         ed, es = _checked(ed_frames, self.area_px), _checked(es_frames, self.area_px)
-        return replace(self, ed_frames=ed, es_frames=es, events_edited=True,
-                       beats=_measure(self.cine, self.segmentation, ed, es))
+        edited = replace(self, ed_frames=ed, es_frames=es, events_edited=True, beats=())
+        return replace(edited, beats=edited._measured())
+
+    def with_contours(self, contours: Mapping[int, Contour]) -> CineAnalysis:
+        """The same analysis with the user's contours on some frames: their areas, lengths and
+        volumes come from those contours, and every beat measure that uses those frames follows."""
+        bad = [frame for frame in contours if not 0 <= frame < self.cine.n_frames]
+        if bad:
+            raise ValueError(f"contour frames must lie in 0-{self.cine.n_frames - 1}; got {bad}")
+        edited = replace(self, contours=MappingProxyType(dict(sorted(contours.items()))), beats=())
+        return replace(edited, beats=edited._measured())
+
+    def _measured(self) -> tuple[Beat, ...]:
+        area = _in_unit(self.area_px, self.cine.calibration)
+        return tuple(measure_beats(self.native_mask, area, self.cine.times_ms, self.ed_frames, self.es_frames,
+                                   self.cine.calibration, axis_of=self._contour_axis))
+
+    def _contour_axis(self, frame: int, spacing: tuple[float, float]) -> LongAxis | None:
+        """The long axis of the user's contour on ``frame`` (its own landmarks), or None."""
+        contour = self.contours.get(frame)
+        return None if contour is None else contour.long_axis(spacing)
 
     def as_dict(self) -> dict:
         """JSON-ready; no patient identifiers."""
@@ -103,6 +147,7 @@ class CineAnalysis:
             "ed_frames": list(self.ed_frames),
             "es_frames": list(self.es_frames),
             "events_rule": EVENT_RULE + (" (picks edited by the user)" if self.events_edited else ""),
+            "contours_edited": list(self.contours),
             "beats": [{key: _round(value) for key, value in beat.as_dict().items()} for beat in self.beats],
             "summary": {name: {key: _round(value) for key, value in stats.items()}
                         for name, stats in self.summary.items()},
@@ -141,12 +186,6 @@ def _in_unit(area_px: np.ndarray, calibration: Calibration | None) -> np.ndarray
     return area_px if calibrated is None else calibrated
 
 
-def _measure(cine: Cine, segmentation: Segmentation, ed: Sequence[int], es: Sequence[int]) -> tuple[Beat, ...]:
-    area = _in_unit(segmentation.native_area_px, cine.calibration)
-    return tuple(measure_beats(segmentation.native_mask, area,
-                               cine.times_ms, ed, es, cine.calibration))
-
-
 def _dice(a: Segmentation, b: Segmentation) -> np.ndarray:
     """Per-frame Dice in the model view, or on native pixels when the two models see other sizes."""
     if a.masks.shape == b.masks.shape and a.crop == b.crop:
@@ -164,7 +203,6 @@ def analyze(cine: Cine, model: OnnxModel, *, compare: OnnxModel | None = None,
     ed, es = (tuple(int(f) for f in frames) for frames in events)
     comparison = run(cine, compare) if compare is not None else None
     dice = None if comparison is None else _dice(segmentation, comparison)
-    return CineAnalysis(cine, segmentation, ed, es,
-                        _measure(cine, segmentation, ed, es),
-                        tuple(mask_flags(segmentation.masks, segmentation.sector)), score_view(cine), comparison,
-                        dice)
+    analysis = CineAnalysis(cine, segmentation, ed, es, (), tuple(mask_flags(segmentation.masks, segmentation.sector)),
+                            score_view(cine), comparison, dice)
+    return replace(analysis, beats=analysis._measured())

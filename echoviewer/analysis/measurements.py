@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from echoviewer.analysis.geometry import area_length_volume, disk_volume, long_axis
+from echoviewer.analysis.geometry import LongAxis, area_length_volume, disk_volume, long_axis
 from echoviewer.io import Calibration
 
 CM_UNITS = {"area": "cm2", "length": "cm", "volume": "mL"}
@@ -73,10 +73,12 @@ def _change_percent(before: float | None, after: float | None) -> float | None:
 
 
 def measure_beats(mask_of: Callable[[int], np.ndarray], area: np.ndarray, times_ms: np.ndarray,
-                  ed_frames: Sequence[int], es_frames: Sequence[int],
-                  calibration: Calibration | None) -> list[Beat]:
+                  ed_frames: Sequence[int], es_frames: Sequence[int], calibration: Calibration | None,
+                  axis_of: Callable[[int, tuple[float, float]], LongAxis | None] | None = None) -> list[Beat]:
     """Measurements of every beat. ``mask_of(frame)`` gives the native boolean LV mask and ``area``
-    the native LV area per frame in the same unit as the calibration (cm² or px²)."""
+    the native LV area per frame in the same unit as the calibration (cm² or px²); ``axis_of(frame,
+    spacing)``, where it gives one, is that frame's long axis (a user's landmarks) instead of the
+    one found on the mask."""
     spacing = (calibration.cm_per_px_x, calibration.cm_per_px_y) if calibration else (1.0, 1.0)
     ed_sorted = sorted(int(f) for f in ed_frames)
     beats = []
@@ -84,7 +86,7 @@ def measure_beats(mask_of: Callable[[int], np.ndarray], area: np.ndarray, times_
         geometry = {}
         for phase, frame in (("ed", ed), ("es", es)):
             mask = mask_of(frame)
-            axis = long_axis(mask, spacing)
+            axis = (axis_of(frame, spacing) if axis_of is not None else None) or long_axis(mask, spacing)
             geometry[phase] = (None, None, None) if axis is None else (
                 axis.length, disk_volume(mask, axis, spacing),
                 area_length_volume(float(area[frame]), axis.length))

@@ -90,7 +90,7 @@ def render_frame(analysis: CineAnalysis, index: int, *, mode: str = "fill", opac
     """Frame ``index`` as the viewer shows it and the video holds it: the display frame with the
     LV overlay, and with ``compare`` the disagreement with ``analysis.comparison`` (if any)."""
     comparison = analysis.comparison if compare else None
-    return draw_overlay(analysis.cine.display_frame(index), analysis.segmentation.native_mask(index),
+    return draw_overlay(analysis.cine.display_frame(index), analysis.native_mask(index),
                         mode=mode, opacity=opacity,
                         other=None if comparison is None else comparison.native_mask(index))
 

@@ -132,7 +132,7 @@ class MaskWriter:
     def add(self, analysis: CineAnalysis) -> str:
         key = f"{self._count:03d}_{analysis.cine.path.stem}"
         with self._archive.open(f"{key}.npy", "w", force_zip64=True) as member:
-            np.lib.format.write_array(member, analysis.segmentation.native_masks(), allow_pickle=False)
+            np.lib.format.write_array(member, analysis.native_masks(), allow_pickle=False)
         self._count += 1
         return key
 

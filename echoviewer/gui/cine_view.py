@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import render_frame
+from echoviewer.gui.contour_editor import ContourItem
 from echoviewer.gui.controller import StudyController
 from echoviewer.gui.view_options import ViewOptions
 from echoviewer.io import Cine
@@ -23,9 +24,10 @@ def calibration_text(cine: Cine) -> str:
 
 class CineView(QWidget):
     """Draws ``controller``'s current frame with the overlay ``options`` ask for (and the
-    disagreement when the controller compares models)."""
+    disagreement when the controller compares models), the contour's landmarks and, while editing,
+    its control points (:class:`~echoviewer.gui.contour_editor.ContourItem`)."""
 
-    REDRAWN_ON = ("overlay", "opacity", "identifiers")  # the options this view draws
+    REDRAWN_ON = ("overlay", "opacity", "identifiers", "landmarks", "contour_editing")  # the options this view draws
 
     def __init__(self, controller: StudyController, options: ViewOptions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,6 +43,11 @@ class CineView(QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setAutoDownsample(True)
         self.view.addItem(self.image)
+        self.contour = ContourItem()
+        self.view.addItem(self.contour)
+        self.contour.edited.connect(controller.set_contour)
+        self.contour.refused.connect(controller.error)
+        self.graphics.scene().sigMouseClicked.connect(self.contour.scene_clicked)
         self.info = QLabel("Open a cine: File ▸ Open (Ctrl+O), or drop a file here")
         self.info.setObjectName("cineInfo")
         self.info.setStyleSheet("QLabel#cineInfo { color: #ddd; background: #202020; padding: 3px 6px; }")
@@ -98,6 +105,10 @@ class CineView(QWidget):
             return
         frame = self.controller.frame
         self._show(self.rendered(frame))
+        study = self.controller.study
+        shown = study is not None and self._analysis is not None and self.options.overlay != "hidden"
+        self.contour.show_contour(study.contour(frame) if shown and study is not None else None,
+                                  editable=self.options.contour_editing, landmarks=self.options.landmarks)
         self.info.setText(self._info_text(frame))
 
     def _info_text(self, frame: int) -> str:
@@ -112,6 +123,8 @@ class CineView(QWidget):
             if event is not None:
                 edited = frame in study.picks.edited(event)
                 parts.insert(0, f"<b>{event}</b>{' (edited)' if edited else ''}")
+            if frame in study.contours:
+                parts.insert(1 if event is not None else 0, "contour edited")
         if self.options.identifiers:
             ids = cine.identifiers
             parts.append(f"patient {ids.patient_name or '—'} · ID {ids.patient_id or '—'}")

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from echoviewer.analysis import CineAnalysis, SegmentationCache, analyze, load_model
 from echoviewer.analysis.models import BUNDLED, DEFAULT_MODEL
+from echoviewer.analysis.contour import Contour
 from echoviewer.gui.tasks import Task, start
 from echoviewer.io import Cine, load_cine
 from echoviewer.io.preview import first_frame
@@ -174,10 +175,10 @@ class StudyController(QObject):
         def done(result) -> None:
             identity, saved, spec, compare, analysis, note = result
             self.identity, self.compare = identity, compare
-            picks = _restored(saved)
+            picks, contours = _restored(saved), dict(saved.contours) if saved is not None else {}
             try:
-                study = Study(analysis, picks)
-            except ValueError:  # saved picks that no longer fit: the automatic ones
+                study = Study(analysis, picks, contours)
+            except ValueError:  # saved edits that no longer fit: the automatic ones
                 study = Study(analysis)
             self._set_study(study, spec)
             self.compare_changed.emit(compare)
@@ -296,6 +297,16 @@ class StudyController(QObject):
         if self.study is not None:
             self._edit(self.study.reset())
 
+    def set_contour(self, contour: Contour, step: str) -> None:
+        """The user's contour on the current frame (``step`` names it for undo)."""
+        if self.study is not None:
+            self._edit(self.study.set_contour(self.frame, contour, step))
+
+    def reset_contour(self) -> None:
+        """The current frame back to the model's contour."""
+        if self.study is not None:
+            self._edit(self.study.reset_contour(self.frame))
+
     def _save_edits(self) -> None:
         """The one place edits are saved (after a change of picks and after a model switch): the
         picks and the model, keyed by the file's identity."""
@@ -307,7 +318,8 @@ class StudyController(QObject):
             self.store.save(self.identity, SavedEdits(
                 ed_frames=picks.ed if edited else None, es_frames=picks.es if edited else None,
                 model=self.model_spec, edited_ed=tuple(sorted(picks.edited_ed)),
-                edited_es=tuple(sorted(picks.edited_es)), n_frames=study.n_frames))
+                edited_es=tuple(sorted(picks.edited_es)), n_frames=study.n_frames,
+                contours=tuple(study.contours.items())))
         except OSError as exc:
             self.error.emit(f"could not save your edits ({exc}); check the data folder")
 

@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         c.opening.connect(self._opening)
         c.cine_loaded.connect(self._loaded)
         c.study_changed.connect(lambda _study: self._update_edit_actions())
+        c.frame_changed.connect(lambda _frame: self._update_edit_actions())
         c.error.connect(self.show_error)
 
         def mark_open(_text: str) -> None:
@@ -159,6 +160,10 @@ class MainWindow(QMainWindow):
         a("undo", "&Undo", c.undo, ["Ctrl+Z"])
         a("redo", "&Redo", c.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
         a("reset_picks", "Reset picks to the model's", c.reset_picks)
+        a("contour_editing", "Edit the LV &contour", o.setter("contour_editing"), ["C"], checkable=True,
+          tip="Drag a point, double-click the outline to add one, right-click a point to remove it")
+        a("reset_contour", "Reset this frame's contour to the model's", c.reset_contour)
+        a("landmarks", "Show &landmarks and long axis", o.setter("landmarks"), ["L"], checkable=True)
         a("cycle_overlay", "Cycle overlay: fill / contour / hidden", o.cycle_overlay, ["O"])
         a("disagreement", "Show teacher–student &disagreement", self._set_disagreement, ["D"],
           checkable=True)
@@ -185,7 +190,8 @@ class MainWindow(QMainWindow):
         files.addSeparator()
         files.addAction(self.actions["quit"])
         edit = bar.addMenu("&Edit")
-        for name in ("undo", "redo", None, "set_ed", "set_es", "delete_pick", "reset_picks"):
+        for name in ("undo", "redo", None, "set_ed", "set_es", "delete_pick", "reset_picks", None,
+                     "contour_editing", "reset_contour"):
             edit.addSeparator() if name is None else edit.addAction(self.actions[name])
         view = bar.addMenu("&View")
         self.overlay_group = QActionGroup(self)
@@ -195,7 +201,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, m=mode: setattr(self.options, "overlay", m))
             self.overlay_group.addAction(action)
             view.addAction(action)
-        for name in ("cycle_overlay", "disagreement", "time_axis", "identifiers"):
+        for name in ("cycle_overlay", "landmarks", "disagreement", "time_axis", "identifiers"):
             view.addAction(self.actions[name])
         view.addAction(self.study_dock.toggleViewAction())
         play = bar.addMenu("&Playback")
@@ -402,7 +408,7 @@ class MainWindow(QMainWindow):
         elif name == "opacity":
             with QSignalBlocker(self.opacity_slider):
                 self.opacity_slider.setValue(round(o.opacity * 100))
-        elif name in ("time_axis", "identifiers"):
+        elif name in ("time_axis", "identifiers", "landmarks", "contour_editing"):
             self.actions[name].setChecked(getattr(o, name))
 
     def _set_disagreement(self, on: bool) -> None:
@@ -452,8 +458,12 @@ class MainWindow(QMainWindow):
 
     def _update_edit_actions(self) -> None:
         study = self.controller.study
-        self.actions["undo"].setEnabled(bool(study and study.can_undo))
-        self.actions["redo"].setEnabled(bool(study and study.can_redo))
+        undo, redo = (study.undo_step, study.redo_step) if study is not None else (None, None)
+        for name, step in (("undo", undo), ("redo", redo)):
+            action = self.actions[name]
+            action.setEnabled(step is not None)
+            action.setText(f"&{name.capitalize()} {step}" if step else f"&{name.capitalize()}")
+        self.actions["reset_contour"].setEnabled(bool(study and self.controller.frame in study.contours))
 
     # ---- settings (layout, view options and model, kept between sessions) --------------------
     def _restore_layout(self, settings: QSettings) -> None:

@@ -87,8 +87,10 @@ class ViewOptions(QObject):
     time_axis = _Option(_flag, True)              # the area plot against time (s), else frames
     speed = _Option(_speed, 1.0)                  # playback, relative to the file's frame times
     loop = _Option(_flag, True)                   # playback starts again at the end
+    landmarks = _Option(_flag, True)              # mitral hinges, apex and long axis on the cine
+    contour_editing = _Option(_flag, False)       # the LV contour's control points, to drag
 
-    FIELDS = ("overlay", "opacity", "identifiers", "time_axis", "speed", "loop")
+    FIELDS = ("overlay", "opacity", "identifiers", "time_axis", "speed", "loop", "landmarks", "contour_editing")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -120,6 +122,7 @@ class ViewOptions(QObject):
         self.speed = SPEEDS[_number(settings.value("speed_index"), 0, len(SPEEDS) - 1, SPEEDS.index(self.speed))]
         self.loop = _choice(settings.value("loop"), ("true", "false"), _text(self.loop)) == "true"
         self.time_axis = _choice(settings.value("time_axis"), ("true", "false"), _text(self.time_axis)) == "true"
+        self.landmarks = _choice(settings.value("landmarks"), ("true", "false"), _text(self.landmarks)) == "true"
 
     def save(self, settings: QSettings) -> None:
         settings.setValue("overlay", self.overlay)
@@ -127,6 +130,7 @@ class ViewOptions(QObject):
         settings.setValue("speed_index", SPEEDS.index(self.speed))
         settings.setValue("loop", _text(self.loop))
         settings.setValue("time_axis", _text(self.time_axis))
+        settings.setValue("landmarks", _text(self.landmarks))
 
 
 def _text(flag: bool) -> str:
