@@ -27,7 +27,7 @@ from echoviewer.resources import PARTNER, STUDENT_MODEL, TEACHER_MODEL
 
 CINE_KEYS = {"file", "frames", "frame_times_ms", "calibration", "model", "units", "area_px", "area_cm2",
              "ed_frames", "es_frames", "beats", "summary", "flags"}
-FRAME_HEADER = ["file", "frame", "time_ms", "area_px", "area_cm2", "event", "flags"]
+FRAME_HEADER = ["file", "frame", "time_ms", "area_px", "area_cm2", "event", "contour", "flags"]
 BEAT_START = ["file", "beat", "ed_frame", "es_frame", "ed_time_ms", "es_time_ms"]
 CM_COLUMNS = ["ed_area_cm2", "es_area_cm2", "ed_length_cm", "es_length_cm", "edv_disks_mL",
               "esv_disks_mL", "edv_area_length_mL", "esv_area_length_mL"]
@@ -333,6 +333,7 @@ def test_frame_csv_has_one_row_per_frame_with_the_events(batch) -> None:
         cm2 = [number(row["area_cm2"]) for row in mine]
         assert cm2 == (cine["area_cm2"] or [None] * cine["frames"])
         assert [int(row["frame"]) for row in mine if row["event"] == "ED"] == cine["ed_frames"]
+        assert {row["contour"] for row in mine} == {"model"}  # the command line never has the user's
         assert [int(row["frame"]) for row in mine if row["event"] == "ES"] == cine["es_frames"]
         assert {row["event"] for row in mine} <= {"", "ED", "ES"}
         for flag in cine["flags"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
@@ -35,7 +37,7 @@ def editing(qtbot, window: MainWindow, frame: int):
     return contour
 
 
-def test_dragging_the_apex_up_lengthens_the_lv_and_undo_names_and_takes_it_back(qtbot, window) -> None:
+def test_dragging_the_apex_up_lengthens_the_lv_and_undo_names_and_takes_it_back(qtbot, window, tmp_path) -> None:
     c = window.controller
     ed = 8
     contour = editing(qtbot, window, ed)
@@ -50,10 +52,23 @@ def test_dragging_the_apex_up_lengthens_the_lv_and_undo_names_and_takes_it_back(
     assert beat.ef_disks_percent > before.ef_disks_percent
     assert window.actions["undo"].text() == f"&Undo Move the apex (frame {ed})"
     assert "contour edited" in window.cine_view.info.text()
+    assert f"your contour on frame {ed}" in window.measurements.heading.text()
     table = window.measurements.table
     column = next(i for i in range(table.columnCount()) if table.horizontalHeaderItem(i).text().startswith("ED area"))
     assert float(table_text(window, 0, column)) == pytest.approx(beat.ed_area, abs=0.01)
     assert c.frame == ed  # editing never scrubs
+
+    # Exports carry the edited contour, marked as the user's.
+    out = tmp_path / "out.csv"
+    assert window.exporter.export_csv(out) and window.exporter.export_masks(tmp_path / "masks.npz")
+    rows = list(csv.DictReader(out.open()))
+    assert [int(row["frame"]) for row in rows if row["contour"] == "user"] == [ed]
+    assert float(rows[ed]["area_px"]) == pytest.approx(float(c.study.analysis.area_px[ed]), abs=0.1)
+    assert next(csv.DictReader((tmp_path / "out_beats.csv").open()))["user_contours"] == "ED"
+    qtbot.waitUntil(lambda: (tmp_path / "masks.npz").is_file(), timeout=10000)
+    with np.load(tmp_path / "masks.npz") as archive:
+        (masks,) = archive.values()
+    assert np.array_equal(masks[ed], moved.mask(masks.shape[1:]))
 
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert ed not in c.study.contours and c.study.analysis.beats[0] == before

@@ -22,7 +22,7 @@ from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.measurements import CM_UNITS, MEASURES, UNIT_KIND
 from echoviewer.io.atomic import atomic_output
 
-FRAME_COLUMNS = ("file", "frame", "time_ms", "area_px", "area_cm2", "event", "flags")
+FRAME_COLUMNS = ("file", "frame", "time_ms", "area_px", "area_cm2", "event", "contour", "flags")
 
 
 @contextmanager
@@ -48,23 +48,25 @@ def measure_column(name: str, units: dict[str, str]) -> str:
 
 
 def frame_rows(result: dict) -> Iterator[dict]:
-    """One row per frame: time, area in px and cm², ED/ES mark and the codes of its flags."""
+    """One row per frame: time, area in px and cm², ED/ES mark, whose contour it is (``user`` where
+    the user drew it, else ``model``) and the codes of its flags."""
     flags_of: dict[int, list[str]] = {}
     for flag in result["flags"]:
         for frame in flag["frames"]:
             flags_of.setdefault(frame, []).append(flag["code"])
     ed, es = set(result["ed_frames"]), set(result["es_frames"])
     cm2 = result["area_cm2"]
+    drawn = set(result.get("contours_edited", ()))
     for frame in range(result["frames"]):
         yield {"file": result["file"], "frame": frame, "time_ms": result["frame_times_ms"][frame],
                "area_px": result["area_px"][frame], "area_cm2": "" if cm2 is None else cm2[frame],
                "event": "ED" if frame in ed else "ES" if frame in es else "",
-               "flags": ";".join(flags_of.get(frame, []))}
+               "contour": "user" if frame in drawn else "model", "flags": ";".join(flags_of.get(frame, []))}
 
 
 def beat_columns(units: dict[str, str]) -> tuple[str, ...]:
     return ("file", "beat", "ed_frame", "es_frame", "ed_time_ms", "es_time_ms",
-            *(measure_column(name, units) for name in MEASURES), "flags")
+            *(measure_column(name, units) for name in MEASURES), "user_contours", "flags")
 
 
 def _beat_warnings(result: dict, beat: int | None) -> str:
@@ -80,6 +82,8 @@ def beat_rows(result: dict) -> Iterator[dict]:
         row = {"file": result["file"], "beat": index + 1, "flags": _beat_warnings(result, index)}
         row.update({key: beat[key] for key in ("ed_frame", "es_frame", "ed_time_ms", "es_time_ms")})
         row.update({measure_column(name, units): _cell(beat[name]) for name in MEASURES})
+        drawn = set(result.get("contours_edited", ()))
+        row["user_contours"] = ";".join(phase for phase in ("ED", "ES") if beat[f"{phase.lower()}_frame"] in drawn)
         yield row
     for statistic in ("mean", "sd"):
         row = {"file": result["file"], "beat": statistic, "flags": _beat_warnings(result, None)}

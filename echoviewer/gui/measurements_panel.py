@@ -71,6 +71,9 @@ class MeasurementsPanel(QWidget):
         self._fill_table(analysis, study.picks)
         self._fill_flags(analysis)
         edited = " · picks edited by you" if study.user_edited else ""
+        if study.contours:
+            edited += f" · your contour on frame{'s' if len(study.contours) > 1 else ''} " + \
+                ", ".join(map(str, study.contours))
         compared = ""
         if analysis.comparison is not None:
             assert analysis.comparison_dice is not None  # analyze() computes it with the comparison
