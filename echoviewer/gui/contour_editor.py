@@ -24,6 +24,10 @@ NEAR_PX = 8  # how close to the outline (screen pixels) a double click adds a po
 CENTRE = 0.5  # a pixel (col, row) covers [col, col + 1) on the image item: its centre is + 0.5
 
 
+# Made once: a QBrush or QPen made per frame leaks a reference to None in PySide6 (about 12 a frame).
+LANDMARK_BRUSH, POINT_BRUSH, SYMBOL_PEN = pg.mkBrush(LANDMARK_COLOUR), pg.mkBrush(CONTOUR_COLOUR), pg.mkPen("k")
+
+
 class ContourItem(pg.GraphItem):
     """Draws one contour; see the module docstring. ``edited(contour, step)`` after a change."""
 
@@ -34,7 +38,7 @@ class ContourItem(pg.GraphItem):
         super().__init__()
         self.axis = pg.PlotCurveItem(pen=pg.mkPen(LANDMARK_COLOUR, width=1.5, style=Qt.PenStyle.DashLine))
         self.axis.setParentItem(self)
-        self.outline = pg.PlotCurveItem(pen=pg.mkPen(CONTOUR_COLOUR, width=1.5))
+        self.outline = pg.PlotCurveItem(pen=pg.mkPen(CONTOUR_COLOUR, width=1.5))  # or the mitral line alone
         self.outline.setParentItem(self)
         self.contour: Contour | None = None
         self.editable = False
@@ -63,15 +67,15 @@ class ContourItem(pg.GraphItem):
             indices = np.arange(len(shown))
             symbols = ["s" if i in (first, last) else "t1" if i == apex else "o" for i in indices]
             sizes = [11 if i in (first, apex, last) else 8 for i in indices]
-            brushes = [pg.mkBrush(LANDMARK_COLOUR if i in (first, apex, last) else CONTOUR_COLOUR) for i in indices]
+            brushes = [LANDMARK_BRUSH if i in (first, apex, last) else POINT_BRUSH for i in indices]
             self.setData(pos=shown, adj=None, symbol=symbols, size=sizes, symbolBrush=brushes,
-                         symbolPen=pg.mkPen("k"), pxMode=True)
+                         symbolPen=SYMBOL_PEN, pxMode=True)
         else:
-            self.outline.setData([], [])
-            marks = shown[[first, apex, last]]
-            self.setData(pos=marks, adj=np.array([[0, 2]]), symbol=["s", "t", "s"], size=10,
-                         symbolBrush=pg.mkBrush(LANDMARK_COLOUR), symbolPen=pg.mkPen("k"),
-                         pen=pg.mkPen(LANDMARK_COLOUR, width=1.5), pxMode=True)
+            # The mitral line as a curve, not as GraphItem's edges: those are drawn through a
+            # QPicture whose PySide6 calls leak a reference to None each (18 a frame here).
+            self.outline.setData(shown[[first, last], 0], shown[[first, last], 1])
+            self.setData(pos=shown[[first, apex, last]], adj=None, symbol=["s", "t1", "s"], size=10,
+                         symbolBrush=LANDMARK_BRUSH, symbolPen=SYMBOL_PEN, pxMode=True)
 
     def _near_outline(self, x: float, y: float) -> bool:
         """Within a few screen pixels of the outline, whatever the zoom."""
