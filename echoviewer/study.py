@@ -127,8 +127,30 @@ class Study:
         return self._apply(replace(self.edits, picks=picks), step)
 
     # Editing: each returns True when something changed (and so can be undone).
-    def set_event(self, event: Event, frame: int) -> bool:
-        """Mark ``frame`` as ED or ES (a frame is never both: the other mark there goes)."""
+    def beat_pick(self, event: Event, frame: int) -> int | None:
+        """The ``event`` pick of the beat at ``frame``: the nearest one with no pick of the other
+        kind between it and ``frame`` (None when that beat has none)."""
+        opposite = self.picks.frames(other(event))
+
+        def same_beat(pick: int) -> bool:
+            low, high = sorted((pick, frame))
+            return not any(low < f < high for f in opposite)
+
+        candidates = [f for f in self.picks.frames(event) if same_beat(f)]
+        return min(candidates, key=lambda f: (abs(f - frame), f), default=None)
+
+    def mark_event(self, event: Event, frame: int) -> bool:
+        """Make ``frame`` the ``event`` of the beat it lies in (the E and S keys): that beat's pick
+        moves here, or one is added where the beat has none."""
+        frame = self._check(frame)
+        current = self.beat_pick(event, frame)
+        if current is None:
+            return self.add_event(event, frame)
+        return self.move_event(event, current, frame)
+
+    def add_event(self, event: Event, frame: int) -> bool:
+        """Add an ED or ES pick at ``frame`` beside the others (a beat the model missed); a frame
+        is never both: the other mark there goes."""
         frame = self._check(frame)
         if frame in self.picks.frames(event):
             return False
@@ -137,7 +159,15 @@ class Study:
         opposite = other(event)
         picks = picks.with_event(opposite, tuple(f for f in picks.frames(opposite) if f != frame),
                                  picks.edited(opposite))
-        return self._apply_picks(picks, f"Mark {event} at frame {frame}")
+        return self._apply_picks(picks, f"Add {event} at frame {frame}")
+
+    def nudge(self, frame: int, step: int) -> int | None:
+        """Move the pick at ``frame`` by ``step`` frames; its new frame, or None when there is no
+        pick at ``frame`` or the step would leave the cine or land on another pick."""
+        event, new = self.event_at(self._check(frame)), frame + step
+        if event is None or not 0 <= new < self.n_frames or self.event_at(new) is not None:
+            return None
+        return new if self.move_event(event, frame, new) else None
 
     def move_event(self, event: Event, old: int, new: int) -> bool:
         """Move the ``event`` pick at frame ``old`` to frame ``new``."""

@@ -198,7 +198,7 @@ def test_a_model_switch_keeps_the_picks_and_a_second_one_uses_the_cache(qtbot, m
     idle(qtbot, c)
     student = c.study.analysis.segmentation
     c.set_frame(30)
-    c.set_event_here("ES")
+    c.add_here("ES")
     picks = c.study.picks
     c.set_model("teacher")
     assert c.working and c.model_spec == DEFAULT_MODEL  # changes once the new analysis exists
@@ -225,7 +225,7 @@ def test_a_model_that_fails_keeps_the_old_one_and_says_one_line(qtbot, make_cont
     assert c.model_spec == DEFAULT_MODEL and c.study is study and c.study.analysis.segmentation is segmentation
     assert seen.payloads("model_changed") == [DEFAULT_MODEL]  # the menus are told what is still in use
     assert seen.names("study_changed") == []
-    c.set_event_here("ES")  # still usable
+    c.add_here("ES")  # still usable
     assert 0 in c.study.picks.es
 
 
@@ -276,7 +276,7 @@ def test_edits_and_the_model_are_saved_and_reopen_with_the_file(qtbot, make_cont
     assert store.load(c.identity) is None  # opening saves nothing
     c.move_event("ED", 8, 10)
     c.set_frame(30)
-    c.set_event_here("ES")
+    c.add_here("ES")
     saved = store.load(c.identity)
     assert (saved.ed_frames, saved.es_frames, saved.model) == ((10, 36), (19, 30, 45), DEFAULT_MODEL)
     assert (saved.edited_ed, saved.edited_es) == ((10,), (30,))

@@ -365,35 +365,42 @@ def test_e_s_delete_and_undo_redo_keys(qtbot, window):
 
     for _ in range(12):
         key(qtbot, window, Qt.Key.Key_Right)
-    key(qtbot, window, Qt.Key.Key_E)
-    assert c.study.picks.ed == (8, 12, 36) and c.study.picks.edited_ed == {12}
-    assert table_text(window, 0, 1) == "12*"  # ED 12 now opens the first beat
+    key(qtbot, window, Qt.Key.Key_E)  # the first beat's ED moves here; no second ED
+    assert c.study.picks.ed == (12, 36) and c.study.picks.edited_ed == {12}
+    assert table_text(window, 0, 1) == "12*"
     assert c.study.analysis.beats[0].ed_area != original_ed_area
     assert window.cine_view.info.text().startswith("<b>ED</b> (edited)")
     assert window.actions["undo"].isEnabled()
+    assert window.actions["undo"].text() == "&Undo Move ED 8 → 12"
     assert marker(window, "ED", 12).pen.color() == EDITED_PEN.color()
 
+    shift, alt = Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.AltModifier
     key(qtbot, window, Qt.Key.Key_BracketRight)  # 19, an ES
     assert c.frame == 19
-    key(qtbot, window, Qt.Key.Key_E)  # ED here replaces the ES
-    assert c.study.picks.ed == (8, 12, 19, 36) and c.study.picks.es == (45,)
+    key(qtbot, window, Qt.Key.Key_E, shift)  # another ED here replaces the ES
+    assert c.study.picks.ed == (12, 19, 36) and c.study.picks.es == (45,)
     key(qtbot, window, Qt.Key.Key_Right)
     key(qtbot, window, Qt.Key.Key_Right)
-    key(qtbot, window, Qt.Key.Key_S)
+    key(qtbot, window, Qt.Key.Key_S)  # this beat (19 → 36) has no ES: one is added
     assert c.study.picks.es == (21, 45) and c.study.picks.edited_es == {21}
+    key(qtbot, window, Qt.Key.Key_Right, alt)  # nudged a frame later; the cursor follows
+    assert c.study.picks.es == (22, 45) and c.frame == 22
+    key(qtbot, window, Qt.Key.Key_Left)
+    key(qtbot, window, Qt.Key.Key_Left, alt)  # no pick at 21: a one-line note, no change
+    assert c.study.picks.es == (22, 45) and c.frame == 21
     key(qtbot, window, Qt.Key.Key_End)
     key(qtbot, window, Qt.Key.Key_BracketLeft)  # 45
     key(qtbot, window, Qt.Key.Key_Delete)
-    assert c.study.picks.es == (21,)
+    assert c.study.picks.es == (22,)
     key(qtbot, window, Qt.Key.Key_BracketLeft)  # 36
     key(qtbot, window, Qt.Key.Key_Backspace)
-    assert c.study.picks.ed == (8, 12, 19)
+    assert c.study.picks.ed == (12, 19)
     key(qtbot, window, Qt.Key.Key_Delete)  # nothing at 36 any more
-    assert c.study.picks.ed == (8, 12, 19)
+    assert c.study.picks.ed == (12, 19)
     after = c.study.picks
 
-    ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
-    for _ in range(5):
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    for _ in range(6):
         key(qtbot, window, Qt.Key.Key_Z, ctrl)
     assert c.study.picks == c.study.automatic and not c.study.user_edited
     assert c.study.analysis.beats[0].ed_area == original_ed_area
@@ -401,14 +408,15 @@ def test_e_s_delete_and_undo_redo_keys(qtbot, window):
     assert not window.actions["undo"].isEnabled() and window.actions["redo"].isEnabled()
     key(qtbot, window, Qt.Key.Key_Z, ctrl)  # nothing left to undo: no error, no change
     assert c.study.picks == c.study.automatic
-    for _ in range(4):
+    for _ in range(2):
         key(qtbot, window, Qt.Key.Key_Z, ctrl | shift)
-    assert c.study.picks.ed == (8, 12, 19, 36)
-    key(qtbot, window, Qt.Key.Key_Y, ctrl)  # the other redo key
+    assert c.study.picks.ed == (12, 19, 36)
+    for _ in range(4):
+        key(qtbot, window, Qt.Key.Key_Y, ctrl)  # the other redo key
     assert c.study.picks == after
     assert not window.actions["redo"].isEnabled()
     assert sorted((m.kind, m.frame) for m in window.curve.markers) == [
-        ("ED", 8), ("ED", 12), ("ED", 19), ("ES", 21)]
+        ("ED", 12), ("ED", 19), ("ES", 22)]
 
 
 def test_clicks_elsewhere_do_not_steal_the_keys(qtbot, window):
@@ -492,7 +500,7 @@ def test_dragging_the_ed_marker_moves_ed_and_changes_the_measurements(qtbot, win
     assert beat.ed_area == pytest.approx(float(c.study.analysis.area_cm2[moved]))
     assert table_text(window, 0, 1) == f"{moved}*"
     assert marker(window, "ED", moved).pen.color() == EDITED_PEN.color()
-    assert c.frame == 0  # dragging a marker is not scrubbing
+    assert c.frame == moved  # the drag scrubbed the cine to the frame under the marker
 
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert c.study.picks.ed == (8, 36) and c.study.picks.edited_ed == frozenset()
@@ -577,12 +585,13 @@ def test_the_time_axis_toggle_keeps_the_markers_on_the_curve(qtbot, window):
 
 # ---- saved edits, models -------------------------------------------------------------------------
 def edit_the_sample(qtbot, window) -> tuple:
-    """ED 8 → 10 (moved), a new ES at 30, the last ES (the model's) deleted: the edited picks."""
+    """ED 8 → 10 (moved), another ES added at 30, the last ES (the model's) deleted: the edited
+    picks."""
     c = window.controller
     last_es = c.study.picks.es[-1]
     c.move_event("ED", 8, 10)
     c.set_frame(30)
-    key(qtbot, window, Qt.Key.Key_S)
+    key(qtbot, window, Qt.Key.Key_S, Qt.KeyboardModifier.ShiftModifier)
     c.set_frame(last_es)
     key(qtbot, window, Qt.Key.Key_Delete)
     picks = c.study.picks

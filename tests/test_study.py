@@ -55,8 +55,8 @@ def test_a_new_study_shows_the_automatic_picks_and_the_analysis_itself(study, an
     assert study.n_frames == 60
 
 
-def test_set_event_adds_a_pick_marked_edited_and_recomputes_the_measurements(study, analysis):
-    assert study.set_event("ED", 12)
+def test_add_event_adds_a_pick_marked_edited_and_recomputes_the_measurements(study, analysis):
+    assert study.add_event("ED", 12)
     assert study.picks.ed == (8, 12, 36)
     assert study.picks.edited_ed == {12} and study.picks.edited_es == frozenset()
     assert study.picks.es == (19, 46)
@@ -70,18 +70,60 @@ def test_set_event_adds_a_pick_marked_edited_and_recomputes_the_measurements(stu
     assert analysis.ed_frames == (8, 36) and not analysis.events_edited
 
 
-def test_set_event_on_the_opposite_mark_replaces_it(study):
-    assert study.set_event("ED", 19)  # 19 is an ES: a frame is never both
+def test_mark_event_moves_the_pick_of_the_beat_at_the_frame(study):
+    """E / S: each beat keeps one ED and one ES; the pick of the beat the frame lies in moves."""
+    assert study.beat_pick("ED", 12) == 8  # systole of beat 1: its ED is 8
+    assert study.beat_pick("ED", 30) == 36  # diastole before beat 2: the ED to come
+    assert study.beat_pick("ES", 30) == 19 and study.beat_pick("ES", 40) == 46
+    assert study.mark_event("ED", 12)
+    assert study.picks.ed == (12, 36) and study.picks.edited_ed == {12}
+    assert study.undo_step == "Move ED 8 → 12"
+    assert study.mark_event("ES", 50)  # after the last ES, no ED between: that ES moves
+    assert study.picks.es == (19, 50) and study.picks.edited_es == {50}
+    assert not study.mark_event("ES", 50)  # already there
+    assert study.mark_event("ES", 30)  # ES 19 → 30: no ED lies between them
+    assert study.picks.es == (30, 50)
+
+
+def test_mark_event_adds_a_pick_where_the_beat_has_none(study):
+    study.delete_at(19)  # the first beat lost its ES
+    assert study.beat_pick("ES", 12) is None  # ES 46 lies beyond ED 36
+    assert study.mark_event("ES", 20)
+    assert study.picks.es == (20, 46) and study.undo_step == "Add ES at frame 20"
+
+
+def test_mark_event_on_the_opposite_pick_takes_its_frame(study):
+    assert study.mark_event("ED", 19)  # ED 8 moves to 19; the ES there goes
+    assert study.picks.ed == (19, 36) and study.picks.es == (46,)
+
+
+def test_nudge_moves_the_pick_here_by_a_frame(study):
+    assert study.nudge(8, 1) == 9
+    assert study.picks.ed == (9, 36) and study.picks.edited_ed == {9}
+    assert study.nudge(9, -1) == 8 and study.picks.ed == (8, 36)
+    assert study.nudge(12, 1) is None  # no pick at 12
+    assert study.nudge(19, 1) == 20
+    for _ in range(13):
+        study.nudge(study.picks.es[-1], 1)
+    assert study.picks.es == (20, 59)  # 46 → 59, the last frame; no further
+    assert study.nudge(59, 1) is None
+    study.add_event("ES", 35)
+    assert study.nudge(35, 1) is None  # 36 holds the ED: a nudge never replaces a pick
+    assert study.picks.ed == (8, 36)
+
+
+def test_add_event_on_the_opposite_mark_replaces_it(study):
+    assert study.add_event("ED", 19)  # 19 is an ES: a frame is never both
     assert study.picks.ed == (8, 19, 36) and study.picks.es == (46,)
     assert study.picks.edited_ed == {19}
     assert study.event_at(19) == "ED"
-    assert study.set_event("ES", 8)
+    assert study.add_event("ES", 8)
     assert study.picks.ed == (19, 36) and study.picks.es == (8, 46)
     assert study.picks.edited_es == {8} and study.picks.edited_ed == {19}
 
 
 def test_setting_an_existing_pick_again_is_no_change(study, analysis):
-    assert not study.set_event("ED", 8)
+    assert not study.add_event("ED", 8)
     assert not study.can_undo and study.analysis is analysis
     assert study.picks == study.automatic
 
@@ -127,7 +169,7 @@ def test_delete_event_and_delete_at(study, analysis):
 
 
 def test_deleting_an_edited_pick_drops_its_edited_mark(study):
-    study.set_event("ED", 12)
+    study.add_event("ED", 12)
     study.delete_at(12)
     assert study.picks.edited_ed == frozenset()
     assert study.picks.ed == (8, 36)
@@ -135,7 +177,7 @@ def test_deleting_an_edited_pick_drops_its_edited_mark(study):
 
 def test_undo_and_redo_walk_the_history_in_order(study, analysis):
     states = [study.picks]
-    study.set_event("ED", 12)
+    study.add_event("ED", 12)
     states.append(study.picks)
     study.move_event("ES", 19, 22)
     states.append(study.picks)
@@ -160,8 +202,8 @@ def test_undo_and_redo_walk_the_history_in_order(study, analysis):
 
 
 def test_a_new_edit_clears_redo(study):
-    study.set_event("ED", 12)
-    study.set_event("ES", 25)
+    study.add_event("ED", 12)
+    study.add_event("ES", 25)
     study.undo()
     assert study.can_redo
     study.delete_at(46)
@@ -172,14 +214,14 @@ def test_a_new_edit_clears_redo(study):
 
 
 def test_an_edit_that_changes_nothing_keeps_redo(study):
-    study.set_event("ED", 12)
+    study.add_event("ED", 12)
     study.undo()
-    assert not study.set_event("ED", 8)  # already there
+    assert not study.add_event("ED", 8)  # already there
     assert study.can_redo
 
 
 def test_reset_to_the_automatic_picks_is_undoable(study, analysis):
-    study.set_event("ED", 12)
+    study.add_event("ED", 12)
     study.move_event("ES", 46, 50)
     edited = study.picks
     assert study.reset()
@@ -195,7 +237,7 @@ def test_reset_to_the_automatic_picks_is_undoable(study, analysis):
 @pytest.mark.parametrize("frame", [-1, 60, 1000])
 def test_frames_outside_the_cine_raise_value_error(study, frame, analysis):
     with pytest.raises(ValueError, match="outside 0-59"):
-        study.set_event("ED", frame)
+        study.add_event("ED", frame)
     with pytest.raises(ValueError, match="outside 0-59"):
         study.move_event("ED", 8, frame)
     with pytest.raises(ValueError, match="outside 0-59"):
@@ -204,21 +246,21 @@ def test_frames_outside_the_cine_raise_value_error(study, frame, analysis):
 
 
 def test_the_last_frames_are_inside(study):
-    assert study.set_event("ES", 59)
-    assert study.set_event("ED", 0)
+    assert study.add_event("ES", 59)
+    assert study.add_event("ED", 0)
     assert study.picks.ed == (0, 8, 36) and study.picks.es == (19, 46, 59)
 
 
 def test_every_edit_says_whether_the_picks_changed(study):
     """What the controller saves on: True exactly when the picks changed, and then the analysis
     already follows them."""
-    edits = [lambda: study.set_event("ED", 12), lambda: study.move_event("ED", 12, 13),
+    edits = [lambda: study.add_event("ED", 12), lambda: study.move_event("ED", 12, 13),
              lambda: study.delete_at(46), study.reset, study.undo, study.redo]
     for edit in edits:
         before = study.picks
         assert edit() is True and study.picks != before
         assert (study.analysis.ed_frames, study.analysis.es_frames) == (study.picks.ed, study.picks.es)
-    for no_change in (lambda: study.set_event("ED", 8), lambda: study.delete_at(30), study.redo):
+    for no_change in (lambda: study.add_event("ED", 8), lambda: study.delete_at(30), study.redo):
         before, analysis = study.picks, study.analysis
         assert no_change() is False
         assert study.picks == before and study.analysis is analysis
@@ -241,7 +283,7 @@ def test_next_event_finds_the_nearest_ed_or_es(study):
     assert study.next_event(59, -1) == 46
     assert study.next_event(36, -1) == 19  # strictly before
     assert study.next_event(8, -1) is None
-    study.set_event("ES", 25)
+    study.add_event("ES", 25)
     assert study.next_event(19, 1) == 25
     study.delete_at(36)
     assert study.next_event(25, 1) == 46
@@ -255,14 +297,14 @@ def test_with_analysis_without_edits_shows_the_new_models_picks(colour_analyses)
     assert switched.analysis is teacher
     assert switched.picks == switched.automatic == Picks(teacher.ed_frames, teacher.es_frames)
     assert not switched.user_edited
-    assert switched.set_event("ED", 1) and 1 in switched.analysis.ed_frames
+    assert switched.add_event("ED", 1) and 1 in switched.analysis.ed_frames
 
 
 def test_with_analysis_keeps_edited_picks_and_the_undo_history(colour_analyses):
     student, teacher = colour_analyses
     study = Study(student)
     study.move_event("ED", student.ed_frames[0], student.ed_frames[0] + 2)
-    study.set_event("ES", 70)
+    study.add_event("ES", 70)
     edited = study.picks
     switched = study.with_analysis(teacher)
     assert switched.picks == edited and switched.user_edited
@@ -288,7 +330,7 @@ def test_with_analysis_of_the_sample_teacher(study, teacher_analysis):
     switched = study.with_analysis(teacher_analysis)
     assert switched.analysis is teacher_analysis
     assert switched.analysis.segmentation.model.file == "teacher.onnx"
-    study.set_event("ED", 12)
+    study.add_event("ED", 12)
     switched = study.with_analysis(teacher_analysis)
     assert switched.picks.ed == (8, 12, 36) and switched.picks.edited_ed == {12}
     assert switched.analysis.segmentation is teacher_analysis.segmentation

@@ -269,9 +269,30 @@ class StudyController(QObject):
             self._save_edits()
             self.study_changed.emit(self.study)
 
-    def set_event_here(self, event: Event) -> None:
+    def mark_here(self, event: Event) -> None:
+        """The beat at the cursor gets its ED (or ES) here: its pick moves, or one is added."""
         if self.study is not None:
-            self._edit(self.study.set_event(event, self.frame))
+            self._edit(self.study.mark_event(event, self.frame))
+
+    def add_here(self, event: Event) -> None:
+        """A second ED (or ES) pick at the cursor, for a beat the model missed."""
+        if self.study is not None:
+            self._edit(self.study.add_event(event, self.frame))
+
+    def nudge_pick(self, step: int) -> None:
+        """Move the pick at the cursor by ``step`` frames; the cursor goes with it."""
+        if self.study is None:
+            return
+        if self.study.event_at(self.frame) is None:
+            self.error.emit("no ED or ES pick on this frame: go to one with [ or ] first")
+            return
+        new = self.study.nudge(self.frame, step)
+        if new is None:
+            self.error.emit(f"the pick cannot move to frame {self.frame + step}: "
+                            "it is outside the cine or holds another pick")
+            return
+        self._edit(True)
+        self.set_frame(new)
 
     def move_event(self, event: Event, old: int, new: int) -> None:
         if self.study is not None:

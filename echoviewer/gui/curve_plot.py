@@ -51,7 +51,8 @@ class ScrubViewBox(pg.ViewBox):
 
 
 class EventMarker(pg.TargetItem):
-    """One ED or ES pick; dragging it snaps to frames on the curve and moves the pick on release."""
+    """One ED or ES pick; dragging it snaps to frames on the curve, scrubs the cine to the frame
+    under it, and moves the pick there on release."""
 
     def __init__(self, plot: CurvePlot, event: Event, frame: int, edited: bool) -> None:
         style = MARKER_STYLE[event]
@@ -83,6 +84,7 @@ class EventMarker(pg.TargetItem):
         frame = self.plot.frame_at(self.plot.plotItem.vb.mapSceneToView(ev.scenePos()).x())
         self.moving = not ev.isFinish()
         self.setPos(self.plot.point(frame))
+        self.plot.controller.set_frame(frame)  # the cine shows the frame the pick would go to
         if ev.isFinish():
             # After this event returns: the move rebuilds the markers, this one included.
             QTimer.singleShot(0, lambda: self.plot.controller.move_event(self.kind, self.frame, frame))

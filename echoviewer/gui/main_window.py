@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QProgressBar, QSlider, QSplitter, QStyle, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDockWidget, QFileDialog, QLabel,
+                               QMainWindow, QProgressBar, QSlider, QSplitter, QStyle, QVBoxLayout,
+                               QWidget)
 
 from echoviewer.model_catalog import available_models
 from echoviewer.analysis.models import BUNDLED
@@ -22,6 +23,7 @@ from echoviewer.gui.cine_view import CineView
 from echoviewer.gui.controller import StudyController
 from echoviewer.gui.curve_plot import CurvePlot
 from echoviewer.gui.exports import Exporter
+from echoviewer.gui.help_dialogs import about_dialog, shortcuts_dialog
 from echoviewer.gui.measurements_panel import MeasurementsPanel
 from echoviewer.gui.playback import Playback
 from echoviewer.gui.study_list import StudyList
@@ -54,6 +56,7 @@ class MainWindow(QMainWindow):
         self.actions: dict[str, QAction] = {}  # type: ignore[assignment]
         self._ready = "Open a cine (Ctrl+O), a folder (Ctrl+Shift+O), or drop one on the window"
         self.wizard: DistillWizard | None = None  # the distillation wizard while it is open
+        self.help_dialog: QDialog | None = None
         self._added_models: list[str] = []  # ONNX files opened this session, offered with the rest
         self.cine_view = CineView(self.controller, self.options)
         self.curve = CurvePlot(self.controller, self.options)
@@ -154,8 +157,16 @@ class MainWindow(QMainWindow):
         a("last", "Last frame", lambda: c.set_frame(c.n_frames - 1), ["End"], icon=icons.SP_MediaSkipForward)
         a("previous_cine", "Previous cine", lambda: self.study_list.step(-1), ["PgUp"])
         a("next_cine", "Next cine", lambda: self.study_list.step(1), ["PgDown"])
-        a("set_ed", "Set &ED here", lambda: c.set_event_here("ED"), ["E"])
-        a("set_es", "Set E&S here", lambda: c.set_event_here("ES"), ["S"])
+        a("set_ed", "Set this beat's &ED here", lambda: c.mark_here("ED"), ["E"],
+          tip="The beat's ED pick moves to this frame (or is added if the beat has none)")
+        a("set_es", "Set this beat's E&S here", lambda: c.mark_here("ES"), ["S"],
+          tip="The beat's ES pick moves to this frame (or is added if the beat has none)")
+        a("add_ed", "Add another ED here", lambda: c.add_here("ED"), ["Shift+E"],
+          tip="A second ED pick, for a beat the model missed")
+        a("add_es", "Add another ES here", lambda: c.add_here("ES"), ["Shift+S"],
+          tip="A second ES pick, for a beat the model missed")
+        a("nudge_back", "Move the pick here one frame earlier", lambda: c.nudge_pick(-1), ["Alt+Left"])
+        a("nudge_forward", "Move the pick here one frame later", lambda: c.nudge_pick(1), ["Alt+Right"])
         a("delete_pick", "&Delete the pick here", c.delete_here, ["Delete", "Backspace"])
         a("undo", "&Undo", c.undo, ["Ctrl+Z"])
         a("redo", "&Redo", c.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
@@ -174,6 +185,10 @@ class MainWindow(QMainWindow):
         a("distill", "&Distill a new student…", self.open_wizard, ["Ctrl+Shift+D"],
           tip="Train a student on synthetic cines labelled by a teacher: no patient data, no human labels")
         a("restore_student", "&Restore the previous student", self.restore_student)
+        a("shortcuts", "&Keyboard shortcuts",
+          lambda: self._show_help(shortcuts_dialog(self.actions.values(), self)), ["F1"])
+        a("about", "&About echoviewer and the active model",
+          lambda: self._show_help(about_dialog(self.controller.model_spec, self)))
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -190,7 +205,8 @@ class MainWindow(QMainWindow):
         files.addSeparator()
         files.addAction(self.actions["quit"])
         edit = bar.addMenu("&Edit")
-        for name in ("undo", "redo", None, "set_ed", "set_es", "delete_pick", "reset_picks", None,
+        for name in ("undo", "redo", None, "set_ed", "set_es", "add_ed", "add_es", "nudge_back",
+                     "nudge_forward", "delete_pick", "reset_picks", None,
                      "contour_editing", "reset_contour"):
             edit.addSeparator() if name is None else edit.addAction(self.actions[name])
         view = bar.addMenu("&View")
@@ -210,6 +226,16 @@ class MainWindow(QMainWindow):
             play.addSeparator() if name is None else play.addAction(self.actions[name])
         self.model_menu = bar.addMenu("&Model")
         self.model_menu.aboutToShow.connect(self._fill_model_menu)
+        help_menu = bar.addMenu("&Help")
+        for name in ("shortcuts", "about"):
+            help_menu.addAction(self.actions[name])
+
+    def _show_help(self, dialog: QDialog) -> None:
+        """One Help window at a time, beside the viewer (not modal: the keys it lists keep working)."""
+        if self.help_dialog is not None:
+            self.help_dialog.close()
+        self.help_dialog = dialog
+        dialog.show()
 
     def _build_toolbar(self) -> None:
         tools = self.addToolBar("Display")
