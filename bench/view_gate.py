@@ -1,17 +1,19 @@
 """The view gate on real DICOMs: how many of each kind of view it flags as not apical.
 
-    python bench/view_gate.py ../shared/real/dicom [more files or folders]
+    python bench/view_gate.py ../shared/real/dicom [more files or folders] [--labelled ../shared/real/camus/camus_val.npz]
 
 The kind of each file comes from its folder, its name or its ViewNumber, as ``../shared/real``'s
 README describes them (the stress-echo ACUSON views: 1 PLAX, 2 PSAX, 3-5 apical, 6 not stated); the
 SonoSite A4C in pydicom-data is added when installed. Prints one line per file and a table per kind:
-the goal is every parasternal and short-axis cine flagged and no apical one.
+the goal is every parasternal and short-axis cine flagged and no apical one. ``--labelled`` also
+scores the single frames of a human-labelled set (all apical: CAMUS) as one-frame cines.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -40,9 +42,24 @@ def kind_of(path: Path) -> str:
     return "other"
 
 
+def labelled_frames(path: Path, counts: dict[str, list[int]]) -> None:
+    """Each labelled frame as a one-frame cine, as ``realeval`` scores it (kind: labelled apical)."""
+    from distill.datasets.labelled import open_labelled
+    from distill.realeval import one_frame_cine
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, read in open_labelled(path).entries():
+            case = read()
+            score = score_view(one_frame_cine(case, Path(scratch)))
+            counts[f"labelled {case.view}"][0] += score.flagged
+            counts[f"labelled {case.view}"][1] += 1
+            if score.flagged:
+                print(f"labelled {case.view} {name:40s} apical {score.apical_probability:.2f} FLAGGED")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="+", type=Path)
+    parser.add_argument("paths", nargs="*", type=Path)
+    parser.add_argument("--labelled", type=Path, help="a labelled set of apical frames (CAMUS npz, ...)")
     args = parser.parse_args()
     files = [f for p in args.paths for f in (find_cines(p) if p.is_dir() else [p])]
     try:
@@ -62,6 +79,8 @@ def main() -> int:
         counts[kind][1] += 1
         shown = "—" if score.apical_probability is None else f"{score.apical_probability:.2f}"
         print(f"{kind:12s} {path.name:45s} apical {shown:>5s} {'FLAGGED' if score.flagged else 'passed'}")
+    if args.labelled:
+        labelled_frames(args.labelled, counts)
     print("\n| kind | flagged | of |\n|---|---|---|")
     for kind, (flagged, total) in sorted(counts.items()):
         print(f"| {kind} | {flagged} | {total} |")

@@ -16,7 +16,7 @@ from echoviewer.analysis import ModelLoadError, SegmentationCache, analyze, load
 from echoviewer.analysis.onnx_model import OnnxModel
 from echoviewer.analysis.phases import find_events
 from echoviewer.analysis.preprocess import SquareCrop, model_view
-from echoviewer.analysis.quality import (dice_per_frame, disagreement_flag, mask_flags,
+from echoviewer.analysis.quality import (beat_flags, dice_per_frame, disagreement_flag, mask_flags,
                                          periodicity)
 from echoviewer.io import load_cine
 from echoviewer.resources import STUDENT_MODEL
@@ -226,11 +226,11 @@ def test_comparing_with_the_teacher_adds_per_frame_dice(sample, student) -> None
 
 def test_implausible_rates_and_ef_are_flagged(sample_analysis) -> None:
     fast = replace(sample_analysis.beats[0], heart_rate_bpm=250.0, ef_disks_percent=95.0)
-    flagged = replace(sample_analysis, beats=(fast,) + sample_analysis.beats[1:])
-    codes = {f.code: f.beats for f in flagged.flags}
+    beats = (fast,) + sample_analysis.beats[1:]
+    codes = {f.code: f.beats for f in beat_flags(beats, sample_analysis.area_px, sample_analysis.cine.timing.fps)}
     assert codes["implausible_heart_rate"] == [0] and codes["implausible_ef"] == [0]
-    no_beats = replace(sample_analysis, beats=())
-    assert "no_beat" in [f.code for f in no_beats.flags]
+    no_beats = sample_analysis.with_events((), ())  # every pick deleted
+    assert no_beats.beats == () and "no_beat" in [f.code for f in no_beats.flags]
 
 
 # --- models ----------------------------------------------------------------------------------------

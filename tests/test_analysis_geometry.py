@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from distill.synth.simulator import simulate
-from echoviewer.analysis.geometry import area_length_volume, disk_volume, long_axis
+from echoviewer.analysis.geometry import (area_length_volume, biplane_disk_volume, disk_diameters, disk_volume,
+                                          long_axis)
 from echoviewer.analysis.measurements import measure_beats, pair_beats, summarize
 from echoviewer.io import Calibration
 
@@ -39,6 +40,27 @@ def test_volumes_of_a_half_ellipsoid_match_its_formula(spacing, angle) -> None:
     assert disk_volume(mask, axis, spacing) == pytest.approx(exact, rel=0.025)
     # for this shape area-length is exact too: 8(πLR/2)²/(3πL) = 2/3·π·L·R²
     assert area_length_volume(area, axis.length) == pytest.approx(exact, rel=0.025)
+
+
+@pytest.mark.parametrize("spacing, angle", [((0.05, 0.05), 0.0), ((0.04, 0.06), 15.0)])
+def test_biplane_disks_of_a_half_ellipsoid_match_its_formula(spacing, angle) -> None:
+    """A half-ellipsoid with semi-axes a (seen in A4C), b (A2C) and L: its two orthogonal
+    sections are half-ellipses, and V = 2/3·π·a·b·L."""
+    length, a, b = 8.0, 2.6, 1.8
+    four, _ = dome(length, a, spacing, angle)
+    two, _ = dome(length * 0.97, b, spacing, -angle)  # a slightly foreshortened A2C
+    four_axis, two_axis = long_axis(four, spacing), long_axis(two, spacing)
+    four_d, two_d = disk_diameters(four, four_axis, spacing), disk_diameters(two, two_axis, spacing)
+    assert four_d.shape == two_d.shape == (20,)
+    assert four_d[0] == pytest.approx(2 * a, rel=0.03) and four_d[-1] < four_d[0] / 2  # base first
+    # L: the longer of the two axes, so the foreshortened view does not shrink the volume
+    volume = biplane_disk_volume(four_d, two_d, max(four_axis.length, two_axis.length))
+    exact = 2 / 3 * np.pi * a * b * length  # 78.4 mL
+    assert volume == pytest.approx(exact, rel=0.03)
+    # a view against itself is the single-plane method of disks
+    assert biplane_disk_volume(four_d, four_d, four_axis.length) == pytest.approx(
+        disk_volume(four, four_axis, spacing), rel=1e-9)
+    assert biplane_disk_volume(four_d, two_d[:10], 8.0) == 0.0  # disks that do not match
 
 
 def test_a_tiny_or_empty_mask_has_no_axis() -> None:

@@ -23,7 +23,7 @@ from helpers import ROOT, SUBPROCESS_ENV, write_dicom
 from echoviewer.analysis.models import BUNDLED, DEFAULT_MODEL
 from echoviewer.cli import main
 from echoviewer.io import load_cine
-from echoviewer.resources import PARTNER, STUDENT_MODEL, TEACHER_MODEL
+from echoviewer.resources import PARTNER, SAMPLE_CINE, STUDENT_MODEL, TEACHER_MODEL
 
 CINE_KEYS = {"file", "frames", "frame_times_ms", "calibration", "model", "units", "area_px", "area_cm2",
              "ed_frames", "es_frames", "beats", "summary", "flags"}
@@ -119,7 +119,7 @@ def test_one_cine_prints_one_line_with_beats_ef_and_heart_rate(single, sample_ci
     line = lines[0]
     assert line.startswith(f"{sample_cine_path}: ")
     assert f"{len(cine['beats'])} beat(s)" in line and len(cine["beats"]) == 2
-    assert f"EF disks {summary['ef_disks_percent']['mean']:.1f}" in line and " %" in line
+    assert f"EF (single-plane A4C, disks) {summary['ef_disks_percent']['mean']:.1f}" in line and " %" in line
     assert f"HR {summary['heart_rate_bpm']['mean']:.0f} bpm" in line
     assert "cm2" in line
     assert single["err"] == ""
@@ -482,3 +482,61 @@ def test_a_file_name_with_control_characters_still_prints_one_line(tmp_path, sam
     shutil.copy(sample_cine_path, odd)
     status, out, _ = analyze(odd)
     assert status == 0 and len(out.strip().splitlines()) == 1 and "\x1b" not in out
+
+
+# ---- biplane -----------------------------------------------------------------------------------
+def named_copy(path: Path, view_meaning: str) -> Path:
+    """The sample (same study) saved with a header that names ``view_meaning`` and a plain name."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    ds = pydicom.dcmread(SAMPLE_CINE)
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "0", "99TEST", view_meaning
+    ds.ViewCodeSequence = [code]
+    ds.save_as(path)
+    return path
+
+
+def test_an_a4c_and_an_a2c_of_one_study_give_biplane_volumes(tmp_path, sample_cine_path) -> None:
+    two = named_copy(tmp_path / "second view.dcm", "Apical two chamber")
+    status, out, err = analyze(sample_cine_path, two, "--json", tmp_path / "out.json", "--csv", tmp_path / "out.csv")
+    assert status == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 3 and "(single-plane A2C, disks)" in lines[1]
+    assert lines[2].startswith("biplane sample_a4c.dcm (A4C) + second view.dcm (A2C): 2 beat pair(s); EDV ")
+    document = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    biplane, = document["biplane"]
+    cines = document["cines"]
+    assert [c["volumes"] for c in cines] == ["single-plane A4C", "single-plane A2C"]
+    assert cines[1]["view"]["named"] == "A2C" and cines[1]["view"]["named_in"] == "DICOM header"
+    assert (biplane["four_chamber"], biplane["two_chamber"]) == (str(sample_cine_path), str(two))
+    # the same pixels in both views: a = b, so biplane is the single-plane A4C method of disks
+    for pair, beat in zip(biplane["beats"], cines[0]["beats"]):
+        assert pair["edv"] == pytest.approx(beat["edv_disks"], rel=1e-3)
+        assert pair["ef_percent"] == pytest.approx(beat["ef_disks_percent"], abs=0.05)
+    header, rows = read_csv(tmp_path / "out_biplane.csv")
+    assert header[:3] == ["four_chamber", "two_chamber", "pair"] and "edv_biplane_mL" in header
+    assert [r["pair"] for r in rows] == ["1", "2", "mean", "sd"]
+    assert float(rows[2]["ef_biplane_percent"]) == pytest.approx(biplane["summary"]["ef_percent"]["mean"], abs=1e-3)
+    _, beat_rows = read_csv(tmp_path / "out_beats.csv")
+    assert {r["volumes"] for r in beat_rows} == {"single-plane A4C", "single-plane A2C"}
+    uid = str(load_cine(sample_cine_path).identifiers.study_instance_uid)
+    assert uid not in (tmp_path / "out.json").read_text(encoding="utf-8")  # the pairing key stays inside
+
+
+def test_pair_names_two_files_the_headers_do_not(tmp_path, sample_cine_path) -> None:
+    plain = tmp_path / "clip.npy"
+    np.save(plain, load_cine(sample_cine_path).frames)
+    status, out, err = analyze(sample_cine_path, "--pair", sample_cine_path, plain, "--json", tmp_path / "out.json")
+    assert status == 0, err
+    document = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert len(document["cines"]) == 2  # the pair's second file was analysed too, the first once
+    biplane, = document["biplane"]
+    assert biplane["two_chamber"] == str(plain)
+    assert biplane["beats"] == [] and biplane["flags"][0]["code"] == "biplane_uncalibrated"
+    assert "EDV n/a" in out.strip().splitlines()[-1]
+    # two A4C cines of one study: a note, no guess
+    again = tmp_path / "again_a4c.dcm"
+    shutil.copy(sample_cine_path, again)
+    status, out, err = analyze(sample_cine_path, again, named_copy(tmp_path / "x.dcm", "Apical 2 chamber"))
+    assert status == 0 and "biplane" not in out and "pair them by hand (--pair A4C A2C)" in err

@@ -15,8 +15,9 @@ from types import MappingProxyType
 import numpy as np
 
 from echoviewer.analysis.contour import Contour
-from echoviewer.analysis.geometry import LongAxis
-from echoviewer.analysis.measurements import CM_UNITS, PX_UNITS, Beat, measure_beats, summarize
+from echoviewer.analysis.geometry import LongAxis, long_axis
+from echoviewer.analysis.measurements import (CM_UNITS, PX_UNITS, Beat, measure_beats, pixel_spacing,
+                                              summarize)
 from echoviewer.analysis.onnx_model import OnnxModel
 from echoviewer.analysis.phases import find_events
 from echoviewer.analysis.quality import (Flag, beat_flags, dice_per_frame, disagreement_flag,
@@ -31,22 +32,34 @@ EVENT_RULE = "ED = largest, ES = smallest LV area in each beat (no ECG in the cl
 
 @dataclass(frozen=True, eq=False)
 class CineAnalysis:
-    """Everything measured on one cine with one model (plus, optionally, a comparison model)."""
+    """Everything measured on one cine with one model (plus, optionally, a comparison model).
+
+    The fields are what the analysis was made from; the area curve, the beats and the flags follow
+    from them and are measured once, when first asked for (:func:`analyze` asks in its worker),
+    so :meth:`with_events` and :meth:`with_contours` only build one new value each.
+    """
 
     cine: Cine
     segmentation: Segmentation
     ed_frames: tuple[int, ...]
     es_frames: tuple[int, ...]
-    beats: tuple[Beat, ...]
     mask_flags: tuple[Flag, ...]
     view: ViewScore = ViewScore(None, None)
     comparison: Segmentation | None = None
     comparison_dice: np.ndarray | None = None
     events_edited: bool = False
     contours: Mapping[int, Contour] = field(default_factory=lambda: MappingProxyType({}))
-    flags: tuple[Flag, ...] = field(init=False)
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def beats(self) -> tuple[Beat, ...]:
+        """Every ED → next ES pair, measured (the user's contours where they drew them)."""
+        area = _in_unit(self.area_px, self.cine.calibration)
+        return tuple(measure_beats(self.native_mask, area, self.cine.times_ms, self.ed_frames,
+                                   self.es_frames, self.cine.calibration,
+                                   axis_of=lambda frame, _spacing: self.long_axis(frame)))
+
+    @cached_property
+    def flags(self) -> tuple[Flag, ...]:
         view = [] if self.view.reason is None else [
             Flag(VIEW_FLAG, "warning", f"not an apical view: {self.view.reason}; the LV mask, EF and volumes "
                  "are not to be trusted")]
@@ -63,8 +76,7 @@ class CineAnalysis:
             fixed.append(Flag("uncalibrated", "info",
                               f"no calibration ({self.cine.calibration_note}): cm values unavailable; "
                               "areas, lengths and volumes in pixels (square pixels assumed)"))
-        flags = view + beat_flags(self.beats, self.area_px, timing.fps) + fixed
-        object.__setattr__(self, "flags", tuple(flags))
+        return tuple(view + beat_flags(self.beats, self.area_px, timing.fps) + fixed)
 
     @cached_property
     def area_px(self) -> np.ndarray:
@@ -105,9 +117,8 @@ class CineAnalysis:
 
     def with_events(self, ed_frames: Sequence[int], es_frames: Sequence[int]) -> CineAnalysis:
         """The same analysis with user-picked ED and ES frames (measurements and flags redone)."""
-        ed, es = _checked(ed_frames, self.area_px), _checked(es_frames, self.area_px)
-        edited = replace(self, ed_frames=ed, es_frames=es, events_edited=True, beats=())
-        return replace(edited, beats=edited._measured())
+        ed, es = _checked(ed_frames, self.cine.n_frames), _checked(es_frames, self.cine.n_frames)
+        return replace(self, ed_frames=ed, es_frames=es, events_edited=True)
 
     def with_contours(self, contours: Mapping[int, Contour]) -> CineAnalysis:
         """The same analysis with the user's contours on some frames: their areas, lengths and
@@ -115,18 +126,21 @@ class CineAnalysis:
         bad = [frame for frame in contours if not 0 <= frame < self.cine.n_frames]
         if bad:
             raise ValueError(f"contour frames must lie in 0-{self.cine.n_frames - 1}; got {bad}")
-        edited = replace(self, contours=MappingProxyType(dict(sorted(contours.items()))), beats=())
-        return replace(edited, beats=edited._measured())
+        return replace(self, contours=MappingProxyType(dict(sorted(contours.items()))))
 
-    def _measured(self) -> tuple[Beat, ...]:
-        area = _in_unit(self.area_px, self.cine.calibration)
-        return tuple(measure_beats(self.native_mask, area, self.cine.times_ms, self.ed_frames, self.es_frames,
-                                   self.cine.calibration, axis_of=self._contour_axis))
-
-    def _contour_axis(self, frame: int, spacing: tuple[float, float]) -> LongAxis | None:
-        """The long axis of the user's contour on ``frame`` (its own landmarks), or None."""
+    def long_axis(self, frame: int) -> LongAxis | None:
+        """The long axis of ``frame`` in the cine's units: the landmarks of the user's contour where
+        they drew one, else found on the model's mask; None for a mask too small to have one."""
+        spacing = pixel_spacing(self.cine.calibration)
         contour = self.contours.get(frame)
-        return None if contour is None else contour.long_axis(spacing)
+        axis = None if contour is None else contour.long_axis(spacing)
+        return axis or long_axis(self.native_mask(frame), spacing)
+
+    @property
+    def volume_method(self) -> str:
+        """What the beats' volumes are: single-plane, in the view the file names (biplane needs
+        a second cine: :mod:`echoviewer.analysis.biplane`)."""
+        return f"single-plane {self.cine.metadata.view or 'apical (view not named)'}"
 
     def as_dict(self) -> dict:
         """JSON-ready; no patient identifiers."""
@@ -148,12 +162,14 @@ class CineAnalysis:
             "es_frames": list(self.es_frames),
             "events_rule": EVENT_RULE + (" (picks edited by the user)" if self.events_edited else ""),
             "contours_edited": list(self.contours),
+            "volumes": self.volume_method,
             "beats": [{key: _round(value) for key, value in beat.as_dict().items()} for beat in self.beats],
             "summary": {name: {key: _round(value) for key, value in stats.items()}
                         for name, stats in self.summary.items()},
             "flags": [flag.as_dict() for flag in self.flags],
             "view": {"apical_probability": _round(self.view.apical_probability),
-                     "not_apical": self.view.flagged, "reason": self.view.reason},
+                     "not_apical": self.view.flagged, "reason": self.view.reason,
+                     "named": cine.metadata.view or None, "named_in": cine.metadata.view_source or None},
         }
         if self.comparison is not None and self.comparison_dice is not None:
             result["comparison"] = {"model": asdict(self.comparison.model),
@@ -162,10 +178,10 @@ class CineAnalysis:
         return result
 
 
-def _checked(frames: Sequence[int], area: np.ndarray) -> tuple[int, ...]:
+def _checked(frames: Sequence[int], n_frames: int) -> tuple[int, ...]:
     picked = tuple(sorted({int(f) for f in frames}))
-    if any(not 0 <= f < len(area) for f in picked):
-        raise ValueError(f"frames must lie in 0-{len(area) - 1}; got {list(picked)}")
+    if any(not 0 <= f < n_frames for f in picked):
+        raise ValueError(f"frames must lie in 0-{n_frames - 1}; got {list(picked)}")
     return picked
 
 
@@ -203,6 +219,7 @@ def analyze(cine: Cine, model: OnnxModel, *, compare: OnnxModel | None = None,
     ed, es = (tuple(int(f) for f in frames) for frames in events)
     comparison = run(cine, compare) if compare is not None else None
     dice = None if comparison is None else _dice(segmentation, comparison)
-    analysis = CineAnalysis(cine, segmentation, ed, es, (), tuple(mask_flags(segmentation.masks, segmentation.sector)),
+    analysis = CineAnalysis(cine, segmentation, ed, es, tuple(mask_flags(segmentation.masks, segmentation.sector)),
                             score_view(cine), comparison, dice)
-    return replace(analysis, beats=analysis._measured())
+    _ = analysis.flags  # beats and flags measured here, in the worker, not where first shown
+    return analysis

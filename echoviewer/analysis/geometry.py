@@ -11,7 +11,10 @@ pixel (1, 1 when uncalibrated), so anisotropic pixels are handled as the guideli
   (the top of the image).
 * Method of disks (single plane): the axis is cut into 20 slabs of height L/20 perpendicular to it;
   each slab's disk diameter is the slab's mask area divided by its height (the mean chord across
-  the slab, free of pixel staircase), and V = Σ π/4 · D² · L/20.
+  the slab, free of pixel staircase; a pixel's area is shared among the slabs it spans), and
+  V = Σ π/4 · D² · L/20.
+* Biplane method of disks: the same 20 slabs in the A4C and the A2C view, each disk an ellipse
+  with the two views' diameters, over the longer of the two axes: V = Σ π/4 · aᵢ · bᵢ · L/20.
 * Area-length (single plane): V = 8·A² / (3·π·L).
 """
 
@@ -92,21 +95,43 @@ def long_axis(mask: np.ndarray, spacing: tuple[float, float] = (1.0, 1.0)) -> Lo
     return LongAxis(to_pixels(apex), (to_pixels(hinges[0]), to_pixels(hinges[1])), length)
 
 
-def disk_volume(mask: np.ndarray, axis: LongAxis, spacing: tuple[float, float] = (1.0, 1.0),
-                disks: int = DISKS) -> float:
-    """Single-plane method-of-disks volume of the mask's largest piece (physical units cubed)."""
+def disk_diameters(mask: np.ndarray, axis: LongAxis, spacing: tuple[float, float] = (1.0, 1.0),
+                   disks: int = DISKS) -> np.ndarray:
+    """The diameter of each of ``disks`` slabs of the mask's largest piece cut perpendicular to the
+    long axis, base first (physical units); zeros for an axis of no length."""
     if axis.length <= 0:
-        return 0.0
+        return np.zeros(disks)
     scale = np.asarray(spacing, float)
     base = np.asarray(axis.base) * scale
     direction = _unit(np.asarray(axis.apex) * scale - base)
     piece, corner = _largest_piece(mask)
     pixels = (np.argwhere(piece)[:, ::-1] + corner) * scale
     along = (pixels - base) @ direction
+    # Each pixel spreads its area over the stretch of axis it spans, so slabs that do not line up
+    # with the pixel rows still get their true share (counting pixel centres instead puts 7 rows
+    # in one slab and 9 in the next, and the biplane products aᵢ·bᵢ do not average that out).
+    extent = float(abs(scale[0] * direction[0]) + abs(scale[1] * direction[1]))
+    along = along[(along > -extent) & (along < axis.length + extent)]
+    edges = np.linspace(0.0, axis.length, disks + 1)
+    below = np.clip((edges - (along[:, None] - extent / 2)) / extent, 0.0, 1.0)  # share under each edge
     height = axis.length / disks
-    slab = np.floor(along[(along >= 0) & (along <= axis.length)] / height).clip(0, disks - 1).astype(int)
-    diameters = np.bincount(slab, minlength=disks) * float(scale[0] * scale[1]) / height
-    return float(np.pi / 4 * np.sum(diameters ** 2) * height)
+    return np.diff(below, axis=1).sum(axis=0) * float(scale[0] * scale[1]) / height
+
+
+def disk_volume(mask: np.ndarray, axis: LongAxis, spacing: tuple[float, float] = (1.0, 1.0),
+                disks: int = DISKS) -> float:
+    """Single-plane method-of-disks volume of the mask's largest piece (physical units cubed)."""
+    diameters = disk_diameters(mask, axis, spacing, disks)
+    return float(np.pi / 4 * np.sum(diameters ** 2) * axis.length / disks)
+
+
+def biplane_disk_volume(four_chamber: np.ndarray, two_chamber: np.ndarray, length: float) -> float:
+    """Biplane method of disks (ASE/EACVI 2015): V = π/4 · Σ aᵢ·bᵢ · L/n, with aᵢ and bᵢ the disk
+    diameters of the two orthogonal apical views (base first, as :func:`disk_diameters` gives
+    them) and L the longer of their two long axes."""
+    if four_chamber.shape != two_chamber.shape or length <= 0:
+        return 0.0
+    return float(np.pi / 4 * np.sum(four_chamber * two_chamber) * length / four_chamber.size)
 
 
 def area_length_volume(area: float, length: float) -> float:

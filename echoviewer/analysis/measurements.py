@@ -72,6 +72,11 @@ def _change_percent(before: float | None, after: float | None) -> float | None:
     return 100.0 * (before - after) / before
 
 
+def pixel_spacing(calibration: Calibration | None) -> tuple[float, float]:
+    """cm per pixel (x, y), or (1, 1): lengths and volumes in pixels when uncalibrated."""
+    return (calibration.cm_per_px_x, calibration.cm_per_px_y) if calibration else (1.0, 1.0)
+
+
 def measure_beats(mask_of: Callable[[int], np.ndarray], area: np.ndarray, times_ms: np.ndarray,
                   ed_frames: Sequence[int], es_frames: Sequence[int], calibration: Calibration | None,
                   axis_of: Callable[[int, tuple[float, float]], LongAxis | None] | None = None) -> list[Beat]:
@@ -79,7 +84,7 @@ def measure_beats(mask_of: Callable[[int], np.ndarray], area: np.ndarray, times_
     the native LV area per frame in the same unit as the calibration (cm² or px²); ``axis_of(frame,
     spacing)``, where it gives one, is that frame's long axis (a user's landmarks) instead of the
     one found on the mask."""
-    spacing = (calibration.cm_per_px_x, calibration.cm_per_px_y) if calibration else (1.0, 1.0)
+    spacing = pixel_spacing(calibration)
     ed_sorted = sorted(int(f) for f in ed_frames)
     beats = []
     for ed, es in pair_beats(ed_frames, es_frames):

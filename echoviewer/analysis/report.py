@@ -32,9 +32,11 @@ def _text_output(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
         yield out
 
 
-def write_json(path: str | os.PathLike[str], cines: Sequence[dict], failed: Sequence[dict]) -> None:
-    """``{"cines": [...], "failed": [{"file", "error"}], "summary": {files, analysed, failed}}``."""
-    document = {"cines": list(cines), "failed": list(failed),
+def write_json(path: str | os.PathLike[str], cines: Sequence[dict], failed: Sequence[dict],
+               biplane: Sequence[dict] = ()) -> None:
+    """``{"cines": [...], "biplane": [...], "failed": [{"file", "error"}], "summary": {files,
+    analysed, failed}}``; ``biplane`` holds :meth:`Biplane.as_dict` of every A4C + A2C pair."""
+    document = {"cines": list(cines), "biplane": list(biplane), "failed": list(failed),
                 "summary": {"files": len(cines) + len(failed), "analysed": len(cines),
                             "failed": len(failed)}}
     with _text_output(path) as out:
@@ -66,7 +68,7 @@ def frame_rows(result: dict) -> Iterator[dict]:
 
 def beat_columns(units: dict[str, str]) -> tuple[str, ...]:
     return ("file", "beat", "ed_frame", "es_frame", "ed_time_ms", "es_time_ms",
-            *(measure_column(name, units) for name in MEASURES), "user_contours", "flags")
+            *(measure_column(name, units) for name in MEASURES), "volumes", "user_contours", "flags")
 
 
 def _beat_warnings(result: dict, beat: int | None) -> str:
@@ -79,14 +81,16 @@ def beat_rows(result: dict) -> Iterator[dict]:
     """One row per beat, then ``mean`` and ``sd`` rows; headers carry the units."""
     units = result["units"]
     for index, beat in enumerate(result["beats"]):
-        row = {"file": result["file"], "beat": index + 1, "flags": _beat_warnings(result, index)}
+        row = {"file": result["file"], "beat": index + 1, "flags": _beat_warnings(result, index),
+               "volumes": result["volumes"]}
         row.update({key: beat[key] for key in ("ed_frame", "es_frame", "ed_time_ms", "es_time_ms")})
         row.update({measure_column(name, units): _cell(beat[name]) for name in MEASURES})
         drawn = set(result.get("contours_edited", ()))
         row["user_contours"] = ";".join(phase for phase in ("ED", "ES") if beat[f"{phase.lower()}_frame"] in drawn)
         yield row
     for statistic in ("mean", "sd"):
-        row = {"file": result["file"], "beat": statistic, "flags": _beat_warnings(result, None)}
+        row = {"file": result["file"], "beat": statistic, "flags": _beat_warnings(result, None),
+               "volumes": result["volumes"]}
         row.update({measure_column(name, units): _cell(result["summary"][name][statistic])
                     for name in MEASURES})
         yield row
@@ -116,10 +120,49 @@ def write_beats_csv(path: str | os.PathLike[str], results: Sequence[dict]) -> No
     write_csv(path, columns, (row for result in results for row in beat_rows(result)))
 
 
+BIPLANE_COLUMNS = ("four_chamber", "two_chamber", "pair", "a4c_ed_frame", "a2c_ed_frame", "a4c_es_frame",
+                   "a2c_es_frame", "edv_biplane_mL", "esv_biplane_mL", "ef_biplane_percent",
+                   "ed_length_difference_percent", "es_length_difference_percent", "flags")
+
+
+def biplane_rows(result: dict) -> Iterator[dict]:
+    """One row per pair of beats of an A4C + A2C pair, then ``mean`` and ``sd`` rows."""
+    files = {"four_chamber": result["four_chamber"], "two_chamber": result["two_chamber"]}
+    warnings = [flag for flag in result["flags"] if flag["severity"] == "warning"]
+    for index, beat in enumerate(result["beats"]):
+        yield {**files, "pair": index + 1,
+               "a4c_ed_frame": _cell(beat["ed_frames"][0]), "a2c_ed_frame": _cell(beat["ed_frames"][1]),
+               "a4c_es_frame": _cell(beat["es_frames"][0]), "a2c_es_frame": _cell(beat["es_frames"][1]),
+               "edv_biplane_mL": _cell(beat["edv"]), "esv_biplane_mL": _cell(beat["esv"]),
+               "ef_biplane_percent": _cell(beat["ef_percent"]),
+               "ed_length_difference_percent": _cell(beat["ed_length_difference_percent"]),
+               "es_length_difference_percent": _cell(beat["es_length_difference_percent"]),
+               "flags": ";".join(f["code"] for f in warnings if not f["beats"] or index in f["beats"])}
+    summary = result["summary"]
+    for statistic in ("mean", "sd"):
+        yield {**files, "pair": statistic, "edv_biplane_mL": _cell(summary["edv"][statistic]),
+               "esv_biplane_mL": _cell(summary["esv"][statistic]),
+               "ef_biplane_percent": _cell(summary["ef_percent"][statistic]),
+               "flags": ";".join(f["code"] for f in warnings if not f["beats"])}
+
+
+def write_biplane_csv(path: str | os.PathLike[str], results: Sequence[dict]) -> None:
+    write_csv(path, BIPLANE_COLUMNS, (row for result in results for row in biplane_rows(result)))
+
+
+def _beside(frames_csv: str | os.PathLike[str], table: str) -> Path:
+    path = Path(frames_csv)
+    return path.with_name(f"{path.stem}_{table}{path.suffix or '.csv'}")
+
+
 def beats_csv_path(frames_csv: str | os.PathLike[str]) -> Path:
     """Where the per-beat table goes beside the per-frame CSV: ``OUT.csv`` → ``OUT_beats.csv``."""
-    path = Path(frames_csv)
-    return path.with_name(f"{path.stem}_beats{path.suffix or '.csv'}")
+    return _beside(frames_csv, "beats")
+
+
+def biplane_csv_path(frames_csv: str | os.PathLike[str]) -> Path:
+    """``OUT.csv`` → ``OUT_biplane.csv``: the biplane table, written when a pair was found."""
+    return _beside(frames_csv, "biplane")
 
 
 class MaskWriter:

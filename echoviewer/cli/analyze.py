@@ -6,13 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, ModelLoadError, analyze, load_model
-from echoviewer.analysis.report import (beats_csv_path, mask_archive, write_beats_csv,
-                                        write_frames_csv, write_json)
+from echoviewer.analysis.biplane import Biplane, ViewDisks, pair_by_study, view_disks
+from echoviewer.analysis.report import (beats_csv_path, biplane_csv_path, mask_archive, write_beats_csv,
+                                        write_biplane_csv, write_frames_csv, write_json)
 from echoviewer.cli.errors import report_error
 from echoviewer.io.errors import one_line
 from echoviewer.io import CineLoadError, find_cines, load_cine
@@ -22,13 +24,19 @@ JSON (--json): {"cines": [...], "failed": [{"file", "error"}], "summary": {"file
 "failed"}}; each cine has file, frames, frame_times_ms, fps, calibration, model (name, file,
 sha256), units, area_px, area_cm2 (null when uncalibrated), ed_frames, es_frames, beats (per-beat
 measurements), summary (mean, sd, n over beats), flags (code, severity, message, frames, beats),
-view (apical_probability, not_apical, reason: the view gate) and, with --compare, comparison
-(model, per-frame Dice).
+view (apical_probability, not_apical, reason: the view gate; named, named_in: the apical view the
+file names), volumes ("single-plane A4C" or A2C) and, with --compare, comparison (model,
+per-frame Dice). "biplane" holds every A4C + A2C pair: the two files, per beat pair and summary
+EDV, ESV, EF (biplane method of disks) and flags.
 CSV (--csv OUT.csv): one row per frame in OUT.csv, one row per beat (then mean and sd rows) in
 OUT_beats.csv, whose flags column names the warnings that concern each beat or the whole cine;
 headers carry units (cm2, cm, mL; px2, px, px3 when uncalibrated).
+OUT_biplane.csv: one row per beat pair of every A4C + A2C pair (then mean and sd), when any.
 Masks (--masks OUT.npz): native boolean (T, H, W) LV masks, key <index>_<file stem>.
-ED/ES are the largest/smallest LV area of each beat (no ECG); volumes are single-plane A4C.
+ED/ES are the largest/smallest LV area of each beat (no ECG). Per-cine volumes are single-plane
+(A4C or A2C). Biplane pairs: an A4C and an A2C cine of one study (same StudyInstanceUID, or the
+same file name but for the view: patient1_4CH / patient1_2CH), the view read from the header or the
+name; or --pair A4C A2C. The k-th beat of one view is paired with the k-th of the other.
 
 Exit status: 0 when every cine was analysed, 1 when any could not be read (each reason on stderr
 and in the JSON), 2 for a bad command line or model."""
@@ -51,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, metavar="OUT.csv",
                         help="write per-frame rows here and per-beat rows to OUT_beats.csv")
     parser.add_argument("--masks", type=Path, metavar="OUT.npz", help="write native LV masks")
+    parser.add_argument("--pair", nargs=2, action="append", type=Path, default=[], metavar=("A4C", "A2C"),
+                        help="these two files are the A4C and A2C views of one study: biplane volumes "
+                             "(repeat for more pairs; each file is analysed if not already listed)")
     return parser
 
 
@@ -82,14 +93,40 @@ def _line(result: dict) -> str:
     flags = [flag["code"] for flag in result["flags"] if flag["severity"] == "warning"]
     distrust = " (not an apical view: not to be trusted)" if result["view"]["not_apical"] else ""
     return one_line(f"{result['file']}: {len(result['beats'])} beat(s); EDA {stat('ed_area', units['area'], 1)}; "
-            f"EF disks {stat('ef_disks_percent', '%', 1)}{distrust}; HR {stat('heart_rate_bpm', 'bpm', 0)}"
-            + (f"; flags: {', '.join(flags)}" if flags else ""))
+            f"EF ({result['volumes']}, disks) {stat('ef_disks_percent', '%', 1)}{distrust}; "
+            f"HR {stat('heart_rate_bpm', 'bpm', 0)}" + (f"; flags: {', '.join(flags)}" if flags else ""))
+
+
+def _biplane_line(result: dict) -> str:
+    summary = result["summary"]
+
+    def stat(name: str, unit: str) -> str:
+        mean, sd = summary[name]["mean"], summary[name]["sd"]
+        return "n/a" if mean is None else f"{mean:.1f}" + (f" ± {sd:.1f}" if sd is not None else "") + f" {unit}"
+
+    flags = [flag["code"] for flag in result["flags"] if flag["severity"] == "warning"]
+    return one_line(f"biplane {Path(result['four_chamber']).name} (A4C) + {Path(result['two_chamber']).name} "
+                    f"(A2C): {len(result['beats'])} beat pair(s); EDV {stat('edv', 'mL')}; ESV {stat('esv', 'mL')}; "
+                    f"EF {stat('ef_percent', '%')}" + (f"; flags: {', '.join(flags)}" if flags else ""))
+
+
+def _biplanes(views: dict[Path, ViewDisks], pairs: Sequence[Sequence[Path]]) -> list[Biplane]:
+    """The pairs the user named (their views as named), then those found by study among the rest."""
+    named, used = [], set()
+    for four, two in pairs:
+        if four in views and two in views:
+            named.append(Biplane(replace(views[four], view="A4C"), replace(views[two], view="A2C")))
+            used |= {four, two}
+    found, notes = pair_by_study(v for path, v in views.items() if path not in used)
+    for note in notes:
+        report_error(note)
+    return named + found
 
 
 def _check_outputs(args: argparse.Namespace) -> str | None:
     outputs = [p for p in (args.json, args.csv, args.masks) if p is not None]
     if args.csv is not None:
-        outputs.append(beats_csv_path(args.csv))
+        outputs += [beats_csv_path(args.csv), biplane_csv_path(args.csv)]
     for path in outputs:
         if path.is_dir():
             return f"{path} is a folder; give a file name for the output"
@@ -111,6 +148,11 @@ def analyze_main(argv: Sequence[str]) -> int:
         report_error(str(exc))
         return 2
     files, failed = _expand(args.paths)
+    pairs = [tuple(path.resolve() for path in pair) for pair in args.pair]
+    listed = {path.resolve() for path in files}
+    files += [path for pair in args.pair for path in pair if path.resolve() not in listed]
+    files = list(dict.fromkeys(files))
+    views: dict[Path, ViewDisks] = {}  # a few numbers per beat of each cine, for biplane pairs
     for failure in failed:
         report_error(failure["error"])
     results: list[dict] = []
@@ -125,15 +167,21 @@ def analyze_main(argv: Sequence[str]) -> int:
                 failed.append({"file": str(path), "error": str(exc)})
                 continue
             results.append(analysis.as_dict())
+            views[path.resolve()] = view_disks(analysis)
             if masks is not None:
                 masks.add(analysis)
             del analysis  # one cine's pixels at a time
             tqdm.write(_line(results[-1]), file=sys.stdout)
+    biplane = [pair.as_dict() for pair in _biplanes(views, pairs)]
+    for result in biplane:
+        print(_biplane_line(result))
     if args.json:
-        write_json(args.json, results, failed)
+        write_json(args.json, results, failed, biplane)
     if args.csv:
         write_frames_csv(args.csv, results)
         write_beats_csv(beats_csv_path(args.csv), results)
+        if biplane:
+            write_biplane_csv(biplane_csv_path(args.csv), biplane)
     if len(files) > 1 or failed:
         print(f"{len(results)} of {len(results) + len(failed)} analysed"
               + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)

@@ -77,6 +77,8 @@ class CineMetadata:
     decoder: str = ""
     bits_stored: int = 8
     region_formats: tuple[int, ...] = ()  # RegionSpatialFormat of each DICOM ultrasound region
+    view: str = ""  # "A4C" or "A2C" where the file names its apical view (apical_view.py), else ""
+    view_source: str = ""  # where it says so: "DICOM header" or "file name"
 
 
 @dataclass(frozen=True, repr=False)
@@ -177,6 +179,8 @@ class Cine:
             "manufacturer": self.metadata.manufacturer or None,
             "photometric": self.metadata.photometric or None,
             "decoder": self.metadata.decoder,
+            "view": self.metadata.view or None,
+            "view_source": self.metadata.view_source or None,
         }
 
     def __repr__(self) -> str:

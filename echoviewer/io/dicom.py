@@ -19,6 +19,7 @@ from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
 from pydicom.uid import JPEGBaseline8Bit, UID
 
 from echoviewer.io import dicom_jpeg
+from echoviewer.io.apical_view import view_in_text
 from echoviewer.io.calibration import dicom_calibration, parse_regions
 from echoviewer.io.cine import Cine, CineMetadata, PatientIdentifiers
 from echoviewer.io.errors import (CorruptDataError, NoPixelDataError,
@@ -222,6 +223,16 @@ def text_attr(ds: Dataset, keyword: str) -> str:
         return ""
 
 
+def _stated_view(ds: Dataset) -> dict[str, str]:
+    """The apical view the header names: the View Code Sequence first, then the free text."""
+    try:
+        codes = [str(item.get("CodeMeaning", "")) for item in ds.get("ViewCodeSequence", [])]
+    except Exception:  # a damaged sequence names no view
+        codes = []
+    view = view_in_text(codes + [text_attr(ds, "SeriesDescription"), text_attr(ds, "ProtocolName")])
+    return {"view": view, "view_source": "DICOM header"} if view else {}
+
+
 def _read(path: Path, force: bool) -> Dataset:
     ds = pydicom.dcmread(path, force=force)
     if any(keyword in ds for keyword in _PIXEL_KEYWORDS) and (
@@ -283,6 +294,7 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
         decoder=decoder,
         bits_stored=int_attr(ds, "BitsStored", 8),
         region_formats=tuple(region.spatial_format for region in parse_regions(ds)),
+        **_stated_view(ds),
     )
     return Cine(path=path, frames=grey, colour=colour, timing=dicom_timing(ds, n_frames),
                 calibration=calibration, calibration_note=calibration_note, region=region,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import struct
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from collections.abc import Callable
 
+from echoviewer.io.apical_view import view_in_text
 from echoviewer.io.arrays import load_array
 from echoviewer.io.cine import Cine
 from echoviewer.io.dicom import load_dicom
@@ -77,6 +79,15 @@ _LOADERS: dict[str, tuple[str, Callable[[Path], Cine]]] = {
 }
 
 
+def _with_named_view(cine: Cine) -> Cine:
+    """Where the header names no apical view, the file's name may (``..._4CH_...``)."""
+    if not cine.metadata.view:
+        view = view_in_text([cine.path.stem])
+        if view:
+            cine.metadata = replace(cine.metadata, view=view, view_source="file name")
+    return cine
+
+
 def load_cine(path: str | os.PathLike[str]) -> Cine:
     """Load any supported cine. Raises a :class:`CineLoadError` subclass with a one-line message."""
     path = Path(path)
@@ -95,7 +106,7 @@ def load_cine(path: str | os.PathLike[str]) -> Cine:
         with warnings.catch_warnings():
             # pydicom warns about malformed values by quoting them, identifiers included.
             warnings.simplefilter("ignore")
-            return loader(path)
+            return _with_named_view(loader(path))
     except CineLoadError:
         raise
     except MemoryError as exc:
