@@ -69,7 +69,8 @@ def view_disks(analysis: CineAnalysis, view: str | None = None) -> ViewDisks:
     """The disks of every beat of ``analysis`` (``view``: the user's word for the view, else the
     file's)."""
     return ViewDisks(str(analysis.cine.path), analysis.cine.metadata.view if view is None else view,
-                     study_key(analysis), analysis.cine.calibration is not None,
+                     study_key(analysis.cine.identifiers.study_instance_uid, analysis.cine.path),
+                     analysis.cine.calibration is not None,
                      tuple((_phase(analysis, b.ed_frame), _phase(analysis, b.es_frame)) for b in analysis.beats),
                      tuple(b.heart_rate_bpm for b in analysis.beats))
 
@@ -190,13 +191,12 @@ def _round(value):
     return value
 
 
-def study_key(analysis: CineAnalysis) -> str:
+def study_key(study_uid: str, path: Path) -> str:
     """What an A4C cine and its A2C partner share: the StudyInstanceUID, else the file name with
     its view token taken out (in the same folder)."""
-    uid = analysis.cine.identifiers.study_instance_uid
-    if uid:
-        return f"study:{uid}"
-    return f"name:{analysis.cine.path.parent}/{without_view(analysis.cine.path.stem)}"
+    if study_uid:
+        return f"study:{study_uid}"
+    return f"name:{path.resolve().parent}/{without_view(path.stem)}"
 
 
 def pair_by_study(views: Iterable[ViewDisks]) -> tuple[list[Biplane], list[str]]:

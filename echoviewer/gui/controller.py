@@ -175,12 +175,7 @@ class StudyController(QObject):
         def done(result) -> None:
             identity, saved, spec, compare, analysis, note = result
             self.identity, self.compare = identity, compare
-            picks, contours = _restored(saved), dict(saved.contours) if saved is not None else {}
-            try:
-                study = Study(analysis, picks, contours)
-            except ValueError:  # saved edits that no longer fit: the automatic ones
-                study = Study(analysis)
-            self._set_study(study, spec)
+            self._set_study(study_from_saved(analysis, saved), spec)
             self.compare_changed.emit(compare)
             if note:
                 self.error.emit(note)
@@ -345,8 +340,14 @@ class StudyController(QObject):
             self.error.emit(f"could not save your edits ({exc}); check the data folder")
 
 
-def _restored(saved: SavedEdits | None) -> Picks | None:
-    if saved is None or saved.ed_frames is None or saved.es_frames is None:
-        return None
-    return Picks(tuple(saved.ed_frames), tuple(saved.es_frames),
-                 frozenset(saved.edited_ed), frozenset(saved.edited_es))
+def study_from_saved(analysis: CineAnalysis, saved: SavedEdits | None) -> Study:
+    """The study of ``analysis`` with the user's saved picks and contours (the automatic picks
+    where none were saved, or where saved edits no longer fit the cine)."""
+    if saved is None or not saved.matches(analysis.cine.n_frames):
+        return Study(analysis)
+    picks = None if saved.ed_frames is None or saved.es_frames is None else Picks(
+        tuple(saved.ed_frames), tuple(saved.es_frames), frozenset(saved.edited_ed), frozenset(saved.edited_es))
+    try:
+        return Study(analysis, picks, dict(saved.contours))
+    except ValueError:
+        return Study(analysis)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from echoviewer.analysis import report
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import write_overlay_video
+from echoviewer.gui.biplane_partner import BiplanePartner
 from echoviewer.gui.controller import StudyController
 from echoviewer.gui.tasks import Task, start
 from echoviewer.gui.view_options import ViewOptions
@@ -30,9 +31,10 @@ class Exporter(QObject):
     progress = Signal(str)  # a background export's progress, one line
     error = Signal(str)     # one line: nothing to export, or a file not written
 
-    def __init__(self, controller: StudyController, options: ViewOptions, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: StudyController, options: ViewOptions, partner: BiplanePartner,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.controller, self.options, self.dialog_parent = controller, options, parent
+        self.controller, self.options, self.partner, self.dialog_parent = controller, options, partner, parent
         self.video_task: Task | None = None
         self.folder = Path.home()  # where the save dialogs start: the last export's folder
 
@@ -86,19 +88,27 @@ class Exporter(QObject):
         return True
 
     # ---- exports -----------------------------------------------------------------------------
+    def _biplane(self) -> list[dict]:
+        biplane = self.partner.biplane
+        return [] if biplane is None else [biplane.as_dict()]
+
     def export_csv(self, path: str | Path | None = None) -> bool:
-        """``OUT.csv`` (one row per frame) and ``OUT_beats.csv`` (per beat, mean, sd)."""
+        """``OUT.csv`` (one row per frame), ``OUT_beats.csv`` (per beat, mean, sd) and, with a
+        biplane partner, ``OUT_biplane.csv``."""
         chosen = self._analysis_and_target(path, "Export CSV tables", ".csv", "CSV (*.csv)")
         if chosen is None:
             return False
         analysis, target = chosen
-        beats = report.beats_csv_path(target)
+        beats, biplane = report.beats_csv_path(target), self._biplane()
+        written = [target, beats] + ([report.biplane_csv_path(target)] if biplane else [])
         result = self._result(analysis)
 
         def write() -> None:
             report.write_frames_csv(target, [result])
             report.write_beats_csv(beats, [result])
-        return self._guarded(write, target, beats)
+            if biplane:
+                report.write_biplane_csv(written[2], biplane)
+        return self._guarded(write, *written)
 
     def export_json(self, path: str | Path | None = None) -> bool:
         chosen = self._analysis_and_target(path, "Export JSON", ".json", "JSON (*.json)")
@@ -106,7 +116,7 @@ class Exporter(QObject):
             return False
         analysis, target = chosen
         result = self._result(analysis)
-        return self._guarded(lambda: report.write_json(target, [result], []), target)
+        return self._guarded(lambda: report.write_json(target, [result], [], self._biplane()), target)
 
     def export_masks(self, path: str | Path | None = None) -> bool:
         chosen = self._analysis_and_target(path, "Export masks", "_masks.npz", "NumPy archive (*.npz)")

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDockWidget, QFileDialog, QLabel,
-                               QMainWindow, QProgressBar, QSlider, QSplitter, QStyle, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDockWidget, QFileDialog, QInputDialog,
+                               QLabel, QMainWindow, QProgressBar, QSlider, QSplitter, QStyle,
+                               QVBoxLayout, QWidget)
 
 from echoviewer.model_catalog import available_models
 from echoviewer.analysis.models import BUNDLED
 from echoviewer.analysis.overlay import OVERLAY_MODES
+from echoviewer.gui.biplane_partner import BiplanePartner
 from echoviewer.gui.cine_view import CineView
 from echoviewer.gui.controller import StudyController
 from echoviewer.gui.curve_plot import CurvePlot
@@ -51,7 +52,9 @@ class MainWindow(QMainWindow):
         self.controller = StudyController(store, self, last_model=settings.value("model"))
         self.recent = recent if recent is not None else RecentFiles()
         self.playback = Playback(self.controller, self.options, self)
-        self.exporter = Exporter(self.controller, self.options, self)
+        self.study_list = StudyList()
+        self.partner = BiplanePartner(self.controller, self.study_list.paths, self)
+        self.exporter = Exporter(self.controller, self.options, self.partner, self)
         # Shadows QWidget.actions() on purpose: the window's commands by name (tests, Transport use it).
         self.actions: dict[str, QAction] = {}  # type: ignore[assignment]
         self._ready = "Open a cine (Ctrl+O), a folder (Ctrl+Shift+O), or drop one on the window"
@@ -60,8 +63,7 @@ class MainWindow(QMainWindow):
         self._added_models: list[str] = []  # ONNX files opened this session, offered with the rest
         self.cine_view = CineView(self.controller, self.options)
         self.curve = CurvePlot(self.controller, self.options)
-        self.measurements = MeasurementsPanel(self.controller)
-        self.study_list = StudyList()
+        self.measurements = MeasurementsPanel(self.controller, self.partner)
         self.study_list.chosen.connect(self.open_path)
         self._build_actions()
         self.transport = Transport(self.controller, self.options, self.actions)
@@ -174,6 +176,9 @@ class MainWindow(QMainWindow):
         a("contour_editing", "Edit the LV &contour", o.setter("contour_editing"), ["C"], checkable=True,
           tip="Drag a point, double-click the outline to add one, right-click a point to remove it")
         a("reset_contour", "Reset this frame's contour to the model's", c.reset_contour)
+        a("pair_views", "&Pair with the other apical view (biplane)…", self.choose_partner,
+          tip="Choose the A2C (or A4C) cine of this study: biplane EDV, ESV and EF")
+        a("unpair_views", "Unpair (single-plane only)", self.partner.unpair)
         a("landmarks", "Show &landmarks and long axis", o.setter("landmarks"), ["L"], checkable=True)
         a("cycle_overlay", "Cycle overlay: fill / contour / hidden", o.cycle_overlay, ["O"])
         a("disagreement", "Show teacher–student &disagreement", self._set_disagreement, ["D"],
@@ -207,7 +212,7 @@ class MainWindow(QMainWindow):
         edit = bar.addMenu("&Edit")
         for name in ("undo", "redo", None, "set_ed", "set_es", "add_ed", "add_es", "nudge_back",
                      "nudge_forward", "delete_pick", "reset_picks", None,
-                     "contour_editing", "reset_contour"):
+                     "contour_editing", "reset_contour", None, "pair_views", "unpair_views"):
             edit.addSeparator() if name is None else edit.addAction(self.actions[name])
         view = bar.addMenu("&View")
         self.overlay_group = QActionGroup(self)
@@ -379,6 +384,30 @@ class MainWindow(QMainWindow):
                                               str(Path.home()), "ONNX models (*.onnx)")
         if path:
             self.controller.set_model(str(Path(path).resolve()))
+
+    def choose_partner(self, path: str | Path | None = None, view: str | None = None) -> None:
+        """Pair the open cine with another as the other apical view; asks for the file, and for
+        this cine's view when its file does not name it."""
+        c = self.controller
+        if c.study is None or c.cine is None:
+            self.show_error("open a cine first, then pair it with its other apical view")
+            return
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(self, "The other apical view of this study",
+                                                    str(c.cine.path.parent), OPEN_FILTER)
+            if not chosen:
+                return
+            path = chosen
+        if Path(path).resolve() == c.cine.path.resolve():
+            self.show_error("a cine cannot be its own partner: choose the other view's file")
+            return
+        view = view or c.cine.metadata.view or self.partner.view
+        if not view:
+            view, ok = QInputDialog.getItem(self, "Which view is the open cine?",
+                                            f"{c.cine.path.name} is the", ["A4C", "A2C"], 0, False)
+            if not ok:
+                return
+        self.partner.pair_with(path, view)
 
     def open_wizard(self) -> None:
         """The distillation wizard, beside the viewer (one at a time); where distill, torch or

@@ -3,13 +3,17 @@ analysis engine's quality flags."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from echoviewer.analysis.biplane import Biplane
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.measurements import UNIT_KIND
+from echoviewer.gui.biplane_partner import BiplanePartner
 from echoviewer.gui.controller import StudyController
 from echoviewer.study import Picks, Study
 
@@ -35,10 +39,30 @@ def _cell(value: float | None, decimals: int) -> str:
     return "—" if value is None else f"{value:.{decimals}f}"
 
 
+def biplane_text(biplane: Biplane | None, note: str = "") -> str:
+    """The biplane line under the table: the pair's mean EDV, ESV and EF, or why there is none."""
+    if biplane is None:
+        return note or ("Biplane: no A2C or A4C partner of this study "
+                        "(Edit ▸ Pair with the other apical view…)")
+    summary = biplane.summary
+
+    def stat(name: str, unit: str) -> str:
+        mean, sd = summary[name]["mean"], summary[name]["sd"]
+        return "—" if mean is None else f"{mean:.1f}" + (f" ± {sd:.1f}" if sd is not None else "") + f" {unit}"
+
+    names = f"{Path(biplane.four_chamber.file).name} (A4C) + {Path(biplane.two_chamber.file).name} (A2C)"
+    warnings = [f.message for f in biplane.flags if f.severity == "warning"]
+    return (f"<b>Biplane</b> (method of disks, {len(biplane.beats)} beat pair(s)) · {names}: "
+            f"<b>EF {stat('ef_percent', '%')}</b> · EDV {stat('edv', 'mL')} · ESV {stat('esv', 'mL')}"
+            + (f"<br><span style='color:{SEVERITY_COLOUR['warning'].name()}'>⚠ {'; '.join(warnings)}</span>"
+               if warnings else ""))
+
+
 class MeasurementsPanel(QWidget):
-    def __init__(self, controller: StudyController, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: StudyController, partner: BiplanePartner,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.controller = controller
+        self.controller, self.partner = controller, partner
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -56,12 +80,24 @@ class MeasurementsPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.heading)
         layout.addWidget(self.table, 1)
+        self.biplane = QLabel()
+        self.biplane.setObjectName("biplane")
+        self.biplane.setWordWrap(True)
+        layout.addWidget(self.biplane)
         layout.addWidget(QLabel("Quality flags"))
         layout.addWidget(self.flags)
         controller.cine_loaded.connect(lambda _cine: self._clear())
         controller.study_changed.connect(self._set_study)
+        self._partner_note = ""
+        partner.changed.connect(lambda biplane: self.biplane.setText(biplane_text(biplane, self._partner_note)))
+        partner.note.connect(self._noted)
+
+    def _noted(self, text: str) -> None:
+        self._partner_note = "" if text.startswith("Biplane with") else text
+        self.biplane.setText(biplane_text(self.partner.biplane, self._partner_note))
 
     def _clear(self) -> None:
+        self._partner_note = ""
         self.table.setRowCount(0)
         self.flags.clear()
         self.heading.setText("")
@@ -81,7 +117,8 @@ class MeasurementsPanel(QWidget):
                         f"{float(analysis.comparison_dice.mean()):.3f}")
         view = (f" · <b style='color:{SEVERITY_COLOUR['warning'].name()}'>⚠ not an apical view: EF and volumes "
                 "not to be trusted</b>" if analysis.view.flagged else "")
-        self.heading.setText(f"<b>{len(analysis.beats)} beat(s)</b> · model {analysis.segmentation.model.name}"
+        self.heading.setText(f"<b>{len(analysis.beats)} beat(s)</b> · volumes {analysis.volume_method}"
+                             f" · model {analysis.segmentation.model.name}"
                              f"{compared}{edited}{view} · double-click a row to go to its ED")
         self.heading.setWordWrap(True)
 

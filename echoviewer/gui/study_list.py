@@ -32,6 +32,10 @@ class StudyList(QListWidget):
             self.addItem(item)
         return self.count()
 
+    def paths(self) -> list[Path]:
+        """The listed cines, in order."""
+        return [Path(self.item(row).data(Qt.ItemDataRole.UserRole)) for row in range(self.count())]
+
     def mark_open(self, path: str) -> None:
         """Highlight ``path`` when it is in the list (opened from here or elsewhere)."""
         self._open = Path(path)

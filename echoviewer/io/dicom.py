@@ -9,9 +9,11 @@ or pydicom's own), frame by frame into one preallocated array, in the decode wor
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
+
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
@@ -231,6 +233,18 @@ def _stated_view(ds: Dataset) -> dict[str, str]:
         codes = []
     view = view_in_text(codes + [text_attr(ds, "SeriesDescription"), text_attr(ds, "ProtocolName")])
     return {"view": view, "view_source": "DICOM header"} if view else {}
+
+
+def stated_study_and_view(path: Path, force: bool = False) -> tuple[str, str]:
+    """(StudyInstanceUID, apical view) from the header alone, without the pixels; ("", "") for
+    what cannot be read (the study list asks this of many files: it must not decode them)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=force, stop_before_pixels=True)
+    except Exception:  # an unreadable header names nothing; opening the file reports why
+        return "", ""
+    return text_attr(ds, "StudyInstanceUID"), _stated_view(ds).get("view", "")
 
 
 def _read(path: Path, force: bool) -> Dataset:
