@@ -16,6 +16,7 @@ from typing import Literal
 
 from echoviewer.analysis import CineAnalysis
 from echoviewer.analysis.contour import Contour
+from echoviewer.analysis.measurements import pick_of_beat
 
 Event = Literal["ED", "ES"]
 EVENTS: tuple[Event, Event] = ("ED", "ES")
@@ -128,16 +129,8 @@ class Study:
 
     # Editing: each returns True when something changed (and so can be undone).
     def beat_pick(self, event: Event, frame: int) -> int | None:
-        """The ``event`` pick of the beat at ``frame``: the nearest one with no pick of the other
-        kind between it and ``frame`` (None when that beat has none)."""
-        opposite = self.picks.frames(other(event))
-
-        def same_beat(pick: int) -> bool:
-            low, high = sorted((pick, frame))
-            return not any(low < f < high for f in opposite)
-
-        candidates = [f for f in self.picks.frames(event) if same_beat(f)]
-        return min(candidates, key=lambda f: (abs(f - frame), f), default=None)
+        """The ``event`` pick of the beat at ``frame`` (None when that beat has none)."""
+        return pick_of_beat(frame, self.picks.frames(event), self.picks.frames(other(event)))
 
     def mark_event(self, event: Event, frame: int) -> bool:
         """Make ``frame`` the ``event`` of the beat it lies in (the E and S keys): that beat's pick

@@ -1,4 +1,5 @@
-"""The viewer's per-user state in the user's data folder: saved ED/ES picks and LV contours, recent files.
+"""The viewer's per-user state in the user's data folder: saved ED/ES picks and LV contours, recent
+files, preferences (the reader's name) and the salt of anonymised study keys.
 
 Every file appears whole or not at all (:func:`echoviewer.io.atomic.write_json`); a damaged or
 foreign file reads as absent, never as an error. File names never hold patient identifiers.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +18,14 @@ from typing import Any
 import platformdirs
 
 from echoviewer.analysis.contour import Contour
-from echoviewer.io.atomic import read_json, write_json
+from echoviewer.io.atomic import atomic_output, read_json, write_json
 from echoviewer.io.cine import Cine
 from echoviewer.resources import BUNDLED_MODELS, BUNDLED_STUDENTS, DEFAULT_MODEL
 
 VERSION = 1
 BUNDLED_SPECS = tuple(BUNDLED_MODELS)
 _IDENTITY = re.compile(r"[a-z0-9-]{1,100}")
+READER_LENGTH = 80
 
 
 def data_dir() -> Path:
@@ -204,3 +207,40 @@ class ActiveStudent:
         current = self.get()
         if spec != current:
             write_json(self.file, {"version": VERSION, "spec": spec, "previous": current})
+
+
+class Preferences:
+    """What the user sets once, for the viewer and the CLI alike: the reader's name written into
+    exports (``preferences.json``), and the local salt of the anonymised study keys (``salt``,
+    made on first use, never exported: without it a key cannot be traced back to its UID)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else data_dir()
+
+    @property
+    def reader(self) -> str:
+        record = read_json(self.root / "preferences.json")
+        reader = record.get("reader") if isinstance(record, dict) and record.get("version") == VERSION else None
+        return reader if isinstance(reader, str) else ""
+
+    @reader.setter
+    def reader(self, name: str) -> None:
+        name = " ".join(str(name).split())[:READER_LENGTH]  # one line, no control characters
+        write_json(self.root / "preferences.json", {"version": VERSION, "reader": name})
+
+    def salt(self) -> str:
+        path = self.root / "salt"
+        try:
+            salt = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            salt = ""
+        if not re.fullmatch(r"[0-9a-f]{64}", salt):
+            salt = secrets.token_hex(32)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                with atomic_output(path) as temporary:
+                    temporary.write_text(salt, encoding="ascii")
+                    temporary.chmod(0o600)
+            except OSError:  # a read-only data folder: keys hold for this run only
+                pass
+        return salt

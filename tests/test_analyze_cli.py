@@ -27,8 +27,10 @@ from echoviewer.resources import PARTNER, SAMPLE_CINE, STUDENT_MODEL, TEACHER_MO
 
 CINE_KEYS = {"file", "frames", "frame_times_ms", "calibration", "model", "units", "area_px", "area_cm2",
              "ed_frames", "es_frames", "beats", "summary", "flags"}
-FRAME_HEADER = ["file", "frame", "time_ms", "area_px", "area_cm2", "event", "contour", "flags"]
-BEAT_START = ["file", "beat", "ed_frame", "es_frame", "ed_time_ms", "es_time_ms"]
+FRAME_HEADER = ["file", "frame", "time_ms", "area_px", "area_cm2", "event", "event_by", "contour", "flags"]
+BEAT_START = ["file", "beat", "ed_frame", "ed_by", "ed_model_frame", "es_frame", "es_by", "es_model_frame",
+              "ed_time_ms", "es_time_ms"]
+PROVENANCE = ["app", "model", "model_sha256", "study_key", "instance_key", "reader"]
 CM_COLUMNS = ["ed_area_cm2", "es_area_cm2", "ed_length_cm", "es_length_cm", "edv_disks_mL",
               "esv_disks_mL", "edv_area_length_mL", "esv_area_length_mL"]
 PX_COLUMNS = ["ed_area_px2", "es_area_px2", "ed_length_px", "es_length_px", "edv_disks_px3",
@@ -540,3 +542,34 @@ def test_pair_names_two_files_the_headers_do_not(tmp_path, sample_cine_path) -> 
     shutil.copy(sample_cine_path, again)
     status, out, err = analyze(sample_cine_path, again, named_copy(tmp_path / "x.dcm", "Apical 2 chamber"))
     assert status == 0 and "biplane" not in out and "pair them by hand (--pair A4C A2C)" in err
+
+
+# ---- provenance --------------------------------------------------------------------------------
+def test_every_result_says_who_made_it_without_the_uids(tmp_path, sample_cine_path, private_data_dir) -> None:
+    from echoviewer import __version__
+    from echoviewer.user_data import Preferences
+    Preferences().reader = "Dr  A.\nReader"  # one line in the exports
+    out = tmp_path / "out"
+    status, _, err = analyze(sample_cine_path, "--json", f"{out}.json", "--csv", f"{out}.csv")
+    assert status == 0, err
+    cine, = json.loads(Path(f"{out}.json").read_text(encoding="utf-8"))["cines"]
+    made = cine["provenance"]
+    assert made["app"] == f"echoviewer {__version__}" and made["reader"] == "Dr A. Reader"
+    assert made["model_sha256"] == sha256(DEFAULT_FILE) and made["model"] == cine["model"]["name"]
+    ids = load_cine(sample_cine_path).identifiers
+    text = Path(f"{out}.json").read_text(encoding="utf-8") + Path(f"{out}_beats.csv").read_text(encoding="utf-8")
+    assert ids.study_instance_uid not in text and ids.sop_instance_uid not in text
+    assert len(made["study_key"]) == 20 and made["study_key"] != made["instance_key"]
+    assert all(pick["by"] == "model" and pick["model_frame"] == pick["frame"] for pick in cine["picks"])
+    assert [p["frame"] for p in cine["picks"] if p["event"] == "ED"] == cine["ed_frames"]
+    header, rows = read_csv(Path(f"{out}_beats.csv"))
+    assert header[-len(PROVENANCE):] == PROVENANCE
+    assert {r["study_key"] for r in rows} == {made["study_key"]} and {r["ed_by"] for r in rows[:-2]} == {"model"}
+    # the same study on this machine: the same key, run after run; another salt: another key
+    analyze(sample_cine_path, "--json", tmp_path / "again.json", "--reader", "")
+    again, = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))["cines"]
+    assert again["provenance"]["study_key"] == made["study_key"] and again["provenance"]["reader"] is None
+    (private_data_dir / "salt").unlink()
+    analyze(sample_cine_path, "--json", tmp_path / "salted.json")
+    salted, = json.loads((tmp_path / "salted.json").read_text(encoding="utf-8"))["cines"]
+    assert salted["provenance"]["study_key"] != made["study_key"]

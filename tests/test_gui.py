@@ -981,12 +981,14 @@ def test_json_export_has_the_analyze_schema_and_no_identifiers_unless_shown(qtbo
     assert document.keys() == expected.keys()
     assert document["summary"] == {"files": 1, "analysed": 1, "failed": 0}
     result = document["cines"][0]
+    made = result.pop("provenance")  # what the CLI adds too: who made it, when
+    assert set(made) == {"app", "model", "model_sha256", "study_key", "instance_key", "reader", "exported_utc"}
+    assert made["study_key"] and made["study_key"] not in (ids := c.cine.identifiers).study_instance_uid
     assert result.keys() == expected["cines"][0].keys()
     assert result["beats"][0].keys() == expected["cines"][0]["beats"][0].keys()
     assert result == expected["cines"][0]
     assert result["frames"] == 120 and 40 in result["ed_frames"]
     assert "edited" in result["events_rule"]
-    ids = c.cine.identifiers
     assert ids.patient_name  # this file has one
     assert "patient" not in result
     assert ids.patient_name not in out.read_text(encoding="utf-8")

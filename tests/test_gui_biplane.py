@@ -68,6 +68,12 @@ def test_the_a2c_of_the_study_is_found_and_biplane_follows_the_edits(qtbot, wind
     assert window.exporter.export_json(tmp_path / "out.json")
     document = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
     assert document["biplane"][0]["two_chamber"] == str(study_folder / "second view.dcm")
+    # provenance: the moved ED is the user's, the model's own pick of that beat beside it
+    cine, = document["cines"]
+    moved_pick, = [p for p in cine["picks"] if p["by"] == "user"]
+    assert moved_pick == {"event": "ED", "frame": single[0].ed_frame + 2, "by": "user",
+                          "model_frame": single[0].ed_frame}
+    assert cine["provenance"]["study_key"] and cine["provenance"]["reader"] is None
 
     # a model switch analyses the partner again with the new model
     window.controller.set_model("teacher")

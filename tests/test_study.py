@@ -344,3 +344,16 @@ def test_with_analysis_refuses_another_cine(study, colour_analyses, analysis):
     with pytest.raises(ValueError, match="same cine"):
         study.with_analysis(other)
     assert study.analysis is analysis
+
+
+def test_the_analysis_says_which_picks_the_user_made_and_the_models_beside_them(study):
+    study.mark_event("ED", 12)  # the first beat's ED: 8 → 12
+    study.add_event("ES", 30)   # a second ES in the first beat, whose model ES is 19
+    origins = study.analysis.pick_origins()
+    assert origins == [
+        {"event": "ED", "frame": 12, "by": "user", "model_frame": 8},
+        {"event": "ES", "frame": 19, "by": "model", "model_frame": 19},
+        {"event": "ES", "frame": 30, "by": "user", "model_frame": 19},
+        {"event": "ED", "frame": 36, "by": "model", "model_frame": 36},
+        {"event": "ES", "frame": 46, "by": "model", "model_frame": 46}]
+    assert study.analysis.model_ed_frames == (8, 36) and study.analysis.model_es_frames == (19, 46)

@@ -16,8 +16,8 @@ import numpy as np
 
 from echoviewer.analysis.contour import Contour
 from echoviewer.analysis.geometry import LongAxis, long_axis
-from echoviewer.analysis.measurements import (CM_UNITS, PX_UNITS, Beat, measure_beats, pixel_spacing,
-                                              summarize)
+from echoviewer.analysis.measurements import (CM_UNITS, PX_UNITS, Beat, measure_beats, pick_of_beat,
+                                              pixel_spacing, summarize)
 from echoviewer.analysis.onnx_model import OnnxModel
 from echoviewer.analysis.phases import find_events
 from echoviewer.analysis.quality import (Flag, beat_flags, dice_per_frame, disagreement_flag,
@@ -43,6 +43,8 @@ class CineAnalysis:
     segmentation: Segmentation
     ed_frames: tuple[int, ...]
     es_frames: tuple[int, ...]
+    model_ed_frames: tuple[int, ...]  # the picks the analysis engine made, before any edit
+    model_es_frames: tuple[int, ...]
     mask_flags: tuple[Flag, ...]
     view: ViewScore = ViewScore(None, None)
     comparison: Segmentation | None = None
@@ -136,6 +138,20 @@ class CineAnalysis:
         axis = None if contour is None else contour.long_axis(spacing)
         return axis or long_axis(self.native_mask(frame), spacing)
 
+    def pick_origins(self) -> list[dict]:
+        """Every ED and ES pick in frame order: ``{"event", "frame", "by": "model" | "user",
+        "model_frame"}``. A pick is the user's where the model put no pick of that kind on that
+        frame; ``model_frame`` is the model's own pick of that beat (the nearest of that kind with
+        no model pick of the other kind between; None where the model found none there)."""
+        model = {"ED": self.model_ed_frames, "ES": self.model_es_frames}
+        rows = []
+        for event, frames, other in (("ED", self.ed_frames, "ES"), ("ES", self.es_frames, "ED")):
+            for frame in frames:
+                by = "model" if frame in model[event] else "user"
+                rows.append({"event": event, "frame": frame, "by": by, "model_frame": frame if by == "model"
+                             else pick_of_beat(frame, model[event], model[other])})
+        return sorted(rows, key=lambda row: (row["frame"], row["event"]))
+
     @property
     def volume_method(self) -> str:
         """What the beats' volumes are: single-plane, in the view the file names (biplane needs
@@ -160,6 +176,9 @@ class CineAnalysis:
             "area_cm2": None if area_cm2 is None else _rounded(area_cm2, 4),
             "ed_frames": list(self.ed_frames),
             "es_frames": list(self.es_frames),
+            "model_ed_frames": list(self.model_ed_frames),
+            "model_es_frames": list(self.model_es_frames),
+            "picks": self.pick_origins(),
             "events_rule": EVENT_RULE + (" (picks edited by the user)" if self.events_edited else ""),
             "contours_edited": list(self.contours),
             "volumes": self.volume_method,
@@ -219,7 +238,7 @@ def analyze(cine: Cine, model: OnnxModel, *, compare: OnnxModel | None = None,
     ed, es = (tuple(int(f) for f in frames) for frames in events)
     comparison = run(cine, compare) if compare is not None else None
     dice = None if comparison is None else _dice(segmentation, comparison)
-    analysis = CineAnalysis(cine, segmentation, ed, es, tuple(mask_flags(segmentation.masks, segmentation.sector)),
+    analysis = CineAnalysis(cine, segmentation, ed, es, ed, es, tuple(mask_flags(segmentation.masks, segmentation.sector)),
                             score_view(cine), comparison, dice)
     _ = analysis.flags  # beats and flags measured here, in the worker, not where first shown
     return analysis

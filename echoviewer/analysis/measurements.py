@@ -66,6 +66,14 @@ def pair_beats(ed_frames: Sequence[int], es_frames: Sequence[int]) -> list[tuple
     return pairs
 
 
+def pick_of_beat(frame: int, own: Sequence[int], other: Sequence[int]) -> int | None:
+    """The pick among ``own`` (ED frames, say) of the beat that ``frame`` lies in: the nearest one
+    with none of ``other`` (the ES frames) strictly between it and ``frame``; None when that beat
+    has none."""
+    candidates = [f for f in own if not any(min(f, frame) < o < max(f, frame) for o in other)]
+    return min(candidates, key=lambda f: (abs(f - frame), f), default=None)
+
+
 def _change_percent(before: float | None, after: float | None) -> float | None:
     if before is None or after is None or before <= 0:
         return None

@@ -22,7 +22,10 @@ from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.measurements import CM_UNITS, MEASURES, UNIT_KIND
 from echoviewer.io.atomic import atomic_output
 
-FRAME_COLUMNS = ("file", "frame", "time_ms", "area_px", "area_cm2", "event", "contour", "flags")
+FRAME_COLUMNS = ("file", "frame", "time_ms", "area_px", "area_cm2", "event", "event_by", "contour", "flags")
+# Who made a result (echoviewer.analysis.provenance), in every per-beat and biplane row; empty
+# where the caller gave no provenance.
+PROVENANCE_COLUMNS = ("app", "model", "model_sha256", "study_key", "instance_key", "reader")
 
 
 @contextmanager
@@ -57,18 +60,25 @@ def frame_rows(result: dict) -> Iterator[dict]:
         for frame in flag["frames"]:
             flags_of.setdefault(frame, []).append(flag["code"])
     ed, es = set(result["ed_frames"]), set(result["es_frames"])
+    made_by = {pick["frame"]: pick["by"] for pick in result["picks"]}
     cm2 = result["area_cm2"]
     drawn = set(result.get("contours_edited", ()))
     for frame in range(result["frames"]):
         yield {"file": result["file"], "frame": frame, "time_ms": result["frame_times_ms"][frame],
                "area_px": result["area_px"][frame], "area_cm2": "" if cm2 is None else cm2[frame],
                "event": "ED" if frame in ed else "ES" if frame in es else "",
-               "contour": "user" if frame in drawn else "model", "flags": ";".join(flags_of.get(frame, []))}
+               "event_by": made_by.get(frame, ""), "contour": "user" if frame in drawn else "model", "flags": ";".join(flags_of.get(frame, []))}
 
 
 def beat_columns(units: dict[str, str]) -> tuple[str, ...]:
-    return ("file", "beat", "ed_frame", "es_frame", "ed_time_ms", "es_time_ms",
-            *(measure_column(name, units) for name in MEASURES), "volumes", "user_contours", "flags")
+    return ("file", "beat", "ed_frame", "ed_by", "ed_model_frame", "es_frame", "es_by", "es_model_frame",
+            "ed_time_ms", "es_time_ms", *(measure_column(name, units) for name in MEASURES), "volumes",
+            "user_contours", "flags", *PROVENANCE_COLUMNS)
+
+
+def _provenance(result: dict) -> dict:
+    made = result.get("provenance") or {}
+    return {column: _cell(made.get(column)) for column in PROVENANCE_COLUMNS}
 
 
 def _beat_warnings(result: dict, beat: int | None) -> str:
@@ -79,18 +89,22 @@ def _beat_warnings(result: dict, beat: int | None) -> str:
 
 def beat_rows(result: dict) -> Iterator[dict]:
     """One row per beat, then ``mean`` and ``sd`` rows; headers carry the units."""
-    units = result["units"]
+    units, provenance = result["units"], _provenance(result)
+    origin = {(pick["event"], pick["frame"]): pick for pick in result["picks"]}
     for index, beat in enumerate(result["beats"]):
         row = {"file": result["file"], "beat": index + 1, "flags": _beat_warnings(result, index),
-               "volumes": result["volumes"]}
+               "volumes": result["volumes"], **provenance}
         row.update({key: beat[key] for key in ("ed_frame", "es_frame", "ed_time_ms", "es_time_ms")})
+        for event in ("ED", "ES"):
+            pick = origin[(event, beat[f"{event.lower()}_frame"])]
+            row[f"{event.lower()}_by"], row[f"{event.lower()}_model_frame"] = pick["by"], _cell(pick["model_frame"])
         row.update({measure_column(name, units): _cell(beat[name]) for name in MEASURES})
         drawn = set(result.get("contours_edited", ()))
         row["user_contours"] = ";".join(phase for phase in ("ED", "ES") if beat[f"{phase.lower()}_frame"] in drawn)
         yield row
     for statistic in ("mean", "sd"):
         row = {"file": result["file"], "beat": statistic, "flags": _beat_warnings(result, None),
-               "volumes": result["volumes"]}
+               "volumes": result["volumes"], **provenance}
         row.update({measure_column(name, units): _cell(result["summary"][name][statistic])
                     for name in MEASURES})
         yield row

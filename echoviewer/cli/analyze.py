@@ -13,11 +13,13 @@ from tqdm import tqdm
 
 from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, ModelLoadError, analyze, load_model
 from echoviewer.analysis.biplane import Biplane, ViewDisks, pair_by_study, view_disks
+from echoviewer.analysis.provenance import provenance
 from echoviewer.analysis.report import (beats_csv_path, biplane_csv_path, mask_archive, write_beats_csv,
                                         write_biplane_csv, write_frames_csv, write_json)
 from echoviewer.cli.errors import report_error
 from echoviewer.io.errors import one_line
 from echoviewer.io import CineLoadError, find_cines, load_cine
+from echoviewer.user_data import Preferences
 
 _EPILOG = """\
 JSON (--json): {"cines": [...], "failed": [{"file", "error"}], "summary": {"files", "analysed",
@@ -59,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, metavar="OUT.csv",
                         help="write per-frame rows here and per-beat rows to OUT_beats.csv")
     parser.add_argument("--masks", type=Path, metavar="OUT.npz", help="write native LV masks")
+    parser.add_argument("--reader", metavar="NAME", default=None,
+                        help="the reader's name to record in the JSON and CSV (default: the viewer's "
+                             "preference, Edit ▸ Reader name…)")
     parser.add_argument("--pair", nargs=2, action="append", type=Path, default=[], metavar=("A4C", "A2C"),
                         help="these two files are the A4C and A2C views of one study: biplane volumes "
                              "(repeat for more pairs; each file is analysed if not already listed)")
@@ -153,6 +158,8 @@ def analyze_main(argv: Sequence[str]) -> int:
     files += [path for pair in args.pair for path in pair if path.resolve() not in listed]
     files = list(dict.fromkeys(files))
     views: dict[Path, ViewDisks] = {}  # a few numbers per beat of each cine, for biplane pairs
+    preferences = Preferences()
+    salt, reader = preferences.salt(), preferences.reader if args.reader is None else args.reader
     for failure in failed:
         report_error(failure["error"])
     results: list[dict] = []
@@ -166,7 +173,7 @@ def analyze_main(argv: Sequence[str]) -> int:
                 report_error(str(exc))
                 failed.append({"file": str(path), "error": str(exc)})
                 continue
-            results.append(analysis.as_dict())
+            results.append({**analysis.as_dict(), "provenance": provenance(analysis, salt, reader)})
             views[path.resolve()] = view_disks(analysis)
             if masks is not None:
                 masks.add(analysis)

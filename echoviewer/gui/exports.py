@@ -16,8 +16,10 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from echoviewer.analysis import report
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import write_overlay_video
+from echoviewer.analysis.provenance import provenance
 from echoviewer.gui.biplane_partner import BiplanePartner
 from echoviewer.gui.controller import StudyController
+from echoviewer.user_data import Preferences
 from echoviewer.gui.tasks import Task, start
 from echoviewer.gui.view_options import ViewOptions
 from echoviewer.io.errors import one_line
@@ -71,8 +73,10 @@ class Exporter(QObject):
         self.saved.emit("Saved " + ", ".join(str(p) for p in paths))
 
     def _result(self, analysis: CineAnalysis) -> dict:
-        """The JSON of ``echoviewer analyze``, plus the patient's name and ID only when shown."""
-        result = analysis.as_dict()
+        """The JSON of ``echoviewer analyze`` (its provenance: the reader set in the preferences),
+        plus the patient's name and ID only when shown."""
+        preferences = Preferences()
+        result = {**analysis.as_dict(), "provenance": provenance(analysis, preferences.salt(), preferences.reader)}
         if self.options.identifiers:
             ids = analysis.cine.identifiers
             result["patient"] = {"name": ids.patient_name, "id": ids.patient_id}

@@ -32,7 +32,7 @@ from echoviewer.gui.transport import Transport
 from echoviewer.gui.view_options import OPACITY_PERCENT, ViewOptions, viewer_settings
 from echoviewer.io.loader import CINE_SUFFIXES
 from echoviewer.resources import SAMPLE_CINE
-from echoviewer.user_data import ActiveStudent, EditStore, RecentFiles
+from echoviewer.user_data import ActiveStudent, EditStore, Preferences, RecentFiles
 
 if TYPE_CHECKING:  # imported where the wizard opens: distill and torch are optional
     from echoviewer.gui.wizard.wizard import DistillWizard
@@ -186,6 +186,8 @@ class MainWindow(QMainWindow):
         a("time_axis", "Plot against &time (else frames)", o.setter("time_axis"), ["T"], checkable=True)
         a("identifiers", "Show patient &name and ID", o.setter("identifiers"), checkable=True,
           tip="Patient identifiers are hidden on screen and in exports unless this is on")
+        a("reader", "Reader &name for exports…", self.choose_reader,
+          tip="Your name, written into every CSV and JSON export (provenance)")
         a("add_model", "Add an ONNX &model…", self.choose_model)
         a("distill", "&Distill a new student…", self.open_wizard, ["Ctrl+Shift+D"],
           tip="Train a student on synthetic cines labelled by a teacher: no patient data, no human labels")
@@ -212,7 +214,8 @@ class MainWindow(QMainWindow):
         edit = bar.addMenu("&Edit")
         for name in ("undo", "redo", None, "set_ed", "set_es", "add_ed", "add_es", "nudge_back",
                      "nudge_forward", "delete_pick", "reset_picks", None,
-                     "contour_editing", "reset_contour", None, "pair_views", "unpair_views"):
+                     "contour_editing", "reset_contour", None, "pair_views", "unpair_views", None,
+                     "reader"):
             edit.addSeparator() if name is None else edit.addAction(self.actions[name])
         view = bar.addMenu("&View")
         self.overlay_group = QActionGroup(self)
@@ -384,6 +387,19 @@ class MainWindow(QMainWindow):
                                               str(Path.home()), "ONNX models (*.onnx)")
         if path:
             self.controller.set_model(str(Path(path).resolve()))
+
+    def choose_reader(self) -> None:
+        preferences = Preferences()
+        name, ok = QInputDialog.getText(self, "Reader name", "Your name, written into every export "
+                                        "(leave empty for none):", text=preferences.reader)
+        if ok:
+            try:
+                preferences.reader = name
+            except OSError as exc:
+                self.show_error(f"could not save the reader name ({exc}); check the data folder")
+                return
+            self.say(f"Exports will name the reader: {preferences.reader}" if preferences.reader
+                     else "Exports will name no reader")
 
     def choose_partner(self, path: str | Path | None = None, view: str | None = None) -> None:
         """Pair the open cine with another as the other apical view; asks for the file, and for
