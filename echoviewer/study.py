@@ -76,8 +76,9 @@ class Study:
     """
 
     def __init__(self, analysis: CineAnalysis, picks: Picks | None = None,
-                 contours: Mapping[int, Contour] | None = None) -> None:
+                 contours: Mapping[int, Contour] | None = None, reviewed: bool = False) -> None:
         self._base = analysis
+        self.reviewed = reviewed  # the user's "I have checked this cine" (not an edit: no undo)
         self.automatic = Picks(analysis.ed_frames, analysis.es_frames)
         self._undo: list[tuple[str, Edits]] = []  # (the step that left this state, the state)
         self._redo: list[tuple[str, Edits]] = []
@@ -254,7 +255,7 @@ class Study:
         contours are kept either way."""
         if analysis.cine is not self._base.cine:
             raise ValueError("a model switch must analyse the same cine")
-        study = Study(analysis, self.picks if self.user_edited else None, self.contours)
+        study = Study(analysis, self.picks if self.user_edited else None, self.contours, self.reviewed)
         study._undo, study._redo = self._undo, self._redo
         return study
 

@@ -20,6 +20,7 @@ import platformdirs
 from echoviewer.analysis.contour import Contour
 from echoviewer.io.atomic import atomic_output, read_json, write_json
 from echoviewer.io.cine import Cine
+from echoviewer.io.loader import stated_instance
 from echoviewer.resources import BUNDLED_MODELS, BUNDLED_STUDENTS, DEFAULT_MODEL
 
 VERSION = 1
@@ -44,10 +45,20 @@ def file_identity(cine: Cine) -> str:
     A DICOM with a SOP Instance UID: ``sop-`` and the UID's hashed hex (the UID itself is an
     identifier); anything else: ``sha256-`` and the hash of the file's bytes.
     """
-    uid = cine.identifiers.sop_instance_uid
-    if cine.metadata.format == "dicom" and uid:
-        return "sop-" + hashlib.sha256(uid.encode("utf-8")).hexdigest()[:32]
-    with open(cine.path, "rb") as file:  # streamed: a long video is never read whole
+    uid = cine.identifiers.sop_instance_uid if cine.metadata.format == "dicom" else ""
+    return _identity(uid, cine.path)
+
+
+def path_identity(path: str | os.PathLike[str]) -> str:
+    """:func:`file_identity` of the file at ``path`` without decoding it (its header or its bytes);
+    raises OSError when it cannot be read."""
+    return _identity(stated_instance(Path(path)), Path(path))
+
+
+def _identity(sop_instance_uid: str, path: Path) -> str:
+    if sop_instance_uid:
+        return "sop-" + hashlib.sha256(sop_instance_uid.encode("utf-8")).hexdigest()[:32]
+    with open(path, "rb") as file:  # streamed: a long video is never read whole
         return "sha256-" + hashlib.file_digest(file, "sha256").hexdigest()
 
 
@@ -62,7 +73,7 @@ class SavedEdits:
 
     ``edited_ed`` / ``edited_es`` are the picks the user placed or moved (a subset of the picks);
     ``contours`` the (frame, contour) pairs the user drew; ``n_frames`` is the cine's length when
-    saved. Raises ValueError when inconsistent.
+    saved; ``reviewed`` the user's tick. Raises ValueError when inconsistent.
     """
 
     ed_frames: tuple[int, ...] | None
@@ -72,6 +83,7 @@ class SavedEdits:
     edited_es: tuple[int, ...]
     n_frames: int
     contours: tuple[tuple[int, Contour], ...] = ()
+    reviewed: bool = False  # the user ticked the cine as reviewed
 
     def __post_init__(self) -> None:
         n = self.n_frames
@@ -85,6 +97,8 @@ class SavedEdits:
         if not (isinstance(self.contours, tuple) and _frames_ok(tuple(f for f, _ in self.contours), n)
                 and all(isinstance(c, Contour) for _, c in self.contours)):
             raise ValueError(f"contours must be (frame, Contour) pairs with frames in 0-{n - 1}")
+        if type(self.reviewed) is not bool:
+            raise ValueError(f"reviewed must be true or false; got {self.reviewed!r}")
         model = self.model
         if not (model is None or isinstance(model, str) and (model in BUNDLED_SPECS or Path(model).is_absolute())):
             raise ValueError(f"model must be {' or '.join(BUNDLED_SPECS)} or an absolute path; got {model!r}")
@@ -132,7 +146,8 @@ class EditStore:
                 ed_frames=_as_tuple(record["ed_frames"]), es_frames=_as_tuple(record["es_frames"]),
                 model=record["model"], edited_ed=_as_tuple(record["edited_ed"]),
                 edited_es=_as_tuple(record["edited_es"]), n_frames=record["n_frames"],
-                contours=tuple((_frame_key(frame), Contour.from_dict(c)) for frame, c in contours.items()))
+                contours=tuple((_frame_key(frame), Contour.from_dict(c)) for frame, c in contours.items()),
+                reviewed=record.get("reviewed", False))
         except (KeyError, ValueError, TypeError):
             return None
 

@@ -871,7 +871,7 @@ def test_a_folder_lists_its_cines_and_page_keys_step_through_them(qtbot, window,
 
     window.open_folder(folder)
     assert window.study_dock.isVisible()
-    listed = [window.study_list.item(i).text() for i in range(window.study_list.count())]
+    listed = [window.study_list.item(i).text(0) for i in range(window.study_list.count())]
     assert listed == ["a_sample.dcm", "b_small.dcm", str(Path("nested") / "c_small.dcm")]
     idle(qtbot, window)
     assert c.cine.path.name == "a_sample.dcm" and window.study_list.currentRow() == 0

@@ -134,6 +134,21 @@ def write_beats_csv(path: str | os.PathLike[str], results: Sequence[dict]) -> No
     write_csv(path, columns, (row for result in results for row in beat_rows(result)))
 
 
+def write_cohort_csv(path: str | os.PathLike[str], results: Sequence[dict], failed: Sequence[dict]) -> None:
+    """A cohort in one table: each cine's per-beat rows (then its mean and sd) led by its ``status``
+    and ``reviewed`` tick, then one row per file that failed, with its ``error``."""
+    unit_sets = [result["units"] for result in results] or [CM_UNITS]
+    columns = ["status", "reviewed", *dict.fromkeys(c for units in unit_sets for c in beat_columns(units)), "error"]
+
+    def rows() -> Iterator[dict]:
+        for result in results:
+            for row in beat_rows(result):
+                yield {"status": result.get("status", ""), "reviewed": result.get("reviewed", ""), **row}
+        for failure in failed:
+            yield {"status": "failed", "file": failure["file"], "error": failure["error"]}
+    write_csv(path, columns, rows())
+
+
 BIPLANE_COLUMNS = ("four_chamber", "two_chamber", "pair", "a4c_ed_frame", "a2c_ed_frame", "a4c_es_frame",
                    "a2c_es_frame", "edv_biplane_mL", "esv_biplane_mL", "ef_biplane_percent",
                    "ed_length_difference_percent", "es_length_difference_percent", "flags")

@@ -57,6 +57,8 @@ class StudyController(QObject):
     error = Signal(str)              # one line for the user
     model_changed = Signal(str)      # the model spec now shown
     compare_changed = Signal(bool)
+    open_failed = Signal(str, str)   # path, the one-line reason: the file could not be opened
+    reviewed_changed = Signal(bool)  # the open cine's reviewed tick
 
     def __init__(self, store: EditStore | None = None, parent: QObject | None = None,
                  last_model: object = None) -> None:
@@ -91,7 +93,7 @@ class StudyController(QObject):
                 self.busy.emit("")
                 self.error.emit(text)
                 if on_failed is not None:
-                    on_failed()
+                    on_failed(text)
 
         task.signals.done.connect(finished)
         task.signals.failed.connect(failed)
@@ -183,7 +185,8 @@ class StudyController(QObject):
             if wanted is not None and wanted != (spec, compare):  # chosen after the worker read them
                 self._reanalyse(*wanted)
 
-        def failed() -> None:  # the open study stays: views that showed the preview redraw it
+        def failed(text: str) -> None:  # the open study stays: views that showed the preview redraw it
+            self.open_failed.emit(str(path), text)
             if self.cine is not None:
                 self.frame_changed.emit(self.frame)
 
@@ -229,7 +232,7 @@ class StudyController(QObject):
             self.compare_changed.emit(compare)
             self._save_edits()
 
-        def failed() -> None:  # the menus show what is still in use
+        def failed(_text: str) -> None:  # the menus show what is still in use
             self.model_changed.emit(self.model_spec)
             self.compare_changed.emit(self.compare)
 
@@ -323,6 +326,13 @@ class StudyController(QObject):
         if self.study is not None:
             self._edit(self.study.reset_contour(self.frame))
 
+    def set_reviewed(self, reviewed: bool) -> None:
+        """Tick (or untick) the open cine as reviewed; saved with its edits."""
+        if self.study is not None and self.study.reviewed != bool(reviewed):
+            self.study.reviewed = bool(reviewed)
+            self._save_edits()
+            self.reviewed_changed.emit(self.study.reviewed)
+
     def _save_edits(self) -> None:
         """The one place edits are saved (after a change of picks and after a model switch): the
         picks and the model, keyed by the file's identity."""
@@ -335,7 +345,7 @@ class StudyController(QObject):
                 ed_frames=picks.ed if edited else None, es_frames=picks.es if edited else None,
                 model=self.model_spec, edited_ed=tuple(sorted(picks.edited_ed)),
                 edited_es=tuple(sorted(picks.edited_es)), n_frames=study.n_frames,
-                contours=tuple(study.contours.items())))
+                contours=tuple(study.contours.items()), reviewed=study.reviewed))
         except OSError as exc:
             self.error.emit(f"could not save your edits ({exc}); check the data folder")
 
@@ -348,6 +358,6 @@ def study_from_saved(analysis: CineAnalysis, saved: SavedEdits | None) -> Study:
     picks = None if saved.ed_frames is None or saved.es_frames is None else Picks(
         tuple(saved.ed_frames), tuple(saved.es_frames), frozenset(saved.edited_ed), frozenset(saved.edited_es))
     try:
-        return Study(analysis, picks, dict(saved.contours))
+        return Study(analysis, picks, dict(saved.contours), saved.reviewed)
     except ValueError:
-        return Study(analysis)
+        return Study(analysis, reviewed=saved.reviewed)

@@ -22,6 +22,7 @@ from echoviewer.analysis.overlay import OVERLAY_MODES
 from echoviewer.gui.biplane_partner import BiplanePartner
 from echoviewer.gui.cine_view import CineView
 from echoviewer.gui.controller import StudyController
+from echoviewer.gui.cohort import Cohort
 from echoviewer.gui.curve_plot import CurvePlot
 from echoviewer.gui.exports import Exporter
 from echoviewer.gui.help_dialogs import about_dialog, shortcuts_dialog
@@ -52,7 +53,8 @@ class MainWindow(QMainWindow):
         self.controller = StudyController(store, self, last_model=settings.value("model"))
         self.recent = recent if recent is not None else RecentFiles()
         self.playback = Playback(self.controller, self.options, self)
-        self.study_list = StudyList()
+        self.cohort = Cohort(self.controller, self)
+        self.study_list = StudyList(self.cohort)
         self.partner = BiplanePartner(self.controller, self.study_list.paths, self)
         self.exporter = Exporter(self.controller, self.options, self.partner, self)
         # Shadows QWidget.actions() on purpose: the window's commands by name (tests, Transport use it).
@@ -65,6 +67,8 @@ class MainWindow(QMainWindow):
         self.curve = CurvePlot(self.controller, self.options)
         self.measurements = MeasurementsPanel(self.controller, self.partner)
         self.study_list.chosen.connect(self.open_path)
+        self.study_list.reviewed.connect(self.controller.set_reviewed)
+        self.study_list.refused.connect(self.say)
         self._build_actions()
         self.transport = Transport(self.controller, self.options, self.actions)
 
@@ -88,7 +92,7 @@ class MainWindow(QMainWindow):
         self.study_dock.setObjectName("studyList")
         self.study_dock.setWidget(self.study_list)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.study_dock)
-        self.resizeDocks([self.study_dock], [190], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.study_dock], [340], Qt.Orientation.Horizontal)
         self.study_dock.hide()
 
         self._build_menus()
@@ -106,6 +110,9 @@ class MainWindow(QMainWindow):
                 self.study_list.mark_open(str(c.cine.path))
 
         c.error.connect(mark_open)
+        c.reviewed_changed.connect(self._show_reviewed)
+        self.cohort.progress.connect(self.say)
+        self.cohort.finished.connect(self._list_exported)
         c.busy.connect(self._busy)
         c.model_changed.connect(self._model_changed)
         c.compare_changed.connect(self._compare_changed)
@@ -148,6 +155,9 @@ class MainWindow(QMainWindow):
         a("export_cine_png", "PNG of the c&ine view…", lambda: e.export_png(self.cine_view.graphics))
         a("export_video", "&Video with overlay (MP4, AVI)…", lambda: e.export_video())
         a("export_masks", "&Masks (.npz)…", lambda: e.export_masks())
+        a("export_list", "The whole study &list as one CSV…", self.export_list,
+          tip="Every cine of the list analysed (with its saved edits): one row per beat per cine")
+        a("cancel_list_export", "Cancel the list export", self.cohort.cancel_export, ["Esc"])
         icons = QStyle.StandardPixmap
         a("play", "Play", p.toggle, ["Space"], "Play / pause", icon=icons.SP_MediaPlay)
         a("step_back", "Previous frame", lambda: c.step(-1), ["Left"], icon=icons.SP_ArrowLeft)
@@ -173,6 +183,8 @@ class MainWindow(QMainWindow):
         a("undo", "&Undo", c.undo, ["Ctrl+Z"])
         a("redo", "&Redo", c.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
         a("reset_picks", "Reset picks to the model's", c.reset_picks)
+        a("reviewed", "Mark this cine &reviewed", c.set_reviewed, ["R"], checkable=True,
+          tip="Saved with your edits; the study list shows it")
         a("contour_editing", "Edit the LV &contour", o.setter("contour_editing"), ["C"], checkable=True,
           tip="Drag a point, double-click the outline to add one, right-click a point to remove it")
         a("reset_contour", "Reset this frame's contour to the model's", c.reset_contour)
@@ -207,15 +219,15 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         export = files.addMenu("&Export")
         for name in ("export_csv", "export_json", "export_window_png", "export_cine_png",
-                     "export_video", "export_masks"):
+                     "export_video", "export_masks", "export_list"):
             export.addAction(self.actions[name])
         files.addSeparator()
         files.addAction(self.actions["quit"])
         edit = bar.addMenu("&Edit")
         for name in ("undo", "redo", None, "set_ed", "set_es", "add_ed", "add_es", "nudge_back",
                      "nudge_forward", "delete_pick", "reset_picks", None,
-                     "contour_editing", "reset_contour", None, "pair_views", "unpair_views", None,
-                     "reader"):
+                     "contour_editing", "reset_contour", None, "reviewed", None, "pair_views",
+                     "unpair_views", None, "reader"):
             edit.addSeparator() if name is None else edit.addAction(self.actions[name])
         view = bar.addMenu("&View")
         self.overlay_group = QActionGroup(self)
@@ -388,6 +400,24 @@ class MainWindow(QMainWindow):
         if path:
             self.controller.set_model(str(Path(path).resolve()))
 
+    def export_list(self, path: str | Path | None = None) -> None:
+        """The cohort CSV of the study list (in the background: Esc cancels)."""
+        if path is None:
+            start = self.study_list.folder or self._last_folder()
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export the whole list", str(start / "cohort.csv"),
+                                                    "CSV (*.csv)")
+            if not chosen:
+                return
+            path = chosen
+        self.cohort.export(Path(path))
+
+    def _list_exported(self, text: str) -> None:
+        (self.show_error if text.startswith(("could not", "the study list is empty")) else self.say)(text)
+
+    def _show_reviewed(self, reviewed: bool) -> None:
+        with QSignalBlocker(self.actions["reviewed"]):
+            self.actions["reviewed"].setChecked(reviewed)
+
     def choose_reader(self) -> None:
         preferences = Preferences()
         name, ok = QInputDialog.getText(self, "Reader name", "Your name, written into every export "
@@ -535,6 +565,8 @@ class MainWindow(QMainWindow):
             action.setEnabled(step is not None)
             action.setText(f"&{name.capitalize()} {step}" if step else f"&{name.capitalize()}")
         self.actions["reset_contour"].setEnabled(bool(study and self.controller.frame in study.contours))
+        self.actions["reviewed"].setEnabled(study is not None)
+        self._show_reviewed(bool(study and study.reviewed))
 
     # ---- settings (layout, view options and model, kept between sessions) --------------------
     def _restore_layout(self, settings: QSettings) -> None:

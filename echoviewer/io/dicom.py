@@ -235,16 +235,18 @@ def _stated_view(ds: Dataset) -> dict[str, str]:
     return {"view": view, "view_source": "DICOM header"} if view else {}
 
 
-def stated_study_and_view(path: Path, force: bool = False) -> tuple[str, str]:
-    """(StudyInstanceUID, apical view) from the header alone, without the pixels; ("", "") for
-    what cannot be read (the study list asks this of many files: it must not decode them)."""
+def stated_header(path: Path, force: bool = False) -> dict[str, str]:
+    """The StudyInstanceUID, SOPInstanceUID and apical view from the header alone, without the
+    pixels; empty strings for what cannot be read (the study list asks this of many files: it
+    must not decode them)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=force, stop_before_pixels=True)
     except Exception:  # an unreadable header names nothing; opening the file reports why
-        return "", ""
-    return text_attr(ds, "StudyInstanceUID"), _stated_view(ds).get("view", "")
+        return {"study": "", "instance": "", "view": ""}
+    return {"study": text_attr(ds, "StudyInstanceUID"), "instance": text_attr(ds, "SOPInstanceUID"),
+            "view": _stated_view(ds).get("view", "")}
 
 
 def _read(path: Path, force: bool) -> Dataset:

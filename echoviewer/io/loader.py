@@ -12,7 +12,7 @@ from collections.abc import Callable
 from echoviewer.io.apical_view import view_in_text
 from echoviewer.io.arrays import load_array
 from echoviewer.io.cine import Cine
-from echoviewer.io.dicom import load_dicom, stated_study_and_view
+from echoviewer.io.dicom import load_dicom, stated_header
 from echoviewer.io.errors import (CineLoadError, CorruptDataError, EmptyFileError,
                                   FileMissingError, NotAFileError, UnrecognisedFormatError,
                                   short_reason)
@@ -88,19 +88,27 @@ def _with_named_view(cine: Cine) -> Cine:
     return cine
 
 
-def stated_view(path: str | os.PathLike[str]) -> tuple[str, str]:
-    """(StudyInstanceUID or "", "A4C" / "A2C" / "") of a file, read as :func:`load_cine` reads them
-    but from the header and the name alone, without decoding a frame."""
-    path = Path(path)
+def _header(path: Path) -> dict[str, str]:
     try:
         with open(path, "rb") as handle:
             kind = sniff(handle.read(132), path.suffix.lower())
     except OSError:
-        return "", ""
-    study, view = ("", "")
+        return {"study": "", "instance": "", "view": ""}
     if kind in ("dicom", "raw-dicom"):
-        study, view = stated_study_and_view(path, force=kind == "raw-dicom")
-    return study, view or view_in_text([path.stem]) or ""
+        return stated_header(path, force=kind == "raw-dicom")
+    return {"study": "", "instance": "", "view": ""}
+
+
+def stated_view(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """(StudyInstanceUID or "", "A4C" / "A2C" / "") of a file, read as :func:`load_cine` reads them
+    but from the header and the name alone, without decoding a frame."""
+    header = _header(Path(path))
+    return header["study"], header["view"] or view_in_text([Path(path).stem]) or ""
+
+
+def stated_instance(path: str | os.PathLike[str]) -> str:
+    """The SOPInstanceUID of a DICOM file from its header alone ("" for other files)."""
+    return _header(Path(path))["instance"]
 
 
 def load_cine(path: str | os.PathLike[str]) -> Cine:
