@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from echoviewer.analysis.cine_analysis import CineAnalysis
+from echoviewer.analysis.figure import curve_panel, figure
 from echoviewer.io.atomic import atomic_output
 
 OVERLAY_MODES = ("fill", "contour", "hidden")
@@ -95,14 +96,31 @@ def render_frame(analysis: CineAnalysis, index: int, *, mode: str = "fill", opac
                         other=None if comparison is None else comparison.native_mask(index))
 
 
+def write_figure_png(path: str | os.PathLike[str], analysis: CineAnalysis, index: int, *, mode: str = "fill",
+                     opacity: float = 0.4, compare: bool = False, labels: bool = True) -> None:
+    """Frame ``index`` at the cine's native resolution with its overlay and, with ``labels``, the
+    frame, time, ED/ES and scale bar burned in (:mod:`echoviewer.analysis.figure`)."""
+    path = Path(path)
+    if not 0 <= index < analysis.cine.n_frames:
+        raise ValueError(f"frame {index} is outside 0-{analysis.cine.n_frames - 1}")
+    image = figure(render_frame(analysis, index, mode=mode, opacity=opacity, compare=compare), analysis, index,
+                   labels=labels)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"{path.name}: OpenCV could not encode the PNG")
+    with atomic_output(path) as temporary:
+        temporary.write_bytes(encoded.tobytes())
+
+
 def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *, mode: str = "fill",
-                        opacity: float = 0.4, compare: bool = False,
+                        opacity: float = 0.4, compare: bool = False, labels: bool = False, curve: bool = False,
                         progress: Callable[[int, int], None] | None = None,
                         cancelled: Callable[[], bool] | None = None) -> None:
     """Write the cine with its LV overlay as ``.mp4`` (MPEG-4 Part 2) or ``.avi`` (MJPEG) at the
     cine's frame rate; with ``compare``, the disagreement with ``analysis.comparison`` (when it has
-    one) too. ``progress(done, total)`` follows each frame; when ``cancelled()`` turns true the
-    export stops, no file is left and :class:`ExportCancelled` is raised."""
+    one) too; with ``labels`` the frame, time, ED/ES and scale bar burned in, with ``curve`` the
+    area curve beside the cine. ``progress(done, total)`` follows each frame; when ``cancelled()``
+    turns true the export stops, no file is left and :class:`ExportCancelled` is raised."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _FOURCC:
@@ -111,8 +129,9 @@ def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *,
     cine = analysis.cine
     # Both codecs subsample chroma in 2×2 blocks (OpenCV's MJPEG drops an odd last row or
     # column): an odd side gets one black pixel more.
-    pad = (cine.height % 2, cine.width % 2)
-    size = (cine.width + pad[1], cine.height + pad[0])
+    width = cine.width + (curve_panel(analysis, 0, cine.height).shape[1] if curve else 0)
+    pad = (cine.height % 2, width % 2)
+    size = (width + pad[1], cine.height + pad[0])
     total = cine.n_frames
     with atomic_output(path, suffix=suffix) as temporary:
         writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter.fourcc(*_FOURCC[suffix]),
@@ -124,7 +143,8 @@ def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *,
             for index in range(total):
                 if cancelled is not None and cancelled():
                     raise ExportCancelled(f"{path.name}: export cancelled; no file written")
-                image = render_frame(analysis, index, mode=mode, opacity=opacity, compare=compare)
+                image = figure(render_frame(analysis, index, mode=mode, opacity=opacity, compare=compare),
+                               analysis, index, labels=labels, curve=curve)
                 bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
                 writer.write(cv2.copyMakeBorder(bgr, 0, pad[0], 0, pad[1], cv2.BORDER_CONSTANT))
                 if progress is not None:

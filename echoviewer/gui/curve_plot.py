@@ -50,6 +50,9 @@ class ScrubViewBox(pg.ViewBox):
             super().mouseDragEvent(event, axis)
 
 
+MIN_CURVE_FRAMES = 3  # fewer frames than this make no area curve worth plotting
+
+
 class EventMarker(pg.TargetItem):
     """One ED or ES pick; dragging it snaps to frames on the curve, scrubs the cine to the frame
     under it, and moves the pick there on release."""
@@ -110,6 +113,9 @@ class CurvePlot(pg.PlotWidget):
         self.getAxis("left").setWidth(56)  # a fixed width: the plot never shifts under the mouse
         self.setTitle(_legend_html(), size="9pt")
         self.markers: list[EventMarker] = []
+        self.no_curve = pg.TextItem(color=(90, 90, 90), anchor=(0.5, 0.5))
+        self.no_curve.setVisible(False)
+        self.addItem(self.no_curve, ignoreBounds=True)
         controller.cine_loaded.connect(lambda _cine: self._clear())
         controller.study_changed.connect(self._set_study)
         controller.frame_changed.connect(self._move_cursor)
@@ -135,6 +141,7 @@ class CurvePlot(pg.PlotWidget):
 
     # ---- drawing -----------------------------------------------------------------------------
     def _clear(self) -> None:
+        self.no_curve.setVisible(False)
         self.curve.setData([], [])
         self._x = self._y = np.zeros(0)
         for marker in self.markers:
@@ -144,6 +151,22 @@ class CurvePlot(pg.PlotWidget):
     def _set_study(self, study: Study) -> None:
         analysis = study.analysis
         cine = analysis.cine
+        self.no_curve.setVisible(False)
+        self.cursor.setVisible(True)
+        for axis in ("left", "bottom"):
+            self.plotItem.showAxis(axis)
+        self.showGrid(x=True, y=True, alpha=0.25)
+        if cine.n_frames < MIN_CURVE_FRAMES:  # a still or two frames: say so, not an empty plot
+            self._clear()
+            self.no_curve.setVisible(True)
+            self.cursor.setVisible(False)
+            for axis in ("left", "bottom"):
+                self.plotItem.hideAxis(axis)
+            self.showGrid(x=False, y=False)
+            self.no_curve.setText(f"no curve: {cine.n_frames} frame{'s' if cine.n_frames != 1 else ''}")
+            self.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            self.no_curve.setPos(0.5, 0.5)
+            return
         first = len(self._x) == 0
         area_cm2 = analysis.area_cm2
         self._y = area_cm2 if area_cm2 is not None else analysis.area_px

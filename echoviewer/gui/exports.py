@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from echoviewer.analysis import report
 from echoviewer.analysis.cine_analysis import CineAnalysis
-from echoviewer.analysis.overlay import write_overlay_video
+from echoviewer.analysis.overlay import write_figure_png, write_overlay_video
 from echoviewer.analysis.provenance import provenance
 from echoviewer.gui.biplane_partner import BiplanePartner
 from echoviewer.gui.controller import StudyController
@@ -143,18 +143,34 @@ class Exporter(QObject):
         self._written(target)
         return True
 
-    def export_video(self, path: str | Path | None = None) -> Task | None:
-        """Written in the background with progress; the overlay as currently shown."""
-        chosen = self._analysis_and_target(path, "Export video with overlay", ".mp4",
+    def export_figure(self, path: str | Path | None = None) -> bool:
+        """The current frame at native resolution with its overlay, labels burned in as the view
+        options say (never the patient's identifiers)."""
+        frame = self.controller.frame
+        chosen = self._analysis_and_target(path, "Export a figure of this frame", f"_frame{frame}.png",
+                                           "PNG image (*.png)")
+        if chosen is None:
+            return False
+        analysis, target = chosen
+        options = self.options
+        return self._guarded(lambda: write_figure_png(
+            target, analysis, frame, mode=options.overlay, opacity=options.opacity, compare=self.controller.compare,
+            labels=options.burned_labels), target)
+
+    def export_video(self, path: str | Path | None = None, curve: bool = False) -> Task | None:
+        """Written in the background with progress; the overlay as currently shown, labels as the
+        view options say, and with ``curve`` the area curve beside the cine."""
+        chosen = self._analysis_and_target(path, "Export video with overlay", "_curve.mp4" if curve else ".mp4",
                                            "MP4 video (*.mp4);;AVI video, Motion JPEG (*.avi)")
         if chosen is None:
             return None
         analysis, target = chosen
         mode, opacity, compare = self.options.overlay, self.options.opacity, self.controller.compare
+        labels = self.options.burned_labels
 
         def work(task: Task) -> Path:
-            write_overlay_video(target, analysis, mode=mode, opacity=opacity, compare=compare,
-                                progress=task.progress, cancelled=task.cancelled)
+            write_overlay_video(target, analysis, mode=mode, opacity=opacity, compare=compare, labels=labels,
+                                curve=curve, progress=task.progress, cancelled=task.cancelled)
             return target
 
         task = Task(work)

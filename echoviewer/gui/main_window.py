@@ -153,7 +153,11 @@ class MainWindow(QMainWindow):
         a("export_json", "&JSON (echoviewer analyze schema)…", lambda: e.export_json())
         a("export_window_png", "PNG of the &window…", lambda: e.export_png(self))
         a("export_cine_png", "PNG of the c&ine view…", lambda: e.export_png(self.cine_view.graphics))
+        a("export_figure", "&Figure PNG of this frame (native resolution)…", lambda: e.export_figure())
         a("export_video", "&Video with overlay (MP4, AVI)…", lambda: e.export_video())
+        a("export_video_curve", "Video with overlay and the area c&urve…", lambda: e.export_video(curve=True))
+        a("burned_labels", "Burn frame, time, ED/ES and a scale bar into figures and videos",
+          o.setter("burned_labels"), checkable=True)
         a("export_masks", "&Masks (.npz)…", lambda: e.export_masks())
         a("export_list", "The whole study &list as one CSV…", self.export_list,
           tip="Every cine of the list analysed (with its saved edits): one row per beat per cine")
@@ -218,9 +222,10 @@ class MainWindow(QMainWindow):
         self.recent_menu = files.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         export = files.addMenu("&Export")
-        for name in ("export_csv", "export_json", "export_window_png", "export_cine_png",
-                     "export_video", "export_masks", "export_list"):
-            export.addAction(self.actions[name])
+        for name in ("export_csv", "export_json", None, "export_figure", "export_video", "export_video_curve",
+                     "burned_labels", None, "export_window_png", "export_cine_png", "export_masks", None,
+                     "export_list"):
+            export.addSeparator() if name is None else export.addAction(self.actions[name])
         files.addSeparator()
         files.addAction(self.actions["quit"])
         edit = bar.addMenu("&Edit")
@@ -509,7 +514,7 @@ class MainWindow(QMainWindow):
         elif name == "opacity":
             with QSignalBlocker(self.opacity_slider):
                 self.opacity_slider.setValue(round(o.opacity * 100))
-        elif name in ("time_axis", "identifiers", "landmarks", "contour_editing"):
+        elif name in ("time_axis", "identifiers", "landmarks", "contour_editing", "burned_labels"):
             self.actions[name].setChecked(getattr(o, name))
 
     def _set_disagreement(self, on: bool) -> None:

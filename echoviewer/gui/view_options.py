@@ -89,8 +89,10 @@ class ViewOptions(QObject):
     loop = _Option(_flag, True)                   # playback starts again at the end
     landmarks = _Option(_flag, True)              # mitral hinges, apex and long axis on the cine
     contour_editing = _Option(_flag, False)       # the LV contour's control points, to drag
+    burned_labels = _Option(_flag, True)          # frame, time, ED/ES and scale bar in figures and videos
 
-    FIELDS = ("overlay", "opacity", "identifiers", "time_axis", "speed", "loop", "landmarks", "contour_editing")
+    FIELDS = ("overlay", "opacity", "identifiers", "time_axis", "speed", "loop", "landmarks", "contour_editing",
+              "burned_labels")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -123,6 +125,8 @@ class ViewOptions(QObject):
         self.loop = _choice(settings.value("loop"), ("true", "false"), _text(self.loop)) == "true"
         self.time_axis = _choice(settings.value("time_axis"), ("true", "false"), _text(self.time_axis)) == "true"
         self.landmarks = _choice(settings.value("landmarks"), ("true", "false"), _text(self.landmarks)) == "true"
+        self.burned_labels = _choice(settings.value("burned_labels"), ("true", "false"),
+                                     _text(self.burned_labels)) == "true"
 
     def save(self, settings: QSettings) -> None:
         settings.setValue("overlay", self.overlay)
@@ -131,6 +135,7 @@ class ViewOptions(QObject):
         settings.setValue("loop", _text(self.loop))
         settings.setValue("time_axis", _text(self.time_axis))
         settings.setValue("landmarks", _text(self.landmarks))
+        settings.setValue("burned_labels", _text(self.burned_labels))
 
 
 def _text(flag: bool) -> str:
