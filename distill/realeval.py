@@ -107,7 +107,10 @@ def cine_files(paths: Sequence[Path]) -> list[Path]:
     files = []
     for path in paths:
         if path.is_dir():
-            found = find_cines(path)
+            try:
+                found = find_cines(path)
+            except CineLoadError as exc:
+                raise UsageError(str(exc)) from None
             if not found:
                 raise UsageError(f"{path}: no cine files in this folder")
             files.extend(found)

@@ -163,6 +163,20 @@ class DataPreset:
     def label(self) -> str:
         return f"{self.title}: {self.n} cines of {self.frames} frames, up to {self.epochs} epochs"
 
+    @property
+    def frame_count(self) -> float:
+        """Frames the preset makes in all (its cines × their mean length)."""
+        return self.n * (mean_frames(self.frames) or 0.0)
+
+
+def mean_frames(text: str) -> float | None:
+    """The mean length of cines of ``frames`` ``"48"`` or ``"32-64"`` (None when it is neither)."""
+    low, _, high = text.strip().partition("-")
+    try:
+        return (int(low) + int(high)) / 2 if high else float(int(low))
+    except ValueError:
+        return None
+
 
 DATA_PRESETS = {
     "quick": DataPreset("Quick", 160, "32-48", 50, 8),

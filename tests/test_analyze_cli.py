@@ -573,3 +573,11 @@ def test_every_result_says_who_made_it_without_the_uids(tmp_path, sample_cine_pa
     analyze(sample_cine_path, "--json", tmp_path / "salted.json")
     salted, = json.loads((tmp_path / "salted.json").read_text(encoding="utf-8"))["cines"]
     assert salted["provenance"]["study_key"] != made["study_key"]
+
+
+@pytest.mark.parametrize("folder", ["/proc", "/proc/self", "/sys/kernel", "/dev"])
+def test_the_systems_virtual_folders_are_refused_at_once(folder) -> None:
+    status, out, err = analyze(folder)
+    assert status == 1 and out == ""
+    (error,) = error_lines(err)
+    assert "system's virtual folders" in error and folder in error

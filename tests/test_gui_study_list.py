@@ -112,3 +112,11 @@ def test_the_reviewed_tick_is_saved_and_a_new_window_reads_it_and_the_edits(qtbo
     assert float(sample[2]["ef_disks_percent"]) == pytest.approx(
         again.controller.study.analysis.summary["ef_disks_percent"]["mean"], abs=1e-3)
     assert sample[0]["study_key"] and sample[0]["app"].startswith("echoviewer ")
+
+
+def test_a_system_folder_is_refused_and_the_list_stays(qtbot, window, folder) -> None:
+    window.open_folder(folder)
+    idle(qtbot, window)
+    window.open_folder("/proc")  # walking it would never end
+    assert "system's virtual folders" in test_gui.one_line_error(window)
+    assert window.study_list.count() == 3 and window.study_list.folder == folder

@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QProcess, QThreadPool
-from PySide6.QtWidgets import QWizard
+from PySide6.QtWidgets import QMessageBox, QWizard
 
 from distill.cli import build_parser
 from distill.datasets.echonet import hash_split
 from echoviewer.analysis.models import DEFAULT_MODEL
 from echoviewer.analysis.onnx_model import file_sha256, sidecar_path
-from echoviewer.distill_runs import list_runs, read_run
+from echoviewer.distill_runs import duration, list_runs, read_run
 from echoviewer.gui.app import application
 from echoviewer.gui.main_window import MainWindow
 from echoviewer.gui.wizard.data_page import DataPage, held_out_text
@@ -28,7 +28,8 @@ from echoviewer.gui.wizard.run_page import RunPage
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.wizard import DATA, EVALUATE, RUN, STUDENT, TEACHER, USE, DistillWizard
 from echoviewer.resources import SAMPLE_CINE
-from echoviewer.run_contract import DATA_PRESETS, GENERATOR_STAGE, STAGES, TEACHER_STAGE, TRAIN_SETTINGS, TRAINING, read_line, share
+from echoviewer.run_contract import (DATA_PRESETS, GENERATOR_STAGE, STAGES, TEACHER_STAGE, TRAIN_SETTINGS, TRAINING,
+                                     mean_frames, read_line, share)
 from echoviewer.user_data import ActiveStudent, user_models_dir
 from tests.helpers import moving_frames
 from tests.test_distill_pipeline import finished_run
@@ -112,6 +113,9 @@ def tiny_data(qtbot, wizard: DistillWizard) -> None:
     page.frames.editingFinished.emit()
     qtbot.waitUntil(lambda: page.status.state == "ok", timeout=PROBE_MS)
     assert "12 cines" in page.status.text()
+    for key, preset in DATA_PRESETS.items():  # timed from the sample cines just made, not a constant
+        text = page.preset.itemText(page.preset.findData(key))
+        assert text.startswith(f"{preset.label} · about ") and text.endswith(" to generate here"), text
 
 
 def to_run_page(qtbot, wizard: DistillWizard, epochs: int) -> None:
@@ -218,6 +222,9 @@ def test_cancel_keeps_the_model_and_resume_finishes_also_after_closing(qtbot, wi
     run_page.cancel_button.click()
     qtbot.waitUntil(lambda: not run_page.running(), timeout=60_000)
     assert "Cancelled" in run_page.status.text()
+    infos = {name: row.info.text() for name, row in run_page.rows.items()}
+    assert not any(" left" in text for text in infos.values()), infos  # no time left on a stopped run
+    assert infos["train"].startswith("stopped")
     assert "stopped; run the same command again" in run_page.log.toPlainText()  # SIGTERM, not a kill
     assert wizard.button(QWizard.WizardButton.CancelButton).text() == "Cancel"
     assert run_page.resume_button.isEnabled() and not next_button(wizard).isEnabled()
@@ -304,7 +311,7 @@ def test_the_simulator_truth_needs_data_with_masks(qtbot, window, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_stops_resumably_when_the_viewer_dies_or_is_closed(qtbot, window):
+def test_a_run_stops_resumably_when_the_viewer_dies_or_is_closed(qtbot, window, monkeypatch):
     wizard = open_wizard(qtbot, window)
     to_run_page(qtbot, wizard, epochs=4)
     run_page = wizard.currentPage()
@@ -316,7 +323,19 @@ def test_a_run_stops_resumably_when_the_viewer_dies_or_is_closed(qtbot, window):
     assert run_page.running()
     qtbot.waitUntil(lambda: run_page._stage == "train", timeout=RUN_MS)  # resumed, training again
     process = run_page.child.process
-    window.close()  # closing the viewer closes the wizard, which stops the child before it goes
+    asked = []
+
+    def answer(reply):
+        def question(*args, **kwargs):
+            asked.append(args[1])
+            return reply
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    window.close()  # quitting during a run asks first; No: nothing stops
+    assert asked == ["A distillation run is going on"] and window.isVisible() and run_page.running()
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    window.close()  # Yes: the viewer closes the wizard, which stops the child before it goes
     assert process.state() == QProcess.ProcessState.NotRunning
     assert len(list_runs(finished=False)) == 1 and ActiveStudent().get() == DEFAULT_MODEL
 
@@ -348,6 +367,19 @@ def test_the_data_page_says_the_held_out_share_the_split_keeps(app) -> None:
     names = [f"cine_{i}" for i in range(8000)]
     assert abs(sum(hash_split(name) != "TRAIN" for name in names) / len(names) - held) < 0.02
     assert text in DataPage(WizardState()).subTitle()
+
+
+def test_each_preset_is_timed_at_the_rate_measured_here(app) -> None:
+    page = DataPage(WizardState())
+    assert mean_frames("32-48") == 40 and mean_frames("48") == 48 and mean_frames("many") is None
+    page._time_presets(0.01)  # 10 ms a frame, as the sample cines measured
+    for key, preset in DATA_PRESETS.items():
+        seconds = 0.01 * preset.n * mean_frames(preset.frames)
+        assert page.preset.itemText(page.preset.findData(key)) == (
+            f"{preset.label} · about {duration(seconds)} to generate here")
+    before = page.preset.itemText(page.preset.findData("standard"))
+    page._time_presets(0.05)  # a slower machine: longer
+    assert page.preset.itemText(page.preset.findData("standard")) != before
 
 
 def test_the_wizards_pipeline_options_are_the_plans_student_settings(tmp_path) -> None:

@@ -76,7 +76,11 @@ def _expand(paths: Sequence[str]) -> tuple[list[Path], list[dict]]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found = find_cines(path)
+            try:
+                found = find_cines(path)
+            except CineLoadError as exc:
+                failed.append({"file": str(path), "error": one_line(str(exc))})
+                continue
             if not found:
                 failed.append({"file": str(path), "error": one_line(f"{path}: no cine files in this folder")})
             files.extend(found)

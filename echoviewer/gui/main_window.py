@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDockWidget, QFileDialog, QInputDialog,
-                               QLabel, QMainWindow, QProgressBar, QSlider, QSplitter, QStyle,
+                               QLabel, QMainWindow, QMessageBox, QProgressBar, QSlider, QSplitter, QStyle,
                                QVBoxLayout, QWidget)
 
 from echoviewer.model_catalog import available_models
@@ -31,6 +31,7 @@ from echoviewer.gui.playback import Playback
 from echoviewer.gui.study_list import StudyList
 from echoviewer.gui.transport import Transport
 from echoviewer.gui.view_options import OPACITY_PERCENT, ViewOptions, viewer_settings
+from echoviewer.io import CineLoadError
 from echoviewer.io.loader import CINE_SUFFIXES
 from echoviewer.resources import SAMPLE_CINE
 from echoviewer.user_data import ActiveStudent, EditStore, Preferences, RecentFiles
@@ -328,7 +329,11 @@ class MainWindow(QMainWindow):
         self.study_list.mark_open(str(path))
 
     def open_folder(self, folder: str | Path) -> None:
-        count = self.study_list.set_folder(folder)
+        try:
+            count = self.study_list.set_folder(folder)
+        except CineLoadError as exc:
+            self.show_error(str(exc))
+            return
         if count == 0:
             self.show_error(f"{folder}: no cines in this folder (DICOM, AVI/MP4 or NumPy files)")
             return
@@ -592,6 +597,15 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event) -> None:
+        if self.wizard is not None and self.wizard.running():
+            answer = QMessageBox.question(
+                self, "A distillation run is going on",
+                "Quitting stops the student's training now. It can be resumed later from its last "
+                "finished epoch (Distill a new student… offers it). Quit anyway?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         if self.wizard is not None:
             self.wizard.reject()  # stops a run, resumably
         self.save_settings()

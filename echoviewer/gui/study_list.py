@@ -46,9 +46,11 @@ class StudyList(QTreeWidget):
 
     # ---- rows --------------------------------------------------------------------------------
     def set_folder(self, folder: str | Path) -> int:
-        """List the cines under ``folder`` (recursively); returns how many there are."""
+        """List the cines under ``folder`` (recursively); returns how many there are. Raises
+        CineLoadError for a folder that cannot be searched."""
+        found = find_cines(folder)  # raises for the system's virtual folders: the list stays
         self.folder = Path(folder)
-        self.cohort.set_paths(find_cines(self.folder))
+        self.cohort.set_paths(found)
         return self.count()
 
     def paths(self) -> list[Path]:

@@ -40,10 +40,20 @@ def sniff(head: bytes, suffix: str) -> str | None:
     return None
 
 
+# The kernel's and devices' virtual file systems: walking them never ends (/proc/self loops) or
+# blocks on a device read, and they hold no cines.
+SYSTEM_FOLDERS = tuple(Path(p) for p in ("/proc", "/sys", "/dev"))
+
+
 def find_cines(folder: str | os.PathLike[str]) -> list[Path]:
     """Every file under ``folder`` (recursively, sorted, hidden ones skipped) named like a cine
     (.dcm, .dicom, a video or NumPy suffix; damaged ones included, so they are reported) or,
-    whatever its name, starting like one (PACS exports often have no suffix)."""
+    whatever its name, starting like one (PACS exports often have no suffix). Raises
+    NotAFileError for the system's virtual folders (/proc, /sys, /dev)."""
+    resolved = Path(folder).resolve()
+    if any(resolved == system or system in resolved.parents for system in SYSTEM_FOLDERS):
+        raise NotAFileError(f"{folder} is one of the system's virtual folders, which hold no cines "
+                            "and cannot be searched; choose a folder of echo files")
     found = []
     for path in sorted(Path(folder).rglob("*")):
         if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():

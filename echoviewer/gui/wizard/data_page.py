@@ -18,7 +18,7 @@ from echoviewer.gui.wizard.checked_page import CheckedPage
 from echoviewer.gui.wizard.state import LEARN, WizardState
 from echoviewer.gui.wizard.widgets import PathRow, Thumbnails, pixmap
 from echoviewer.io.preview import first_frame
-from echoviewer.run_contract import DATA_PRESETS, GENERATOR_TRAINING, expected_split, share
+from echoviewer.run_contract import DATA_PRESETS, GENERATOR_TRAINING, expected_split, mean_frames, share
 
 GB = 1e9
 FOLDER = "folder"  # the "Frames drawn by" choice of a generator folder made before
@@ -166,6 +166,14 @@ class DataPage(CheckedPage):
                      "--seed", str(s.seed), "--frames", s.frames, "--out", str(runs_dir()),
                      "--thumbnails", self._thumb_dir.name, *timed)
 
+    def _time_presets(self, seconds_per_frame: float) -> None:
+        """Each preset's label says how long its cines take to generate on this machine, from the
+        sample cines just timed (frames take about the same time whatever their number)."""
+        for key, preset in DATA_PRESETS.items():
+            index = self.preset.findData(key)
+            self.preset.setItemText(index, f"{preset.label} · about "
+                                           f"{duration(seconds_per_frame * preset.frame_count)} to generate here")
+
     def show_answer(self, info: dict) -> str | None:
         s = self.state
         if s.data_mode == "folder":
@@ -185,6 +193,7 @@ class DataPage(CheckedPage):
             drawn = {"": "", FOLDER: f" · {s.generator_share} % drawn by the generator",
                      LEARN: f" · first a generator learns from the labelled images ({GENERATOR_EPOCHS} epochs); "
                             f"it then draws {s.generator_share} % of the cines (the time counts simulated ones only)"}
+            self._time_presets(info["estimated_seconds"] / max(s.n * (mean_frames(s.frames) or 1.0), 1.0))
             self.status.ok(f"{s.n} cines: about {split['TRAIN']} to train, {split['VAL']} to validate and "
                            f"{split['TEST']} to test · about {_size(info['estimated_bytes'])} on "
                            f"disk ({_size(info['free_bytes'])} free) · about "

@@ -40,17 +40,33 @@ class StageRow:
         for column, widget in enumerate((self.title, self.bar, self.info)):
             grid.addWidget(widget, row, column)
 
+        self.running = False
+
     def set(self, done: int, total: int, text: str) -> None:
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(min(done, max(total, 1)))
         self.info.setText(text)
+        self.running = True
 
     def busy(self, text: str) -> None:
         self.bar.setRange(0, 0)
         self.info.setText(text)
+        self.running = True
 
     def finish(self, text: str = "done") -> None:
         self.set(1, 1, text)
+        self.running = False
+
+    def stop(self) -> None:
+        """The run ended inside this stage: its time left means nothing any more."""
+        if self.running:
+            done, total = self.bar.value(), self.bar.maximum()
+            if total == 0:  # a busy bar: nothing counted yet
+                self.bar.setRange(0, 1)
+                done, total = 0, 1
+            self.bar.setValue(max(done, 0))
+            self.info.setText(f"stopped at {max(done, 0)} of {total}" if total > 1 else "stopped")
+            self.running = False
 
 
 class RunPage(QWizardPage):
@@ -235,6 +251,9 @@ class RunPage(QWizardPage):
         else:
             self.status.error(f"The run stopped: {error or f'exit code {code}'}. The viewer's model is unchanged; "
                               "fix the cause and Resume.")
+        if code != 0 or self.state.run.result is None:
+            for row in self.rows.values():
+                row.stop()
         self._log(f"— {time.strftime('%H:%M:%S')} the process ended with code {code}")
         self._buttons()
 
