@@ -12,6 +12,7 @@ from echoviewer.gui.contour_editor import CENTRE
 from echoviewer.gui.main_window import MainWindow
 from echoviewer.resources import SAMPLE_CINE
 from tests import test_gui
+from tests.helpers import write_dicom
 from tests.test_gui import drag, key, open_and_wait, table_text
 
 # The viewer's window fixtures, shared with test_gui.py (pytest finds fixtures by module name).
@@ -134,3 +135,42 @@ def test_landmarks_show_without_editing_and_hide_with_their_option(qtbot, window
     window.options.overlay = "hidden"
     key(qtbot, window, Qt.Key.Key_C)
     assert len(item.scatter.data) == 0  # nothing of the LV while the overlay is hidden
+
+
+def test_dragging_the_landmarks_onto_the_simulators_truth_gives_its_long_axis(qtbot, window, tmp_path) -> None:
+    """A simulated cine knows its LV's apex and hinges: a reader who drags the model's landmarks
+    onto them gets the true long axis, and the beat's length and volumes follow."""
+    from distill.synth.simulator import simulate
+
+    truth = simulate(565, height=240, width=320, n_frames=40, fps=30.0)
+    path = write_dicom(tmp_path / "simulated.dcm", truth.frames, fps=30.0, compression="none",
+                       cm_per_px=(truth.cm_per_px, truth.cm_per_px))
+    open_and_wait(qtbot, window, path)
+    c = window.controller
+    beats = c.study.analysis.beats
+    assert beats, "the bundled student found no beat on the simulated cine"
+    ed = beats[0].ed_frame
+    c.set_frame(ed)
+    key(qtbot, window, Qt.Key.Key_C)
+    apex, septal, lateral = (tuple(map(float, p)) for p in truth.landmarks[ed])
+    true_length = float(np.hypot(apex[0] - (septal[0] + lateral[0]) / 2,
+                                 apex[1] - (septal[1] + lateral[1]) / 2)) * truth.cm_per_px
+    before = beats[0]
+    contour = c.study.contour(ed)
+    first_hinge = 0 if np.hypot(*(contour.points[0] - septal)) < np.hypot(*(contour.points[0] - lateral)) else -1
+    targets = {"apex": (contour.apex, apex), "first": (0, septal if first_hinge == 0 else lateral),
+               "last": (len(contour.points) - 1, lateral if first_hinge == 0 else septal)}
+    for index, target in targets.values():
+        shown = c.study.contour(ed)
+        point = shown.points[index if index != contour.apex else shown.apex]
+        drag(qtbot, window.cine_view.graphics.viewport(), screen_point(window, *point), screen_point(window, *target))
+        qtbot.waitUntil(lambda before=shown: c.study.contours.get(ed) is not before, timeout=5000)
+    drawn = c.study.contours[ed]
+    for (x, y), (tx, ty) in ((drawn.points[drawn.apex], apex), (drawn.hinges[0], targets["first"][1]),
+                             (drawn.hinges[1], targets["last"][1])):
+        assert np.hypot(x - tx, y - ty) < 1.5  # placed where the truth is, to a screen pixel
+    beat = c.study.analysis.beats[0]
+    assert beat.ed_length == pytest.approx(true_length, abs=0.08)  # cm
+    assert abs(beat.ed_length - true_length) <= abs(before.ed_length - true_length) + 0.02
+    assert beat.edv_disks != before.edv_disks and beat.es_length == before.es_length
+    assert c.study.undo_step.startswith("Move a hinge")
