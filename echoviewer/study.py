@@ -76,9 +76,12 @@ class Study:
     """
 
     def __init__(self, analysis: CineAnalysis, picks: Picks | None = None,
-                 contours: Mapping[int, Contour] | None = None, reviewed: bool = False) -> None:
+                 contours: Mapping[int, Contour] | None = None, reviewed: bool = False,
+                 pairing: tuple[str, str] | None = None) -> None:
         self._base = analysis
-        self.reviewed = reviewed  # the user's "I have checked this cine" (not an edit: no undo)
+        # Not edits of the cine (no undo): the user's "I have checked it", and their biplane pair
+        # (this cine's view, the other view's file).
+        self.reviewed, self.pairing = reviewed, pairing
         self.automatic = Picks(analysis.ed_frames, analysis.es_frames)
         self._undo: list[tuple[str, Edits]] = []  # (the step that left this state, the state)
         self._redo: list[tuple[str, Edits]] = []
@@ -255,7 +258,8 @@ class Study:
         contours are kept either way."""
         if analysis.cine is not self._base.cine:
             raise ValueError("a model switch must analyse the same cine")
-        study = Study(analysis, self.picks if self.user_edited else None, self.contours, self.reviewed)
+        study = Study(analysis, self.picks if self.user_edited else None, self.contours, self.reviewed,
+                      self.pairing)
         study._undo, study._redo = self._undo, self._redo
         return study
 

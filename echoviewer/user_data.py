@@ -73,7 +73,8 @@ class SavedEdits:
 
     ``edited_ed`` / ``edited_es`` are the picks the user placed or moved (a subset of the picks);
     ``contours`` the (frame, contour) pairs the user drew; ``n_frames`` is the cine's length when
-    saved; ``reviewed`` the user's tick. Raises ValueError when inconsistent.
+    saved; ``reviewed`` the user's tick; ``pairing`` the biplane partner the user chose. Raises
+    ValueError when inconsistent.
     """
 
     ed_frames: tuple[int, ...] | None
@@ -84,6 +85,7 @@ class SavedEdits:
     n_frames: int
     contours: tuple[tuple[int, Contour], ...] = ()
     reviewed: bool = False  # the user ticked the cine as reviewed
+    pairing: tuple[str, str] | None = None  # (this cine's view, the other view's file): a biplane pair by hand
 
     def __post_init__(self) -> None:
         n = self.n_frames
@@ -99,6 +101,11 @@ class SavedEdits:
             raise ValueError(f"contours must be (frame, Contour) pairs with frames in 0-{n - 1}")
         if type(self.reviewed) is not bool:
             raise ValueError(f"reviewed must be true or false; got {self.reviewed!r}")
+        pairing = self.pairing
+        if pairing is not None and not (isinstance(pairing, tuple) and len(pairing) == 2
+                                        and pairing[0] in ("A4C", "A2C") and isinstance(pairing[1], str)
+                                        and Path(pairing[1]).is_absolute()):
+            raise ValueError(f"pairing must be (A4C or A2C, an absolute path); got {pairing!r}")
         model = self.model
         if not (model is None or isinstance(model, str) and (model in BUNDLED_SPECS or Path(model).is_absolute())):
             raise ValueError(f"model must be {' or '.join(BUNDLED_SPECS)} or an absolute path; got {model!r}")
@@ -147,7 +154,8 @@ class EditStore:
                 model=record["model"], edited_ed=_as_tuple(record["edited_ed"]),
                 edited_es=_as_tuple(record["edited_es"]), n_frames=record["n_frames"],
                 contours=tuple((_frame_key(frame), Contour.from_dict(c)) for frame, c in contours.items()),
-                reviewed=record.get("reviewed", False))
+                reviewed=record.get("reviewed", False),
+                pairing=None if record.get("pairing") is None else tuple(record["pairing"]))
         except (KeyError, ValueError, TypeError):
             return None
 

@@ -88,6 +88,7 @@ def test_pairing_by_hand_and_refusals(qtbot, window, tmp_path):
     plain = tmp_path / "clip.dcm"  # names no view
     ds = pydicom.dcmread(SAMPLE_CINE)
     ds.StudyInstanceUID = pydicom.uid.generate_uid()  # another study: nothing is found by itself
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()  # its own edits
     ds.save_as(plain)
     partner = a2c_copy(tmp_path / "other.dcm")
     window.choose_partner(partner)  # nothing open yet
@@ -99,6 +100,18 @@ def test_pairing_by_hand_and_refusals(qtbot, window, tmp_path):
     window.choose_partner(partner, "A4C")
     paired(qtbot, window)
     assert window.partner.view == "A4C" and window.partner.biplane.four_chamber.file == str(plain)
+    # the pair is saved with the cine's edits: it comes back when the cine is opened again
+    open_and_wait(qtbot, window, SAMPLE_CINE)
+    assert window.partner.biplane is None and not window.partner.working
+    open_and_wait(qtbot, window, plain)
+    paired(qtbot, window)
+    assert window.partner.biplane.two_chamber.file == str(partner.resolve())
+    window.actions["unpair_views"].trigger()  # forgotten too
+    open_and_wait(qtbot, window, plain)
+    qtbot.wait(200)
+    assert window.partner.biplane is None and not window.partner.working
+    window.choose_partner(partner, "A4C")
+    paired(qtbot, window)
     # a partner that cannot be read: one line, no biplane, the open study untouched
     broken = tmp_path / "broken.dcm"
     broken.write_bytes(b"\x00" * 128 + b"DICM" + b"\xff" * 50)

@@ -65,6 +65,7 @@ class BiplanePartner(QObject):
         self._stated: dict[Path, tuple[str, str]] = {}  # headers read once per file
         controller.cine_loaded.connect(self._cine_loaded)
         controller.study_changed.connect(self._study_changed)
+        controller.pairing_changed.connect(self._paired)
 
     # ---- the open cine -------------------------------------------------------------------------
     def _cine_loaded(self, cine: Cine) -> None:
@@ -75,6 +76,9 @@ class BiplanePartner(QObject):
     def _study_changed(self, study: Study) -> None:
         if self.partner_path is None and not self._looked:
             self._looked = True
+            if study.pairing is not None:  # the user's pair, saved with the cine's edits
+                self._paired(study.pairing)
+                return
             found = self._find(study)
             if found is not None:
                 self._analyse(found)
@@ -103,18 +107,30 @@ class BiplanePartner(QObject):
 
     # ---- pairing -------------------------------------------------------------------------------
     def pair_with(self, path: str | Path, view: str) -> None:
-        """Pair the open cine, as ``view`` (A4C or A2C), with ``path`` as the other view."""
+        """Pair the open cine, as ``view`` (A4C or A2C), with ``path`` as the other view (saved
+        with the cine's edits)."""
         if view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}; got {view!r}")
-        if self.controller.study is None:
-            return
-        self.view = view
-        self._analyse(Path(path))
+        self.controller.set_pairing((view, str(Path(path).resolve())))
 
     def unpair(self) -> None:
+        """Back to single-plane; a pair the user made is forgotten."""
+        self.controller.set_pairing(None)
         self._cancel()
         self.partner_path, self.partner = None, None
         self._show()
+
+    def _paired(self, pairing: tuple[str, str] | None) -> None:
+        if pairing is None:
+            return
+        view, path = pairing
+        self.view = view
+        if not Path(path).is_file():
+            self.partner_path, self.partner = None, None
+            self.note.emit(f"no biplane: the {other_view(view)} file paired with this cine is gone ({path})")
+            self._show()
+            return
+        self._analyse(Path(path))
 
     def _cancel(self) -> None:
         if self._task is not None:

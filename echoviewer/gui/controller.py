@@ -59,6 +59,7 @@ class StudyController(QObject):
     compare_changed = Signal(bool)
     open_failed = Signal(str, str)   # path, the one-line reason: the file could not be opened
     reviewed_changed = Signal(bool)  # the open cine's reviewed tick
+    pairing_changed = Signal(object)  # (view, partner path) | None: the user's biplane pair
 
     def __init__(self, store: EditStore | None = None, parent: QObject | None = None,
                  last_model: object = None) -> None:
@@ -333,6 +334,14 @@ class StudyController(QObject):
             self._save_edits()
             self.reviewed_changed.emit(self.study.reviewed)
 
+    def set_pairing(self, pairing: tuple[str, str] | None) -> None:
+        """Pair the open cine by hand as ``(its view, the other view's file)``, or unpair (None);
+        saved with its edits, so the pair comes back when the cine is opened again."""
+        if self.study is not None and self.study.pairing != pairing:
+            self.study.pairing = pairing
+            self._save_edits()
+            self.pairing_changed.emit(pairing)
+
     def _save_edits(self) -> None:
         """The one place edits are saved (after a change of picks and after a model switch): the
         picks and the model, keyed by the file's identity."""
@@ -345,7 +354,7 @@ class StudyController(QObject):
                 ed_frames=picks.ed if edited else None, es_frames=picks.es if edited else None,
                 model=self.model_spec, edited_ed=tuple(sorted(picks.edited_ed)),
                 edited_es=tuple(sorted(picks.edited_es)), n_frames=study.n_frames,
-                contours=tuple(study.contours.items()), reviewed=study.reviewed))
+                contours=tuple(study.contours.items()), reviewed=study.reviewed, pairing=study.pairing))
         except OSError as exc:
             self.error.emit(f"could not save your edits ({exc}); check the data folder")
 
@@ -358,6 +367,6 @@ def study_from_saved(analysis: CineAnalysis, saved: SavedEdits | None) -> Study:
     picks = None if saved.ed_frames is None or saved.es_frames is None else Picks(
         tuple(saved.ed_frames), tuple(saved.es_frames), frozenset(saved.edited_ed), frozenset(saved.edited_es))
     try:
-        return Study(analysis, picks, dict(saved.contours), saved.reviewed)
+        return Study(analysis, picks, dict(saved.contours), saved.reviewed, saved.pairing)
     except ValueError:
-        return Study(analysis, reviewed=saved.reviewed)
+        return Study(analysis, reviewed=saved.reviewed, pairing=saved.pairing)
