@@ -26,7 +26,7 @@ import numpy as np
 
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.geometry import biplane_disk_volume, disk_diameters
-from echoviewer.analysis.measurements import pixel_spacing
+from echoviewer.analysis.measurements import pixel_spacing, summarize
 from echoviewer.analysis.quality import Flag
 from echoviewer.io.apical_view import without_view
 
@@ -134,13 +134,7 @@ class Biplane:
 
     @property
     def summary(self) -> dict[str, dict[str, float | int | None]]:
-        summary = {}
-        for name in MEASURES:
-            values = np.array([v for beat in self.beats if (v := getattr(beat, name)) is not None], float)
-            summary[name] = {"mean": float(values.mean()) if values.size else None,
-                             "sd": float(values.std(ddof=1)) if values.size > 1 else None,
-                             "n": int(values.size)}
-        return summary
+        return summarize(self.beats, MEASURES)
 
     @cached_property
     def flags(self) -> tuple[Flag, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -118,10 +119,11 @@ def measure_beats(mask_of: Callable[[int], np.ndarray], area: np.ndarray, times_
     return beats
 
 
-def summarize(beats: Sequence[Beat]) -> dict[str, dict[str, float | int | None]]:
-    """Mean, SD (n − 1; None for one value) and count of every measure over the beats that have it."""
+def summarize(beats: Sequence[Any], measures: Sequence[str] = MEASURES) -> dict[str, dict[str, float | int | None]]:
+    """Mean, SD (n − 1; None for one value) and count of every measure (an attribute of each beat)
+    over the beats that have it."""
     summary = {}
-    for name in MEASURES:
+    for name in measures:
         values = np.array([v for beat in beats if (v := getattr(beat, name)) is not None], float)
         summary[name] = {"mean": float(values.mean()) if values.size else None,
                          "sd": float(values.std(ddof=1)) if values.size > 1 else None,
