@@ -533,6 +533,8 @@ def test_pair_names_two_files_the_headers_do_not(tmp_path, sample_cine_path) -> 
     assert status == 0, err
     document = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
     assert len(document["cines"]) == 2  # the pair's second file was analysed too, the first once
+    assert document["cines"][1]["volumes"] == "single-plane A2C"  # as --pair says
+    assert document["cines"][1]["view"]["named_in"] == "--pair"
     biplane, = document["biplane"]
     assert biplane["two_chamber"] == str(plain)
     assert biplane["beats"] == [] and biplane["flags"][0]["code"] == "biplane_uncalibrated"

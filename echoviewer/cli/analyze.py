@@ -158,6 +158,7 @@ def analyze_main(argv: Sequence[str]) -> int:
         return 2
     files, failed = _expand(args.paths)
     pairs = [tuple(path.resolve() for path in pair) for pair in args.pair]
+    paired_views = {path: view for four, two in pairs for path, view in ((four, "A4C"), (two, "A2C"))}
     listed = {path.resolve() for path in files}
     files += [path for pair in args.pair for path in pair if path.resolve() not in listed]
     files = list(dict.fromkeys(files))
@@ -172,7 +173,11 @@ def analyze_main(argv: Sequence[str]) -> int:
         for path in tqdm(files, desc="analyze", unit="cine", disable=None if len(files) > 1 else True,
                          file=sys.stderr):
             try:
-                analysis = analyze(load_cine(path), model, compare=compare)
+                cine = load_cine(path)
+                named = paired_views.get(path.resolve())
+                if named and cine.metadata.view != named:  # the user's word wins over the file's
+                    cine.metadata = replace(cine.metadata, view=named, view_source="--pair")
+                analysis = analyze(cine, model, compare=compare)
             except (CineLoadError, ModelLoadError) as exc:
                 report_error(str(exc))
                 failed.append({"file": str(path), "error": str(exc)})
