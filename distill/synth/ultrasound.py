@@ -110,7 +110,7 @@ def log_compress(field: np.ndarray, black_db: float, dynamic_range_db: float) ->
     """Envelope of a complex (…, 2) field → display level in [0, 1] over the dynamic range."""
     power = cv2.magnitude(field[..., 0], field[..., 1])
     cv2.multiply(power, power, dst=power)
-    # natural log; 10·log10(x) = 4.343·ln(x). The ignore: cv2's stubs lack max(array, scalar), cv2 has it
-    cv2.log(cv2.max(power, 1e-12), dst=power)  # type: ignore[call-overload]
+    # natural log; 10·log10(x) = 4.343·ln(x)
+    cv2.log(np.maximum(power, 1e-12, out=power), dst=power)
     level = (power * (10.0 / np.log(10.0)) - black_db) / dynamic_range_db
     return np.clip(level, 0.0, 1.0, out=level)
