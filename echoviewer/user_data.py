@@ -18,6 +18,7 @@ from typing import Any
 import platformdirs
 
 from echoviewer.analysis.contour import Contour
+from echoviewer.analysis.onnx_model import file_sha256
 from echoviewer.io.atomic import atomic_output, read_json, write_json
 from echoviewer.io.cine import Cine
 from echoviewer.io.loader import stated_instance
@@ -58,8 +59,7 @@ def path_identity(path: str | os.PathLike[str]) -> str:
 def _identity(sop_instance_uid: str, path: Path) -> str:
     if sop_instance_uid:
         return "sop-" + hashlib.sha256(sop_instance_uid.encode("utf-8")).hexdigest()[:32]
-    with open(path, "rb") as file:  # streamed: a long video is never read whole
-        return "sha256-" + hashlib.file_digest(file, "sha256").hexdigest()
+    return "sha256-" + file_sha256(path)
 
 
 def _frames_ok(frames: Any, n_frames: int) -> bool:

@@ -26,7 +26,7 @@ import numpy as np
 
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.geometry import biplane_disk_volume, disk_diameters
-from echoviewer.analysis.measurements import pixel_spacing, summarize
+from echoviewer.analysis.measurements import change_percent, pixel_spacing, summarize
 from echoviewer.analysis.quality import Flag
 from echoviewer.io.apical_view import without_view
 
@@ -122,7 +122,7 @@ class Biplane:
                                                                              self.two_chamber.beats)):
             edv, ed_difference = _volume(four_ed, two_ed)
             esv, es_difference = _volume(four_es, two_es)
-            ef = 100.0 * (edv - esv) / edv if edv and esv is not None else None
+            ef = change_percent(edv, esv)
             pairs.append(BiplaneBeat(index, index, (_frame(four_ed), _frame(two_ed)),
                                      (_frame(four_es), _frame(two_es)), edv, esv, ef, ed_difference,
                                      es_difference))

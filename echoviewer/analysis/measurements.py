@@ -75,7 +75,8 @@ def pick_of_beat(frame: int, own: Sequence[int], other: Sequence[int]) -> int | 
     return min(candidates, key=lambda f: (abs(f - frame), f), default=None)
 
 
-def _change_percent(before: float | None, after: float | None) -> float | None:
+def change_percent(before: float | None, after: float | None) -> float | None:
+    """(before − after) / before in % (FAC, EF); None when either is missing or before is not positive."""
     if before is None or after is None or before <= 0:
         return None
     return 100.0 * (before - after) / before
@@ -110,11 +111,11 @@ def measure_beats(mask_of: Callable[[int], np.ndarray], area: np.ndarray, times_
         beats.append(Beat(
             ed_frame=ed, es_frame=es, ed_time_ms=float(times_ms[ed]), es_time_ms=float(times_ms[es]),
             ed_area=float(area[ed]), es_area=float(area[es]),
-            fac_percent=_change_percent(float(area[ed]), float(area[es])),
+            fac_percent=change_percent(float(area[ed]), float(area[es])),
             ed_length=ed_length, es_length=es_length,
-            edv_disks=edv_disks, esv_disks=esv_disks, ef_disks_percent=_change_percent(edv_disks, esv_disks),
+            edv_disks=edv_disks, esv_disks=esv_disks, ef_disks_percent=change_percent(edv_disks, esv_disks),
             edv_area_length=edv_al, esv_area_length=esv_al,
-            ef_area_length_percent=_change_percent(edv_al, esv_al),
+            ef_area_length_percent=change_percent(edv_al, esv_al),
             heart_rate_bpm=60000.0 / interval if interval > 0 else None))
     return beats
 

@@ -17,6 +17,7 @@ from datetime import datetime, UTC
 
 from echoviewer import __version__
 from echoviewer.analysis.cine_analysis import CineAnalysis
+from echoviewer.analysis.onnx_model import file_sha256
 
 KEY_HEX = 20  # 80 bits: no collision in any cohort, short enough for a spreadsheet
 
@@ -33,8 +34,7 @@ def _instance(analysis: CineAnalysis) -> str:
     if uid:
         return uid
     try:
-        with open(analysis.cine.path, "rb") as file:  # streamed: a long video is never read whole
-            return "sha256:" + hashlib.file_digest(file, "sha256").hexdigest()
+        return "sha256:" + file_sha256(analysis.cine.path)
     except OSError:  # the file went away after loading: no key rather than a wrong one
         return ""
 

@@ -129,16 +129,19 @@ def write_frames_csv(path: str | os.PathLike[str], results: Sequence[dict]) -> N
 def write_beats_csv(path: str | os.PathLike[str], results: Sequence[dict]) -> None:
     """One row per beat of every cine, then its mean and sd rows; a batch of calibrated and
     uncalibrated cines gets both sets of unit columns."""
+    write_csv(path, _batch_beat_columns(results), (row for result in results for row in beat_rows(result)))
+
+
+def _batch_beat_columns(results: Sequence[dict]) -> list[str]:
+    """The per-beat columns of every unit set in a batch (calibrated and uncalibrated cines)."""
     unit_sets = [result["units"] for result in results] or [CM_UNITS]
-    columns = list(dict.fromkeys(column for units in unit_sets for column in beat_columns(units)))
-    write_csv(path, columns, (row for result in results for row in beat_rows(result)))
+    return list(dict.fromkeys(column for units in unit_sets for column in beat_columns(units)))
 
 
 def write_cohort_csv(path: str | os.PathLike[str], results: Sequence[dict], failed: Sequence[dict]) -> None:
     """A cohort in one table: each cine's per-beat rows (then its mean and sd) led by its ``status``
     and ``reviewed`` tick, then one row per file that failed, with its ``error``."""
-    unit_sets = [result["units"] for result in results] or [CM_UNITS]
-    columns = ["status", "reviewed", *dict.fromkeys(c for units in unit_sets for c in beat_columns(units)), "error"]
+    columns = ["status", "reviewed", *_batch_beat_columns(results), "error"]
 
     def rows() -> Iterator[dict]:
         for result in results:

@@ -89,15 +89,20 @@ def _expand(paths: Sequence[str]) -> tuple[list[Path], list[dict]]:
     return files, failed
 
 
+def _stat(summary: dict, name: str, unit: str, digits: int = 1) -> str:
+    """``mean ± sd unit`` of one summarised measure, or n/a."""
+    mean, sd = summary[name]["mean"], summary[name]["sd"]
+    if mean is None:
+        return "n/a"
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "") + f" {unit}"
+
+
 def _line(result: dict) -> str:
     """One human-readable line: beats, EF, heart rate, flags."""
     summary, units = result["summary"], result["units"]
 
     def stat(name: str, unit: str, digits: int) -> str:
-        mean, sd = summary[name]["mean"], summary[name]["sd"]
-        if mean is None:
-            return "n/a"
-        return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "") + f" {unit}"
+        return _stat(summary, name, unit, digits)
 
     flags = [flag["code"] for flag in result["flags"] if flag["severity"] == "warning"]
     distrust = " (not an apical view: not to be trusted)" if result["view"]["not_apical"] else ""
@@ -110,8 +115,7 @@ def _biplane_line(result: dict) -> str:
     summary = result["summary"]
 
     def stat(name: str, unit: str) -> str:
-        mean, sd = summary[name]["mean"], summary[name]["sd"]
-        return "n/a" if mean is None else f"{mean:.1f}" + (f" ± {sd:.1f}" if sd is not None else "") + f" {unit}"
+        return _stat(summary, name, unit)
 
     flags = [flag["code"] for flag in result["flags"] if flag["severity"] == "warning"]
     return one_line(f"biplane {Path(result['four_chamber']).name} (A4C) + {Path(result['two_chamber']).name} "
@@ -183,7 +187,8 @@ def analyze_main(argv: Sequence[str]) -> int:
                 failed.append({"file": str(path), "error": str(exc)})
                 continue
             results.append({**analysis.as_dict(), "provenance": provenance(analysis, salt, reader)})
-            views[path.resolve()] = view_disks(analysis)
+            if analysis.cine.metadata.view:  # only a named view (the file's or --pair's) can pair
+                views[path.resolve()] = view_disks(analysis)
             if masks is not None:
                 masks.add(analysis)
             del analysis  # one cine's pixels at a time
