@@ -111,11 +111,15 @@ def disk_diameters(mask: np.ndarray, axis: LongAxis, spacing: tuple[float, float
     # with the pixel rows still get their true share (counting pixel centres instead puts 7 rows
     # in one slab and 9 in the next, and the biplane products aᵢ·bᵢ do not average that out).
     extent = float(abs(scale[0] * direction[0]) + abs(scale[1] * direction[1]))
-    along = along[(along > -extent) & (along < axis.length + extent)]
+    along = np.sort(along)
     edges = np.linspace(0.0, axis.length, disks + 1)
-    below = np.clip((edges - (along[:, None] - extent / 2)) / extent, 0.0, 1.0)  # share under each edge
+    # The pixels under each edge: all of those that end below it, and the share of the few it cuts
+    # (a sorted search, not a pixels × edges table: twice as fast on a native mask).
+    low, high = np.searchsorted(along, edges - extent / 2), np.searchsorted(along, edges + extent / 2)
+    below = low + np.array([np.clip((edge - along[a:b] + extent / 2) / extent, 0.0, 1.0).sum()
+                            for edge, a, b in zip(edges, low, high)])
     height = axis.length / disks
-    return np.diff(below, axis=1).sum(axis=0) * float(scale[0] * scale[1]) / height
+    return np.diff(below) * float(scale[0] * scale[1]) / height
 
 
 def disk_volume(mask: np.ndarray, axis: LongAxis, spacing: tuple[float, float] = (1.0, 1.0),
