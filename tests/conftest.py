@@ -46,3 +46,22 @@ def private_data_dir(tmp_path_factory, monkeypatch) -> Path:
     folder = tmp_path_factory.mktemp("echoviewer-data")
     monkeypatch.setenv("ECHOVIEWER_DATA_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory):
+    """A real Orthanc PACS (tests/orthanc_server.py) for the whole session: ``dicom_port``, ``aet``,
+    ``rest_url``, ``dicomweb_url``, ``user`` and ``password`` on it. Without Orthanc the tests
+    that need it fail, never skip."""
+    from tests.orthanc_server import OrthancServer, missing
+
+    reason = missing()
+    if reason:
+        pytest.fail(reason)
+    server = OrthancServer(tmp_path_factory.mktemp("orthanc"))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()

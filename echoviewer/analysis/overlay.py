@@ -1,13 +1,15 @@
 """The LV mask drawn over a frame (filled, outlined or hidden), and a cine exported with it as video.
 
 A comparison mask adds the disagreement: pixels that one model calls LV and the other does not.
+A reference mask (a DICOM SEG read back: an expert's or another tool's contour) is outlined in
+its own colour beside the model's.
 The video holds pixels only: OpenCV writes no patient identifiers.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import cv2
@@ -21,6 +23,7 @@ OVERLAY_MODES = ("fill", "contour", "hidden")
 LV_COLOUR = (255, 80, 40)
 DISAGREEMENT_MIN_OPACITY = 0.7
 DISAGREEMENT_COLOUR = (255, 0, 255)
+REFERENCE_COLOUR = (60, 220, 90)  # green: gold marks the user's own picks on the curve
 _FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 
 Colour = tuple[int, int, int]
@@ -61,39 +64,48 @@ def _checked_mask(mask: np.ndarray, shape: tuple[int, ...], name: str) -> np.nda
 
 def draw_overlay(frame: np.ndarray, mask: np.ndarray | None, *, mode: str = "fill",
                  opacity: float = 0.4, colour: Colour = LV_COLOUR,
-                 other: np.ndarray | None = None) -> np.ndarray:
+                 other: np.ndarray | None = None, reference: np.ndarray | None = None) -> np.ndarray:
     """A new uint8 RGB image of ``frame`` (grey (H, W) or RGB (H, W, 3) uint8) with the boolean
     (H, W) LV ``mask`` drawn: "fill" blends ``colour`` at ``opacity`` and outlines it (1 px),
     "contour" only outlines it (:func:`contour_thickness`), "hidden" draws nothing. With
     ``other`` (a second model's mask), pixels where the two differ are blended in
-    :data:`DISAGREEMENT_COLOUR` instead."""
+    :data:`DISAGREEMENT_COLOUR` instead. ``reference`` (a boolean (H, W) mask) is outlined in
+    :data:`REFERENCE_COLOUR` over everything, whatever the mode."""
     _check_mode(mode)
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity {opacity} is outside 0-1; pass a fraction")
     if frame.dtype != np.uint8 or not (frame.ndim == 2 or frame.ndim == 3 and frame.shape[2] == 3):
         raise ValueError(f"frame must be uint8 (H, W) or (H, W, 3), not {frame.dtype} {frame.shape}")
     image = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB) if frame.ndim == 2 else np.array(frame, order="C")
-    if mode == "hidden" or mask is None:
-        return image
-    mask = _checked_mask(mask, frame.shape, "mask")
-    colour = (int(colour[0]), int(colour[1]), int(colour[2]))
-    disagree = np.zeros_like(mask) if other is None else mask ^ _checked_mask(other, frame.shape, "other")
-    if mode == "fill":
-        _blend(image, mask & ~disagree, colour, opacity)
-    _outline(image, mask, colour, 1 if mode == "fill" else contour_thickness(frame.shape))
-    # Over the outline and never fainter than 70 %: models that mostly agree differ in a thin band.
-    _blend(image, disagree, DISAGREEMENT_COLOUR, max(opacity, DISAGREEMENT_MIN_OPACITY))
+    if mode != "hidden" and mask is not None:
+        _draw_mask(image, _checked_mask(mask, frame.shape, "mask"), mode, opacity, colour, other)
+    if reference is not None:
+        _outline(image, _checked_mask(reference, frame.shape, "reference"), REFERENCE_COLOUR,
+                 contour_thickness(frame.shape))
     return image
 
 
+def _draw_mask(image: np.ndarray, mask: np.ndarray, mode: str, opacity: float, colour: Colour,
+               other: np.ndarray | None) -> None:
+    colour = (int(colour[0]), int(colour[1]), int(colour[2]))
+    disagree = np.zeros_like(mask) if other is None else mask ^ _checked_mask(other, image.shape, "other")
+    if mode == "fill":
+        _blend(image, mask & ~disagree, colour, opacity)
+    _outline(image, mask, colour, 1 if mode == "fill" else contour_thickness(image.shape))
+    # Over the outline and never fainter than 70 %: models that mostly agree differ in a thin band.
+    _blend(image, disagree, DISAGREEMENT_COLOUR, max(opacity, DISAGREEMENT_MIN_OPACITY))
+
+
 def render_frame(analysis: CineAnalysis, index: int, *, mode: str = "fill", opacity: float = 0.4,
-                 compare: bool = False) -> np.ndarray:
+                 compare: bool = False, reference: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
     """Frame ``index`` as the viewer shows it and the video holds it: the display frame with the
-    LV overlay, and with ``compare`` the disagreement with ``analysis.comparison`` (if any)."""
+    LV overlay, with ``compare`` the disagreement with ``analysis.comparison`` (if any), and the
+    ``reference`` mask of this frame (frame → mask, where it has one) outlined."""
     comparison = analysis.comparison if compare else None
     return draw_overlay(analysis.cine.display_frame(index), analysis.native_mask(index),
                         mode=mode, opacity=opacity,
-                        other=None if comparison is None else comparison.native_mask(index))
+                        other=None if comparison is None else comparison.native_mask(index),
+                        reference=None if reference is None else reference.get(index))
 
 
 def write_figure_png(path: str | os.PathLike[str], analysis: CineAnalysis, index: int, *, mode: str = "fill",

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, ModelLoadError, analyze, load_model
+from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, CineAnalysis, ModelLoadError, analyze, load_model
+from echoviewer.analysis.onnx_model import OnnxModel
 from echoviewer.analysis.biplane import Biplane, ViewDisks, pair_by_study, view_disks
 from echoviewer.analysis.provenance import provenance
 from echoviewer.analysis.report import (beats_csv_path, biplane_csv_path, mask_archive, write_beats_csv,
                                         write_biplane_csv, write_frames_csv, write_json)
 from echoviewer.cli.errors import report_error
+from echoviewer.dicom_results import DicomResultsError, write_results
 from echoviewer.io.errors import one_line
 from echoviewer.io import CineLoadError, find_cines, load_cine
 from echoviewer.user_data import Preferences
@@ -61,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, metavar="OUT.csv",
                         help="write per-frame rows here and per-beat rows to OUT_beats.csv")
     parser.add_argument("--masks", type=Path, metavar="OUT.npz", help="write native LV masks")
+    parser.add_argument("--dicom-out", type=Path, metavar="DIR",
+                        help="write a DICOM SEG (the LV masks) and SR (TID 1500 measurements) of each DICOM "
+                             "cine into DIR, to send to its PACS (echoviewer pacs send)")
     parser.add_argument("--reader", metavar="NAME", default=None,
                         help="the reader's name to record in the JSON and CSV (default: the viewer's "
                              "preference, Edit ▸ Reader name…)")
@@ -145,7 +150,52 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
             return f"{path} is a folder; give a file name for the output"
         if not path.parent.is_dir():
             return f"{path}: its folder does not exist; create it or choose another path"
+    if args.dicom_out is not None and not args.dicom_out.is_dir():
+        return f"--dicom-out {args.dicom_out}: no such folder; create it or choose another"
     return None
+
+
+def _dicom_stems(files: Sequence[Path]) -> dict[Path, str]:
+    """The name each cine's SEG and SR get: its file stem, or ``<index>_<stem>`` where two cines
+    of the batch share a stem (as the masks archive's keys), so no result overwrites another."""
+    counts: dict[str, int] = {}
+    for path in files:
+        counts[path.stem] = counts.get(path.stem, 0) + 1
+    return {path: path.stem if counts[path.stem] == 1 else f"{index}_{path.stem}" for index, path in enumerate(files)}
+
+
+def _write_dicom(analysis: CineAnalysis, out_dir: Path, stem: str, reader: str,
+                 biplane: Biplane | None = None) -> bool:
+    """SEG and SR of one cine; a cine that cannot have them (not DICOM, no beat) is one line."""
+    try:
+        write_results(analysis.cine.path, analysis, out_dir, stem=stem, biplane=biplane, reader=reader)
+    except (DicomResultsError, OSError) as exc:
+        report_error(one_line(exc))
+        return False
+    return True
+
+
+def _analysed(path: Path, paired_views: dict[Path, str], model: OnnxModel,
+              compare: OnnxModel | None) -> CineAnalysis:
+    cine = load_cine(path)
+    named = paired_views.get(path.resolve())
+    if named and cine.metadata.view != named:  # the user's word wins over the file's
+        cine.metadata = replace(cine.metadata, view=named, view_source="--pair")
+    return analyze(cine, model, compare=compare)
+
+
+def _rewrite_paired_reports(pairs: Sequence[Biplane], files: Sequence[Path], args: argparse.Namespace,
+                            model: OnnxModel, compare: OnnxModel | None, stems: dict[Path, str], reader: str) -> None:
+    """The SR of each cine of a biplane pair again, now with the pair's volumes: the batch keeps
+    no cine's pixels, so the two cines are analysed once more (the same model gives the same
+    result) and their SEG and SR rewritten whole."""
+    by_file = {str(path): path for path in files}
+    paired_views = {path.resolve(): view for four, two in args.pair for path, view in ((four, "A4C"), (two, "A2C"))}
+    for pair in pairs:
+        for disks in (pair.four_chamber, pair.two_chamber):
+            path = by_file.get(disks.file) or Path(disks.file)
+            analysis = _analysed(path, {**paired_views, path.resolve(): disks.view}, model, compare)
+            _write_dicom(analysis, args.dicom_out, stems.get(path, path.stem), reader, biplane=pair)
 
 
 def analyze_main(argv: Sequence[str]) -> int:
@@ -167,6 +217,7 @@ def analyze_main(argv: Sequence[str]) -> int:
     files += [path for pair in args.pair for path in pair if path.resolve() not in listed]
     files = list(dict.fromkeys(files))
     views: dict[Path, ViewDisks] = {}  # a few numbers per beat of each cine, for biplane pairs
+    stems = _dicom_stems(files)
     preferences = Preferences()
     salt, reader = preferences.salt(), preferences.reader if args.reader is None else args.reader
     for failure in failed:
@@ -177,11 +228,7 @@ def analyze_main(argv: Sequence[str]) -> int:
         for path in tqdm(files, desc="analyze", unit="cine", disable=None if len(files) > 1 else True,
                          file=sys.stderr):
             try:
-                cine = load_cine(path)
-                named = paired_views.get(path.resolve())
-                if named and cine.metadata.view != named:  # the user's word wins over the file's
-                    cine.metadata = replace(cine.metadata, view=named, view_source="--pair")
-                analysis = analyze(cine, model, compare=compare)
+                analysis = _analysed(path, paired_views, model, compare)
             except (CineLoadError, ModelLoadError) as exc:
                 report_error(str(exc))
                 failed.append({"file": str(path), "error": str(exc)})
@@ -191,9 +238,14 @@ def analyze_main(argv: Sequence[str]) -> int:
                 views[path.resolve()] = view_disks(analysis)
             if masks is not None:
                 masks.add(analysis)
+            if args.dicom_out is not None:
+                _write_dicom(analysis, args.dicom_out, stems[path], reader)
             del analysis  # one cine's pixels at a time
             tqdm.write(_line(results[-1]), file=sys.stdout)
-    biplane = [pair.as_dict() for pair in _biplanes(views, pairs)]
+    pairs_found = _biplanes(views, pairs)
+    if args.dicom_out is not None:
+        _rewrite_paired_reports(pairs_found, files, args, model, compare, stems, reader)
+    biplane = [pair.as_dict() for pair in pairs_found]
     for result in biplane:
         print(_biplane_line(result))
     if args.json:

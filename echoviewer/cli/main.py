@@ -23,6 +23,8 @@ Clinical-research viewer for echocardiography cines (DICOM, AVI/MP4, NumPy).
   echoviewer analyze PATH...  LV masks, area curve, ED/ES of every beat, measurements and
                             quality flags for cines or folders of cines; see
                             'echoviewer analyze --help'
+  echoviewer pacs COMMAND   PACS nodes; echo, find, get (into the local cache) and send over
+                            DIMSE or DICOMweb; see 'echoviewer pacs --help'
 """
 
 
@@ -50,4 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from echoviewer.cli.analyze import analyze_main  # onnxruntime only when analysing
 
         return analyze_main(argv[1:])
+    if argv and argv[0] == "pacs":
+        from echoviewer.cli.pacs import pacs_main  # pynetdicom and dicomweb-client only for the PACS
+
+        return pacs_main(argv[1:])
     return _open(argv)

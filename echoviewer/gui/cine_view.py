@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import render_frame
+from echoviewer.analysis.quality import dice_per_frame
 from echoviewer.gui.contour_editor import ContourItem
 from echoviewer.gui.controller import StudyController
 from echoviewer.gui.view_options import ViewOptions
@@ -27,7 +28,7 @@ class CineView(QWidget):
     disagreement when the controller compares models), the contour's landmarks and, while editing,
     its control points (:class:`~echoviewer.gui.contour_editor.ContourItem`)."""
 
-    REDRAWN_ON = ("overlay", "opacity", "identifiers", "landmarks", "contour_editing")  # the options this view draws
+    REDRAWN_ON = ("overlay", "opacity", "identifiers", "landmarks", "contour_editing", "reference")  # the options this view draws
 
     def __init__(self, controller: StudyController, options: ViewOptions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +63,7 @@ class CineView(QWidget):
         controller.study_changed.connect(self._set_study)
         controller.frame_changed.connect(self.redraw)
         controller.compare_changed.connect(self.redraw)
+        controller.reference_changed.connect(self.redraw)
         options.changed.connect(self._option_changed)
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -94,11 +96,16 @@ class CineView(QWidget):
     def rendered(self, frame: int) -> np.ndarray:
         """The picture of ``frame`` as drawn: the display frame with the overlay when there is one."""
         mode = self.options.overlay
-        if self._analysis is None or mode == "hidden":
+        if self._analysis is None:
             assert self._cine is not None, "rendered() needs an open cine"
             return self._cine.display_frame(frame)
         return render_frame(self._analysis, frame, mode=mode, opacity=self.options.opacity,
-                            compare=self.controller.compare)
+                            compare=self.controller.compare, reference=self.reference_masks())
+
+    def reference_masks(self) -> dict[int, np.ndarray] | None:
+        """The reference contour's masks (source frame → mask) when one is open and shown."""
+        reference = self.controller.reference
+        return reference.masks if reference is not None and self.options.reference else None
 
     def redraw(self, *_: object) -> None:
         if self._cine is None:
@@ -125,6 +132,10 @@ class CineView(QWidget):
                 parts.insert(0, f"<b>{event}</b>{' (edited)' if edited else ''}")
             if frame in study.contours:
                 parts.insert(1 if event is not None else 0, "contour edited")
+            reference = self.reference_masks()
+            if reference is not None and frame in reference:
+                dice = dice_per_frame(study.analysis.native_mask(frame)[None], reference[frame][None])[0]
+                parts.append(f"<span style='color:#3cdc5a'>reference</span> Dice {dice:.2f}")
         if self.options.identifiers:
             ids = cine.identifiers
             parts.append(f"patient {ids.patient_name or '—'} · ID {ids.patient_id or '—'}")

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from echoviewer.analysis import CineAnalysis, SegmentationCache, analyze, load_model
 from echoviewer.analysis.models import BUNDLED, DEFAULT_MODEL
 from echoviewer.analysis.contour import Contour
+from echoviewer.dicom_results.seg import ReferenceSegmentation, reference_for
 from echoviewer.gui.tasks import Task, start
 from echoviewer.io import Cine, load_cine
 from echoviewer.io.preview import first_frame
@@ -60,6 +61,7 @@ class StudyController(QObject):
     open_failed = Signal(str, str)   # path, the one-line reason: the file could not be opened
     reviewed_changed = Signal(bool)  # the open cine's reviewed tick
     pairing_changed = Signal(object)  # (view, partner path) | None: the user's biplane pair
+    reference_changed = Signal(object)  # ReferenceSegmentation | None: a DICOM SEG shown beside the model
 
     def __init__(self, store: EditStore | None = None, parent: QObject | None = None,
                  last_model: object = None) -> None:
@@ -72,6 +74,7 @@ class StudyController(QObject):
         self.model_spec = self.first_model(last_model)
         self.compare = False
         self.frame = 0
+        self.reference: ReferenceSegmentation | None = None  # of the open cine; gone with it
         self._task: Task | None = None
         self._wanted: tuple[str, bool] | None = None  # model and comparison chosen while opening
 
@@ -172,6 +175,9 @@ class StudyController(QObject):
             elif what == "cine":
                 self.cine, self.study, self.identity = cast(Cine, payload), None, None
                 self.frame = 0
+                if self.reference is not None:
+                    self.reference = None
+                    self.reference_changed.emit(None)
                 self.cine_loaded.emit(payload)
                 self.frame_changed.emit(0)
 
@@ -201,6 +207,28 @@ class StudyController(QObject):
         self.model_changed.emit(spec)
         self.study_changed.emit(study)
         self.frame_changed.emit(self.frame)
+
+    def open_reference(self, path: str | Path) -> None:
+        """Show the LV segment of the DICOM SEG at ``path`` as the open cine's reference contour;
+        a SEG of another instance (or a file that is not a SEG) is refused in one line."""
+        cine = self.cine
+        if cine is None:
+            self.error.emit("open a cine first, then its DICOM SEG")
+            return
+        path = Path(path)
+
+        def done(reference: ReferenceSegmentation) -> None:
+            if cine is self.cine:
+                self.reference = reference
+                self.reference_changed.emit(reference)
+
+        self._run(f"Reading {path.name}…",
+                  lambda task: reference_for(path, cine), done)
+
+    def close_reference(self) -> None:
+        if self.reference is not None:
+            self.reference = None
+            self.reference_changed.emit(None)
 
     # ---- model -------------------------------------------------------------------------------
     def set_model(self, spec: str) -> None:

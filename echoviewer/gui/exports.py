@@ -1,5 +1,6 @@
 """File ▸ Export: the open study as CSV, JSON (the ``echoviewer analyze`` schema), PNG snapshots,
-a video with the overlay and the masks. Each takes a path or asks for one.
+a video with the overlay, the masks, and DICOM SEG and SR (written to a folder, or sent to a
+PACS). Each takes a path or asks for one.
 
 The exporter reads the study from the controller and what is shown from the view options (the
 patient identifiers for JSON and CSV, the overlay for the video); it reports by signals, which
@@ -8,21 +9,25 @@ the window puts in its status bar.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from echoviewer.analysis import report
+from echoviewer.analysis.biplane import Biplane
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import write_figure_png, write_overlay_video
 from echoviewer.analysis.provenance import provenance
+from echoviewer.dicom_results import write_results
 from echoviewer.gui.biplane_partner import BiplanePartner
 from echoviewer.gui.controller import StudyController
 from echoviewer.user_data import Preferences
 from echoviewer.gui.tasks import Task, start
 from echoviewer.gui.view_options import ViewOptions
 from echoviewer.io.errors import one_line
+from echoviewer.pacs import Node, open_client
 
 
 class Exporter(QObject):
@@ -38,6 +43,7 @@ class Exporter(QObject):
         super().__init__(parent)
         self.controller, self.options, self.partner, self.dialog_parent = controller, options, partner, parent
         self.video_task: Task | None = None
+        self.dicom_task: Task | None = None  # writing or sending SEG and SR
         self.folder = Path.home()  # where the save dialogs start: the last export's folder
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -180,3 +186,55 @@ class Exporter(QObject):
         task.signals.failed.connect(lambda text: self.error.emit(f"video not written: {text}"))
         self.video_task = task
         return start(task)
+
+    # ---- DICOM ---------------------------------------------------------------------------------
+    def _dicom_work(self) -> tuple[CineAnalysis, Biplane | None, str] | None:
+        """What SEG and SR need: the analysis, its biplane pair and the reader (None: nothing open)."""
+        analysis = self._analysis()
+        if analysis is None:
+            return None
+        return analysis, self.partner.biplane, Preferences().reader
+
+    def _dicom_task(self, work, done, failed: str) -> Task:
+        task = Task(work)
+        task.signals.progress.connect(lambda count, total: self.progress.emit(f"Sending {count} of {total}…"))
+        task.signals.done.connect(done)
+        task.signals.failed.connect(lambda text: self.error.emit(f"{failed}: {text}"))
+        self.dicom_task = task
+        return start(task)
+
+    def export_dicom(self, folder: str | Path | None = None) -> Task | None:
+        """DICOM SEG of every frame's LV (the user's contours where drawn) and the SR of the
+        measurements, into ``folder`` (asked for when None), in the background."""
+        work = self._dicom_work()
+        if work is None:
+            return None
+        analysis, biplane, reader = work
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self.dialog_parent, "Write DICOM SEG and SR into",
+                                                      str(self.folder))
+            if not chosen:
+                return None
+            folder = chosen
+        target = Path(folder)
+        self.folder = target
+        return self._dicom_task(
+            lambda task: write_results(analysis.cine.path, analysis, target, biplane=biplane, reader=reader),
+            lambda written: self._written(*written), "DICOM not written")
+
+    def send_dicom(self, node: Node) -> Task | None:
+        """SEG and SR written to a temporary folder and sent to ``node`` (C-STORE or STOW-RS);
+        nothing stays on disk afterwards."""
+        work = self._dicom_work()
+        if work is None:
+            return None
+        analysis, biplane, reader = work
+
+        def send(task: Task) -> int:
+            with tempfile.TemporaryDirectory(prefix="echoviewer-send-") as folder:
+                written = write_results(analysis.cine.path, analysis, folder, biplane=biplane, reader=reader)
+                with open_client(node) as client:
+                    return client.store(written, progress=task.progress, cancelled=task.cancelled)
+
+        return self._dicom_task(send, lambda count: self.saved.emit(f"Sent {count} DICOM objects to {node.name}"),
+                                f"not sent to {node.name}")

@@ -7,6 +7,7 @@ playback choices are the view options' (its menus and toolbar write to them and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from echoviewer.gui.controller import StudyController
 from echoviewer.gui.cohort import Cohort
 from echoviewer.gui.curve_plot import CurvePlot
 from echoviewer.gui.exports import Exporter
+from echoviewer.gui.pacs_dialog import PacsDialog
 from echoviewer.gui.help_dialogs import about_dialog, shortcuts_dialog
 from echoviewer.gui.measurements_panel import MeasurementsPanel
 from echoviewer.gui.playback import Playback
@@ -33,6 +35,8 @@ from echoviewer.gui.transport import Transport
 from echoviewer.gui.view_options import OPACITY_PERCENT, ViewOptions, viewer_settings
 from echoviewer.io import CineLoadError
 from echoviewer.io.loader import CINE_SUFFIXES
+from echoviewer.dicom_results import ReferenceSegmentation
+from echoviewer.pacs import NodeBook, RetrievedSeries
 from echoviewer.resources import SAMPLE_CINE
 from echoviewer.user_data import ActiveStudent, EditStore, Preferences, RecentFiles
 
@@ -63,6 +67,7 @@ class MainWindow(QMainWindow):
         self._ready = "Open a cine (Ctrl+O), a folder (Ctrl+Shift+O), or drop one on the window"
         self.wizard: DistillWizard | None = None  # the distillation wizard while it is open
         self.help_dialog: QDialog | None = None
+        self.pacs_dialog: PacsDialog | None = None
         self._added_models: list[str] = []  # ONNX files opened this session, offered with the rest
         self.cine_view = CineView(self.controller, self.options)
         self.curve = CurvePlot(self.controller, self.options)
@@ -117,6 +122,8 @@ class MainWindow(QMainWindow):
         c.busy.connect(self._busy)
         c.model_changed.connect(self._model_changed)
         c.compare_changed.connect(self._compare_changed)
+        c.reference_changed.connect(self._reference_changed)
+        self.actions["close_reference"].setEnabled(False)
         self.playback.playing_changed.connect(self._playing)
         self.exporter.saved.connect(self.say)
         self.exporter.progress.connect(self.say)
@@ -149,6 +156,12 @@ class MainWindow(QMainWindow):
         a("open", "&Open…", self.choose_file, [QKeySequence.StandardKey.Open])
         a("open_folder", "Open &folder…", self.choose_folder, ["Ctrl+Shift+O"])
         a("open_sample", "Open the bundled &sample", lambda: self.open_path(SAMPLE_CINE))
+        a("open_pacs", "Open from &PACS…", self.open_pacs, ["Ctrl+Shift+P"],
+          tip="Search a PACS (DIMSE or DICOMweb) and retrieve a study or series into the local cache")
+        a("open_reference", "Open a reference se&gmentation (DICOM SEG)…", self.choose_reference,
+          tip="An expert's or another tool's LV contour for this cine, outlined beside the model's")
+        a("close_reference", "Close the reference segmentation", c.close_reference)
+        a("reference", "Show the &reference contour (DICOM SEG)", o.setter("reference"), checkable=True)
         a("quit", "&Quit", self.close, [QKeySequence.StandardKey.Quit])
         a("export_csv", "&CSV tables (per frame, per beat)…", lambda: e.export_csv())
         a("export_json", "&JSON (echoviewer analyze schema)…", lambda: e.export_json())
@@ -160,6 +173,8 @@ class MainWindow(QMainWindow):
         a("burned_labels", "Burn frame, time, ED/ES and a scale bar into figures and videos",
           o.setter("burned_labels"), checkable=True)
         a("export_masks", "&Masks (.npz)…", lambda: e.export_masks())
+        a("export_dicom", "DICOM SEG and S&R (for the PACS)…", lambda: e.export_dicom(),
+          tip="The LV masks as a DICOM Segmentation and the measurements as a TID 1500 structured report")
         a("export_list", "The whole study &list as one CSV…", self.export_list,
           tip="Every cine of the list analysed (with its saved edits): one row per beat per cine")
         a("cancel_list_export", "Cancel the list export", self.cohort.cancel_export, ["Esc"])
@@ -218,15 +233,22 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         name: str | None  # an action's name; None: a separator
         files = bar.addMenu("&File")
-        for name in ("open", "open_folder", "open_sample"):
+        for name in ("open", "open_folder", "open_sample", "open_pacs"):
             files.addAction(self.actions[name])
         self.recent_menu = files.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        files.addSeparator()
+        for name in ("open_reference", "close_reference"):
+            files.addAction(self.actions[name])
         export = files.addMenu("&Export")
         for name in ("export_csv", "export_json", None, "export_figure", "export_video", "export_video_curve",
                      "burned_labels", None, "export_window_png", "export_cine_png", "export_masks", None,
-                     "export_list"):
+                     "export_dicom"):
             export.addSeparator() if name is None else export.addAction(self.actions[name])
+        self.send_menu = export.addMenu("&Send SEG and SR to a PACS")
+        self.send_menu.aboutToShow.connect(self._fill_send_menu)
+        export.addSeparator()
+        export.addAction(self.actions["export_list"])
         files.addSeparator()
         files.addAction(self.actions["quit"])
         edit = bar.addMenu("&Edit")
@@ -243,7 +265,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, m=mode: setattr(self.options, "overlay", m))
             self.overlay_group.addAction(action)
             view.addAction(action)
-        for name in ("cycle_overlay", "landmarks", "disagreement", "time_axis", "identifiers"):
+        for name in ("cycle_overlay", "landmarks", "disagreement", "reference", "time_axis", "identifiers"):
             view.addAction(self.actions[name])
         view.addAction(self.study_dock.toggleViewAction())
         play = bar.addMenu("&Playback")
@@ -328,9 +350,56 @@ class MainWindow(QMainWindow):
         self.controller.open(path)
         self.study_list.mark_open(str(path))
 
-    def open_folder(self, folder: str | Path) -> None:
+    def open_pacs(self) -> None:
+        """The PACS dialog (one, beside the viewer); what it retrieves fills the study list."""
+        if self.pacs_dialog is None:
+            self.pacs_dialog = PacsDialog(self)
+            self.pacs_dialog.retrieved.connect(self.open_retrieved)
+        self.pacs_dialog.show()
+        self.pacs_dialog.raise_()
+
+    def open_retrieved(self, series: list[RetrievedSeries]) -> None:
+        """The retrieved study's folder in the cache in the study list (each file named by its
+        series description), its first cine opened."""
+        if series:
+            labels = {file: (s.description or f"series {n + 1}") + (f" · {k + 1}" if len(s.files) > 1 else "")
+                      for n, s in enumerate(series) for k, file in enumerate(s.files)}
+            self.study_dock.show()
+            self.open_folder(series[0].folder.parent, labels)
+
+    def choose_reference(self) -> None:
+        if self.controller.cine is None:
+            self.show_error("open a cine first, then its DICOM SEG")
+            return
+        start = self.controller.cine.path.parent
+        chosen, _ = QFileDialog.getOpenFileName(self, "Open a DICOM SEG of this cine", str(start),
+                                                "DICOM (*.dcm *.dicom);;All files (*)")
+        if chosen:
+            self.controller.open_reference(chosen)
+
+    def _reference_changed(self, reference: ReferenceSegmentation | None) -> None:
+        self.actions["close_reference"].setEnabled(reference is not None)
+        if reference is not None:
+            made = "drawn by a reader" if reference.algorithm is None else f"by {reference.algorithm}"
+            self.say(f"Reference contour: {reference.label}, {made}, on {len(reference.masks)} frames "
+                     "(outlined in green)")
+
+    def _fill_send_menu(self) -> None:
+        self.send_menu.clear()
         try:
-            count = self.study_list.set_folder(folder)
+            nodes = NodeBook().nodes()
+        except (OSError, ValueError) as exc:
+            self.send_menu.addAction(f"(the PACS list cannot be read: {exc})").setEnabled(False)
+            return
+        for node in nodes:
+            self.send_menu.addAction(f"{node.name}  ({node.address})",
+                                     lambda n=node: self.exporter.send_dicom(n))
+        if not nodes:
+            self.send_menu.addAction("(no PACS yet: File ▸ Open from PACS… ▸ Add…)").setEnabled(False)
+
+    def open_folder(self, folder: str | Path, labels: Mapping[Path, str] | None = None) -> None:
+        try:
+            count = self.study_list.set_folder(folder, labels)
         except CineLoadError as exc:
             self.show_error(str(exc))
             return
@@ -519,7 +588,7 @@ class MainWindow(QMainWindow):
         elif name == "opacity":
             with QSignalBlocker(self.opacity_slider):
                 self.opacity_slider.setValue(round(o.opacity * 100))
-        elif name in ("time_axis", "identifiers", "landmarks", "contour_editing", "burned_labels"):
+        elif name in ("time_axis", "identifiers", "landmarks", "contour_editing", "burned_labels", "reference"):
             self.actions[name].setChecked(getattr(o, name))
 
     def _set_disagreement(self, on: bool) -> None:

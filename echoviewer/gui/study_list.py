@@ -4,6 +4,7 @@ the files that failed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -28,6 +29,7 @@ class StudyList(QTreeWidget):
         super().__init__(parent)
         self.cohort = cohort
         self.folder: Path | None = None
+        self.labels: dict[Path, str] = {}  # names shown instead of the files' (retrieved series)
         self._open: Path | None = None  # a click and the double-click's activation open it once
         self.setColumnCount(len(COLUMNS))
         self.setHeaderLabels(list(COLUMNS))
@@ -45,11 +47,13 @@ class StudyList(QTreeWidget):
         cohort.changed.connect(self._show_entry)
 
     # ---- rows --------------------------------------------------------------------------------
-    def set_folder(self, folder: str | Path) -> int:
-        """List the cines under ``folder`` (recursively); returns how many there are. Raises
+    def set_folder(self, folder: str | Path, labels: Mapping[Path, str] | None = None) -> int:
+        """List the cines under ``folder`` (recursively); returns how many there are. ``labels``
+        name files (a PACS cache's files are named by hashes) in the list. Raises
         CineLoadError for a folder that cannot be searched."""
         found = find_cines(folder)  # raises for the system's virtual folders: the list stays
         self.folder = Path(folder)
+        self.labels = dict(labels or {})
         self.cohort.set_paths(found)
         return self.count()
 
@@ -87,6 +91,8 @@ class StudyList(QTreeWidget):
             self._show_entry(index)
 
     def _name(self, path: Path) -> str:
+        if path in self.labels:
+            return self.labels[path]
         try:
             return str(path.relative_to(self.folder)) if self.folder is not None else path.name
         except ValueError:

@@ -90,9 +90,10 @@ class ViewOptions(QObject):
     landmarks = _Option(_flag, True)              # mitral hinges, apex and long axis on the cine
     contour_editing = _Option(_flag, False)       # the LV contour's control points, to drag
     burned_labels = _Option(_flag, True)          # frame, time, ED/ES and scale bar in figures and videos
+    reference = _Option(_flag, True)              # the reference contour (a DICOM SEG read back) outlined
 
     FIELDS = ("overlay", "opacity", "identifiers", "time_axis", "speed", "loop", "landmarks", "contour_editing",
-              "burned_labels")
+              "burned_labels", "reference")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -127,6 +128,7 @@ class ViewOptions(QObject):
         self.landmarks = _choice(settings.value("landmarks"), ("true", "false"), _text(self.landmarks)) == "true"
         self.burned_labels = _choice(settings.value("burned_labels"), ("true", "false"),
                                      _text(self.burned_labels)) == "true"
+        self.reference = _choice(settings.value("reference"), ("true", "false"), _text(self.reference)) == "true"
 
     def save(self, settings: QSettings) -> None:
         settings.setValue("overlay", self.overlay)
@@ -136,6 +138,7 @@ class ViewOptions(QObject):
         settings.setValue("time_axis", _text(self.time_axis))
         settings.setValue("landmarks", _text(self.landmarks))
         settings.setValue("burned_labels", _text(self.burned_labels))
+        settings.setValue("reference", _text(self.reference))
 
 
 def _text(flag: bool) -> str:

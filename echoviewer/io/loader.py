@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from collections.abc import Callable
 
+from pydicom.filereader import read_file_meta_info
+
 from echoviewer.io.apical_view import view_in_text
 from echoviewer.io.arrays import load_array
 from echoviewer.io.cine import Cine
@@ -63,9 +65,31 @@ def find_cines(folder: str | os.PathLike[str]) -> list[Path]:
                 head = handle.read(132)
         except OSError:
             continue
-        if path.suffix.lower() in CINE_SUFFIXES or sniff(head, path.suffix.lower()) is not None:
+        kind = sniff(head, path.suffix.lower())
+        if (path.suffix.lower() in CINE_SUFFIXES or kind is not None) and not (
+                kind == "dicom" and is_result_object(path)):
             found.append(path)
     return found
+
+
+# DICOM objects that hold no image to show (segmentations, structured reports, key objects,
+# presentation states, encapsulated documents): a study retrieved from a PACS holds them beside its
+# cines, and they are not cines.
+_RESULT_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.66.",    # Segmentation and its kin
+                          "1.2.840.10008.5.1.4.1.1.88.",    # Structured reports, key objects
+                          "1.2.840.10008.5.1.4.1.1.11.",    # Presentation states
+                          "1.2.840.10008.5.1.4.1.1.104.")   # Encapsulated PDF, CDA, ...
+
+
+def is_result_object(path: Path) -> bool:
+    """Whether the DICOM file's meta header names a non-image object (SEG, SR, ...); a file
+    whose header cannot be read is not one (it is reported as the cine it claims to be)."""
+    try:
+        meta = read_file_meta_info(path)
+    except Exception:  # noqa: BLE001 - damaged files stay in the list, to be reported
+        return False
+    uid = str(meta.get("MediaStorageSOPClassUID", ""))
+    return uid.startswith(_RESULT_CLASS_PREFIXES)
 
 
 def _check_path(path: Path) -> None:
