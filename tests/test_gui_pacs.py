@@ -15,7 +15,7 @@ from pydicom.uid import generate_uid
 from echoviewer.analysis.overlay import REFERENCE_COLOUR
 from echoviewer.dicom_results import read_seg
 from echoviewer.io import load_cine
-from echoviewer.pacs import Node, open_client
+from echoviewer.pacs import Node, NodeBook, open_client
 from echoviewer.resources import SAMPLE_CINE
 from tests import test_gui
 from tests.orthanc_server import free_port
@@ -119,9 +119,12 @@ def test_seg_and_sr_written_sent_and_the_seg_shown_as_reference(qtbot, window, o
     window.actions["close_reference"].trigger()
     assert c.reference is None and not window.actions["close_reference"].isEnabled()
 
-    web = Node("web", "dicomweb", url=orthanc.dicomweb_url, username=orthanc.user, password=orthanc.password)
-    task = window.exporter.send_dicom(web)
-    qtbot.waitUntil(lambda: task.finished.is_set(), timeout=TIMEOUT_MS)
+    NodeBook().add(Node("web", "dicomweb", url=orthanc.dicomweb_url, username=orthanc.user,
+                        password=orthanc.password))
+    window._fill_send_menu()  # Export ▸ Send SEG and SR to a PACS ▸ web
+    (send,) = [a for a in window.send_menu.actions() if a.text().startswith("web")]
+    send.trigger()
+    qtbot.waitUntil(lambda: window.exporter.dicom_task.finished.is_set(), timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: "Sent 2 DICOM objects to web" in window.message.text(), timeout=TIMEOUT_MS)
     with open_client(_dimse(orthanc)) as client:
         series = client.find_series(pydicom.dcmread(path).StudyInstanceUID)

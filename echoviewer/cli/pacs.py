@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from echoviewer.cli.errors import report_error
 from echoviewer.io.errors import one_line
-from echoviewer.pacs import Node, NodeBook, PacsError, StudyQuery, open_client
+from echoviewer.pacs import Node, NodeBook, PacsError, SeriesRecord, StudyQuery, StudyRecord, open_client
 from echoviewer.pacs.nodes import CALLING_AET, CONNECT_TIMEOUT, TIMEOUT
 
 _EPILOG = """\
@@ -57,12 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("name")
 
     echo = commands.add_parser("echo", help="check that a node answers (C-ECHO, or a DICOMweb search)")
-    echo.add_argument("node")
+    echo.add_argument("node", metavar="NODE", help="a saved node's name (echoviewer pacs node list)")
 
     find = commands.add_parser("find", help="search a node's studies, or list a study's series")
-    find.add_argument("node")
-    find.add_argument("--patient-id", default="", metavar="ID")
-    find.add_argument("--name", default="", help="patient name; wildcards * and ? (e.g. 'DOE^*')")
+    find.add_argument("node", metavar="NODE", help="a saved node's name (echoviewer pacs node list)")
+    find.add_argument("--patient-id", default="", metavar="ID", help="patient ID; wildcards * and ?")
+    find.add_argument("--name", default="", help="patient name; wildcards * and ? (e.g. 'DOE*')")
     find.add_argument("--from", dest="date_from", default="", metavar="YYYYMMDD", help="studies on or after")
     find.add_argument("--to", dest="date_to", default="", metavar="YYYYMMDD", help="studies on or before")
     find.add_argument("--accession", default="", metavar="NUMBER")
@@ -71,13 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--json", action="store_true", help="one JSON object per line")
 
     get = commands.add_parser("get", help="retrieve a study or one series into the local cache")
-    get.add_argument("node")
+    get.add_argument("node", metavar="NODE", help="a saved node's name (echoviewer pacs node list)")
     get.add_argument("study_uid", metavar="STUDY_UID")
     get.add_argument("--series", metavar="SERIES_UID", help="only this series")
     get.add_argument("--cache", type=Path, metavar="DIR", help="the cache folder (default: the user cache)")
 
     send = commands.add_parser("send", help="store DICOM files on a node (C-STORE or STOW-RS)")
-    send.add_argument("node")
+    send.add_argument("node", metavar="NODE", help="a saved node's name (echoviewer pacs node list)")
     send.add_argument("files", nargs="+", type=Path, metavar="FILE")
     return parser
 
@@ -125,10 +125,12 @@ def _node(args: argparse.Namespace) -> int:
     elif args.action == "remove":
         book.remove(args.name)
         print(f"removed {args.name}")
-    else:
+    elif nodes := book.nodes():
         _table(("NAME", "PROTOCOL", "ADDRESS", "CREDENTIALS"),
                [(n.name, n.protocol, n.address, f"user {n.username}" if n.username else "token" if n.token else "")
-                for n in book.nodes()])
+                for n in nodes])
+    else:
+        print("no PACS node yet; add one with 'echoviewer pacs node add'", file=sys.stderr)
     return 0
 
 
@@ -140,32 +142,42 @@ def _echo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_series(found: Sequence[SeriesRecord], as_json: bool) -> None:
+    if as_json:
+        for series in found:
+            print(json.dumps({**asdict(series), "n_instances": series.n_instances, "n_frames": series.n_frames}))
+    else:
+        _table(("SERIES UID", "MODALITY", "NUMBER", "INSTANCES", "FRAMES", "DESCRIPTION"),
+               [(s.series_uid, s.modality, s.number, s.n_instances, s.n_frames, s.description) for s in found])
+
+
+def _print_studies(found: Sequence[StudyRecord], as_json: bool) -> None:
+    if as_json:
+        for study in found:
+            print(json.dumps(asdict(study)))
+    else:
+        _table(("DATE", "PATIENT ID", "PATIENT NAME", "ACCESSION", "MODALITIES", "SERIES", "INSTANCES",
+                "DESCRIPTION", "STUDY UID"),
+               [(s.date, s.patient_id, s.patient_name, s.accession, "\\".join(s.modalities), s.n_series,
+                 s.n_instances, s.description, s.study_uid) for s in found])
+
+
 def _find(args: argparse.Namespace) -> int:
     node = NodeBook().get(args.node)
     query = StudyQuery(patient_id=args.patient_id, patient_name=args.name, date_from=args.date_from,
                        date_to=args.date_to, modality=args.modality, accession=args.accession)
+    if args.series is not None and query.keys():
+        raise ValueError("--series lists one study's series: it takes no search keys")
     with open_client(node) as client:
         if args.series is not None:
-            found = client.find_series(args.series)
-            if args.json:
-                for series in found:
-                    print(json.dumps({**asdict(series), "n_instances": series.n_instances, "n_frames": series.n_frames}))
-            else:
-                _table(("SERIES UID", "MODALITY", "NUMBER", "INSTANCES", "FRAMES", "DESCRIPTION"),
-                       [(s.series_uid, s.modality, s.number, s.n_instances, s.n_frames, s.description) for s in found])
-            what = "series"
+            series = client.find_series(args.series)
+            _print_series(series, args.json)
+            count = f"{len(series)} series"
         else:
             studies = client.find_studies(query)
-            if args.json:
-                for study in studies:
-                    print(json.dumps(asdict(study)))
-            else:
-                _table(("DATE", "PATIENT ID", "PATIENT NAME", "ACCESSION", "MODALITIES", "SERIES", "INSTANCES",
-                        "DESCRIPTION", "STUDY UID"),
-                       [(s.date, s.patient_id, s.patient_name, s.accession, "\\".join(s.modalities), s.n_series,
-                         s.n_instances, s.description, s.study_uid) for s in studies])
-            found, what = studies, "studies"
-    print(f"{len(found)} {what} found on {node.name}", file=sys.stderr)
+            _print_studies(studies, args.json)
+            count = f"{len(studies)} {'study' if len(studies) == 1 else 'studies'}"
+    print(f"{count} found on {node.name}", file=sys.stderr)
     return 0
 
 

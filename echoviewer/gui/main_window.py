@@ -7,7 +7,7 @@ playback choices are the view options' (its menus and toolbar write to them and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ from echoviewer.gui.view_options import OPACITY_PERCENT, ViewOptions, viewer_set
 from echoviewer.io import CineLoadError
 from echoviewer.io.loader import CINE_SUFFIXES
 from echoviewer.dicom_results import ReferenceSegmentation
-from echoviewer.pacs import NodeBook, RetrievedSeries
+from echoviewer.pacs import Node, NodeBook, RetrievedSeries
 from echoviewer.resources import SAMPLE_CINE
 from echoviewer.user_data import ActiveStudent, EditStore, Preferences, RecentFiles
 
@@ -384,6 +384,9 @@ class MainWindow(QMainWindow):
             self.say(f"Reference contour: {reference.label}, {made}, on {len(reference.masks)} frames "
                      "(outlined in green)")
 
+    def _sender(self, node: Node) -> Callable[[], object]:
+        return lambda: self.exporter.send_dicom(node)  # Qt passes no argument to a callable that takes none
+
     def _fill_send_menu(self) -> None:
         self.send_menu.clear()
         try:
@@ -392,8 +395,7 @@ class MainWindow(QMainWindow):
             self.send_menu.addAction(f"(the PACS list cannot be read: {exc})").setEnabled(False)
             return
         for node in nodes:
-            self.send_menu.addAction(f"{node.name}  ({node.address})",
-                                     lambda n=node: self.exporter.send_dicom(n))
+            self.send_menu.addAction(f"{node.name}  ({node.address})", self._sender(node))
         if not nodes:
             self.send_menu.addAction("(no PACS yet: File ▸ Open from PACS… ▸ Add…)").setEnabled(False)
 

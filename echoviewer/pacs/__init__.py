@@ -1,6 +1,6 @@
 """Query, retrieve and store against a PACS, over DIMSE (pynetdicom) or DICOMweb (dicomweb-client),
 without a GUI: :func:`open_client` gives a :class:`Client` for a :class:`Node`; retrieved series
-land in the cache (:mod:`echoviewer.pacs.cache`); failures are one-line :class:`PacsError`\\ s."""
+land in the cache (:mod:`echoviewer.pacs.cache`); a failure is a :class:`PacsError` of one line."""
 
 from __future__ import annotations
 

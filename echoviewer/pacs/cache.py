@@ -114,11 +114,11 @@ def _stale(folder: Path) -> bool:
     if os.name != "posix":  # signal 0 would not probe a process there
         return False
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError: alive, another user's
     except ProcessLookupError:
         return True
-    except PermissionError:  # alive, someone else's
-        return False
+    except PermissionError:
+        pass
     return False
 
 

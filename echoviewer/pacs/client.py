@@ -24,8 +24,8 @@ Progress = Callable[[int, int], None]  # (done, total)
 Cancelled = Callable[[], bool] | threading.Event
 
 
-def _never(*_: object) -> None:
-    return None
+def _ignore(done: int, total: int) -> None:
+    """No progress report."""
 
 
 def cancel_check(cancelled: Cancelled | None) -> Callable[[], bool]:
@@ -41,7 +41,6 @@ class OutgoingFile:
 
     path: Path
     sop_class: str
-    sop_instance: str
     transfer_syntax: str
 
 
@@ -54,11 +53,10 @@ def outgoing_file(path: Path) -> OutgoingFile:
             ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
     except OSError as exc:
         raise ValueError(f"{path}: {exc.strerror or 'cannot be read'}") from None
-    except Exception:
+    except Exception:  # pydicom's word for bytes that are not DICOM
         raise ValueError(f"{path}: not a DICOM file (no DICM preamble and file meta)") from None
-    meta = getattr(ds, "file_meta", Dataset())
-    found = OutgoingFile(path, text(ds, "SOPClassUID"), text(ds, "SOPInstanceUID"), text(meta, "TransferSyntaxUID"))
-    if not (found.sop_class and found.sop_instance and found.transfer_syntax):
+    found = OutgoingFile(path, text(ds, "SOPClassUID"), text(getattr(ds, "file_meta", Dataset()), "TransferSyntaxUID"))
+    if not (found.sop_class and found.transfer_syntax and text(ds, "SOPInstanceUID")):
         raise ValueError(f"{path}: a DICOM file to send needs a SOP Class UID, a SOP Instance UID and a "
                          "transfer syntax in its file meta")
     return found
@@ -92,7 +90,11 @@ class Client(ABC):
 
     def find_series(self, study_uid: str) -> list[SeriesRecord]:
         """The series of a study with their instances' frame counts, in SeriesNumber order."""
-        return self._find_series(check_uid(study_uid), None)
+        return self._series(check_uid(study_uid), None)
+
+    def _series(self, study_uid: str, series_uid: str | None) -> list[SeriesRecord]:
+        return sorted(self._find_series(study_uid, series_uid),
+                      key=lambda s: (s.number is None, s.number or 0, s.series_uid))
 
     @abstractmethod
     def _find_series(self, study_uid: str, series_uid: str | None) -> list[SeriesRecord]:
@@ -108,12 +110,12 @@ class Client(ABC):
         and raises ``PacsError(kind="cancelled")``, keeping nothing. Unknown UIDs raise
         ``PacsError(kind="not_found")``."""
         check_uid(study_uid)
-        series = [s for s in self._find_series(study_uid, None if series_uid is None else check_uid(series_uid))
+        series = [s for s in self._series(study_uid, None if series_uid is None else check_uid(series_uid))
                   if s.instance_uids]
         if not series:
             raise nothing_found(self.node.name, study_uid, series_uid)
         with PartialRetrieve(cache_root if cache_root is not None else cache_dir(), series,
-                             progress or _never, cancel_check(cancelled)) as partial:
+                             progress or _ignore, cancel_check(cancelled)) as partial:
             partial.check_cancelled()
             self._transfer(partial)
             return partial.finish()
@@ -129,7 +131,7 @@ class Client(ABC):
         ``progress(done, total)`` after each file; when ``cancelled`` is set, raises
         ``PacsError(kind="cancelled")`` saying how many were already sent."""
         files = [outgoing_file(Path(p)) for p in paths]
-        self._store(files, sending(files, progress or _never, cancel_check(cancelled)))
+        self._store(files, sending(files, progress or _ignore, cancel_check(cancelled)))
         return len(files)
 
     @abstractmethod

@@ -1,9 +1,15 @@
 """A PACS over DICOMweb, with dicomweb-client: QIDO-RS searches, WADO-RS retrieval one instance at a
-time (in the transfer syntax it is stored in, so progress and cancel work between instances) and
-STOW-RS, one file per request. Searches are single requests: dicomweb-client's paging
-(``get_remaining``) never ends on Orthanc 1.10, whose QIDO ignores ``offset`` when ModalitiesInStudy
-is a key. Credentials go in the HTTP session, never into a URL, a message or a
-log; a requests exception (whose request carries the Authorization header) is never chained."""
+time (in the transfer syntax it is stored in; progress and cancel between instances) and STOW-RS,
+one file per request. Credentials live in the HTTP session, never in a URL, a message or a log; a
+requests exception (whose request carries the Authorization header) is never chained to ours.
+
+Two Orthanc 1.10 quirks shape the searches. Its DICOMweb plugin does not percent-decode query
+values, so the wildcards ``*`` and ``?`` go out as themselves (the same to any server) rather than
+as dicomweb-client's ``%2A`` and ``%3F``; a ``^``, a space or a non-ASCII letter in a searched name
+still cannot match there (use ``*``, or DIMSE). And its QIDO ignores ``offset`` when
+ModalitiesInStudy is a key, so a search is one request (dicomweb-client's paging,
+``get_remaining``, would never end).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pydicom
 import requests
@@ -19,6 +25,7 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
+from requests.adapters import HTTPAdapter
 
 from echoviewer.pacs.cache import PartialRetrieve
 from echoviewer.pacs.client import Client, OutgoingFile
@@ -36,6 +43,16 @@ T = TypeVar("T")
 
 def _tags(keywords: Sequence[str]) -> list[str]:
     return [f"{Tag(keyword):08X}" for keyword in keywords]
+
+
+class _RawWildcards(HTTPAdapter):
+    """Sends ``*`` and ``?`` in a query string as themselves (see the module's docstring)."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if request.url and "?" in request.url:
+            path, _, query = request.url.partition("?")
+            request.url = f"{path}?{query.replace('%2A', '*').replace('%3F', '?')}"
+        return super().send(request, *args, **kwargs)
 
 
 def _save(ds: Dataset, path: Path) -> None:
@@ -62,12 +79,15 @@ class DicomwebClient(Client):
     def __init__(self, node: Node) -> None:
         super().__init__(node)
         self._session = requests.Session()
+        for scheme in ("http://", "https://"):
+            self._session.mount(scheme, _RawWildcards())
         if node.username:
             self._session.auth = (node.username, node.password)
         self._web = DICOMwebClient(node.url.rstrip("/"), session=self._session,
                                    headers={"Authorization": f"Bearer {node.token}"} if node.token else None,
                                    timeout=(node.connect_timeout, node.timeout))
-        self._web.set_http_retry_params(max_attempts=3, wait_exponential_multiplier=250)
+        # its retries would repeat every failure, a refused connection or a timeout included
+        self._web.set_http_retry_params(retry=False)
 
     def close(self) -> None:
         self._session.close()
@@ -112,22 +132,20 @@ class DicomwebClient(Client):
     def echo(self) -> None:
         self._call(self._web.search_for_studies, limit=1)
 
+    def _search(self, search: Callable[..., list[dict]], *args: object, **kwargs: object) -> list[Dataset]:
+        """A QIDO-RS search's answers as datasets."""
+        return self._call(lambda: [Dataset.from_json(item) for item in search(*args, **kwargs)])
+
     def find_studies(self, query: StudyQuery) -> list[StudyRecord]:
-        found = self._call(self._web.search_for_studies, search_filters=query.keys(), fields=_tags(STUDY_FIELDS))
-        return [study_record(Dataset.from_json(item)) for item in found]
+        return [study_record(ds) for ds in self._search(self._web.search_for_studies, search_filters=query.keys(),
+                                                        fields=_tags(STUDY_FIELDS))]
 
     def _find_series(self, study_uid: str, series_uid: str | None) -> list[SeriesRecord]:
-        filters = {"SeriesInstanceUID": series_uid} if series_uid else {}
-        found = self._call(self._web.search_for_series, study_uid, search_filters=filters,
-                           fields=_tags(SERIES_FIELDS))
-        instances = [Dataset.from_json(item) for item in self._call(
-            self._web.search_for_instances, study_uid, series_uid, fields=_tags(INSTANCE_FIELDS))]
-        records = []
-        for series in map(Dataset.from_json, found):
-            uid = text(series, "SeriesInstanceUID")
-            records.append(series_record(study_uid, series, [i for i in instances
-                                                             if text(i, "SeriesInstanceUID") == uid]))
-        return sorted(records, key=lambda s: (s.number is None, s.number or 0, s.series_uid))
+        found = self._search(self._web.search_for_series, study_uid, fields=_tags(SERIES_FIELDS),
+                             search_filters={"SeriesInstanceUID": series_uid} if series_uid else {})
+        instances = self._search(self._web.search_for_instances, study_uid, series_uid, fields=_tags(INSTANCE_FIELDS))
+        return [series_record(study_uid, series, [i for i in instances if text(i, "SeriesInstanceUID")
+                                                  == text(series, "SeriesInstanceUID")]) for series in found]
 
     def _transfer(self, partial: PartialRetrieve) -> None:
         for series in partial.series:

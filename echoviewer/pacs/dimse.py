@@ -1,8 +1,8 @@
 """A PACS over DIMSE, with pynetdicom: C-ECHO, Study Root C-FIND, C-GET (we take the storage SCP
 role on the same association) and C-STORE. Each call opens its own association and releases it.
 
-C-GET proposes one presentation context per storage class and transfer syntax (71 of the 128 an
-association may carry): a PACS accepts a single transfer syntax per context, so one context
+C-GET proposes one presentation context per storage class and transfer syntax (71, and one for
+C-GET itself, of the 128 an association may carry): a PACS accepts a single transfer syntax per context, so one context
 listing several would make it convert every instance to the syntax it picked (Orthanc 1.10 does,
 and fails on what it cannot convert); this way the files arrive byte for byte as stored.
 """
@@ -33,7 +33,7 @@ from echoviewer.pacs.cache import PartialRetrieve
 from echoviewer.pacs.client import Client, OutgoingFile, refused_status
 from echoviewer.pacs.errors import PacsError, cannot_connect, connection_lost, no_answer
 from echoviewer.pacs.query import (INSTANCE_FIELDS, SERIES_FIELDS, STUDY_FIELDS, SeriesRecord, StudyQuery,
-                                   StudyRecord, series_record, study_record)
+                                   StudyRecord, series_record, study_record, text, uid_name)
 
 # pynetdicom's log quotes identifiers (patient names in debug dumps); every failure is a PacsError.
 logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
@@ -96,7 +96,8 @@ class DimseClient(Client):
             return PacsError("rejected", f"{where} rejected the association: {answer.reason_str}; check the PACS's "
                                          f"AE title ({node.called_aet!r}) and that it knows ours ({node.calling_aet!r})")
         if answer is not None:
-            return PacsError("refused", f"{where} accepted none of the services proposed; it cannot do this")
+            return PacsError("refused", f"{where} accepted the association but none of the SOP classes and transfer "
+                                        "syntaxes proposed: it does not support this")
         if not connected:
             if elapsed >= node.connect_timeout:
                 return cannot_connect(node.host, node.port, TimeoutError(), node.connect_timeout)
@@ -157,17 +158,14 @@ class DimseClient(Client):
         with self._association([build_context(StudyRootQueryRetrieveInformationModelFind)]) as assoc:
             return [study_record(ds) for ds in self._find(assoc, "STUDY", query.keys(), STUDY_FIELDS)]
 
-    def _series_of(self, assoc: Association, study_uid: str, series_uid: str | None) -> list[SeriesRecord]:
-        keys = {"StudyInstanceUID": study_uid} | ({"SeriesInstanceUID": series_uid} if series_uid else {})
-        records = []
-        for series in self._find(assoc, "SERIES", keys, SERIES_FIELDS):
-            instance_keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": str(series.SeriesInstanceUID)}
-            records.append(series_record(study_uid, series, self._find(assoc, "IMAGE", instance_keys, INSTANCE_FIELDS)))
-        return sorted(records, key=lambda s: (s.number is None, s.number or 0, s.series_uid))
-
     def _find_series(self, study_uid: str, series_uid: str | None) -> list[SeriesRecord]:
+        keys = {"StudyInstanceUID": study_uid} | ({"SeriesInstanceUID": series_uid} if series_uid else {})
         with self._association([build_context(StudyRootQueryRetrieveInformationModelFind)]) as assoc:
-            return self._series_of(assoc, study_uid, series_uid)
+            records = []
+            for series in self._find(assoc, "SERIES", keys, SERIES_FIELDS):
+                one = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": text(series, "SeriesInstanceUID")}
+                records.append(series_record(study_uid, series, self._find(assoc, "IMAGE", one, INSTANCE_FIELDS)))
+            return records
 
     def _transfer(self, partial: PartialRetrieve) -> None:
         def on_store(event: Event) -> int:
@@ -212,8 +210,8 @@ class DimseClient(Client):
                 try:
                     code = assoc.send_c_store(file.path).get("Status")
                 except ValueError:  # pynetdicom: no accepted context for this class and syntax
-                    raise PacsError("refused", f"{host}:{port} does not accept {uid.UID(file.sop_class).name} in "
-                                               f"{uid.UID(file.transfer_syntax).name} ({file.path.name})") from None
+                    raise PacsError("refused", f"{host}:{port} does not accept {uid_name(file.sop_class)} in "
+                                               f"{uid_name(file.transfer_syntax)} ({file.path.name})") from None
                 if code is None:
                     raise self._silence(start)
                 if code_to_category(code) not in ("Success", "Warning"):

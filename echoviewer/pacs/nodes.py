@@ -94,6 +94,8 @@ class Node:
             raise ValueError(f"{self.url!r}: the port must be 1-65535")
         if self.host or self.port or self.called_aet:
             raise ValueError("a DICOMweb node takes no host, port or AE title: they are in its URL")
+        if not all(isinstance(value, str) and value.isprintable() for value in (self.username, self.password, self.token)):
+            raise ValueError("the user name, password and token must be printable text")
         if self.password and not self.username:
             raise ValueError("a password needs a user name")
         if self.token and self.username:
@@ -123,6 +125,14 @@ class Node:
         return cls(**{k: v for k, v in record.items() if k in known})
 
 
+def _named(nodes: list[Node], name: str) -> Node:
+    for node in nodes:
+        if node.name == name:
+            return node
+    known = ", ".join(node.name for node in nodes) or "none yet"
+    raise ValueError(f"no PACS node named {name!r} (known: {known}); add one with 'echoviewer pacs node add'")
+
+
 class NodeBook:
     """The user's PACS nodes, by name, in ``pacs_nodes.json`` under ``root`` (default: data_dir())."""
 
@@ -143,12 +153,7 @@ class NodeBook:
 
     def get(self, name: str) -> Node:
         """The node called ``name``; ValueError naming the known ones when there is none."""
-        nodes = self.nodes()
-        for node in nodes:
-            if node.name == name:
-                return node
-        known = ", ".join(node.name for node in nodes) or "none yet"
-        raise ValueError(f"no PACS node named {name!r} (known: {known}); add one with 'echoviewer pacs node add'")
+        return _named(self.nodes(), name)
 
     def add(self, node: Node) -> None:
         """Save ``node``, replacing the one of the same name."""
@@ -157,7 +162,7 @@ class NodeBook:
     def remove(self, name: str) -> None:
         """Forget the node called ``name``; ValueError when there is none."""
         nodes = self.nodes()
-        self.get(name)
+        _named(nodes, name)
         self._save([n for n in nodes if n.name != name])
 
     def _save(self, nodes: list[Node]) -> None:

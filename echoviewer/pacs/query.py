@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from pydicom.uid import RE_VALID_UID, UID
 
-# The attributes a study search returns, and the keys of a series and an instance search.
+# What a search returns at each level (study, series, instance).
 STUDY_FIELDS = ("StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription", "AccessionNumber",
                 "PatientID", "PatientName", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
                 "NumberOfStudyRelatedInstances")
@@ -19,11 +19,20 @@ SERIES_FIELDS = ("SeriesInstanceUID", "Modality", "SeriesDescription", "SeriesNu
 INSTANCE_FIELDS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "NumberOfFrames")
 
 
+def _is_uid(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 64 and RE_VALID_UID.match(value) is not None
+
+
 def check_uid(uid: str) -> str:
     """``uid`` when it is a valid DICOM UID, else ValueError."""
-    if not (isinstance(uid, str) and UID(uid).is_valid):
+    if not _is_uid(uid):
         raise ValueError(f"{uid!r} is not a DICOM UID (digits and dots, at most 64 characters)")
     return uid
+
+
+def uid_name(uid: str) -> str:
+    """A UID's registered name (e.g. ``Ultrasound Image Storage``), else the UID itself."""
+    return UID(uid).name if _is_uid(uid) else uid
 
 
 def _check_date(name: str, value: object) -> None:
@@ -134,7 +143,7 @@ def instance_frames(ds: Dataset) -> int:
     stated = _number(ds, "NumberOfFrames")
     if stated is not None and stated > 0:
         return stated
-    return 1 if "Image" in UID(text(ds, "SOPClassUID")).name else 0
+    return 1 if "Image" in uid_name(text(ds, "SOPClassUID")) else 0
 
 
 def study_record(ds: Dataset) -> StudyRecord:
