@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import shutil
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -253,3 +254,15 @@ def test_no_file_path_host_or_user_name_is_written(written, named_source) -> Non
     values = text_values(pydicom.dcmread(written[0]))
     forbidden = forbidden_text(str(named_source.parent), named_source.stem, str(written[0].parent))
     assert [(w, v) for v in values for w in forbidden if w in v] == []
+
+
+def test_a_folder_lists_its_cines_not_their_seg_and_sr_and_a_seg_does_not_open_as_a_cine(written, named_source) -> None:
+    from echoviewer.io import CineLoadError, find_cines
+    from echoviewer.io.loader import is_segmentation
+
+    folder = written[0].parent
+    shutil.copy(named_source, folder / "cine.dcm")
+    assert find_cines(folder) == [folder / "cine.dcm"]  # SEG and SR sit beside it, unlisted
+    assert is_segmentation(written[0]) and not is_segmentation(written[1]) and not is_segmentation(named_source)
+    with pytest.raises(CineLoadError, match="is a DICOM Segmentation .SEG., not a cine: open its cine"):
+        load_cine(written[0])

@@ -106,8 +106,9 @@ def test_seg_and_sr_written_sent_and_the_seg_shown_as_reference(qtbot, window, o
     assert seg.is_file() and sr.is_file()
     assert pydicom.dcmread(sr).PatientID == patient_id  # filed under the source's patient
 
-    window.controller.open_reference(seg)
+    window.open_path(seg)  # File ▸ Open (or a drop) of a SEG over its cine: the reference contour
     qtbot.waitUntil(lambda: window.controller.reference is not None, timeout=TIMEOUT_MS)
+    assert window.controller.cine.path == path  # the cine stays open
     assert window.actions["close_reference"].isEnabled()
     c = window.controller
     assert set(c.reference.masks) == set(range(c.n_frames))

@@ -95,12 +95,12 @@ class CineView(QWidget):
 
     def rendered(self, frame: int) -> np.ndarray:
         """The picture of ``frame`` as drawn: the display frame with the overlay when there is one."""
-        mode = self.options.overlay
-        if self._analysis is None:
+        mode, reference = self.options.overlay, self.reference_masks()
+        if self._analysis is None or mode == "hidden" and (reference is None or frame not in reference):
             assert self._cine is not None, "rendered() needs an open cine"
             return self._cine.display_frame(frame)
         return render_frame(self._analysis, frame, mode=mode, opacity=self.options.opacity,
-                            compare=self.controller.compare, reference=self.reference_masks())
+                            compare=self.controller.compare, reference=reference)
 
     def reference_masks(self) -> dict[int, np.ndarray] | None:
         """The reference contour's masks (source frame → mask) when one is open and shown."""

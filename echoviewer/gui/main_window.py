@@ -34,7 +34,7 @@ from echoviewer.gui.study_list import StudyList
 from echoviewer.gui.transport import Transport
 from echoviewer.gui.view_options import OPACITY_PERCENT, ViewOptions, viewer_settings
 from echoviewer.io import CineLoadError
-from echoviewer.io.loader import CINE_SUFFIXES
+from echoviewer.io.loader import CINE_SUFFIXES, is_segmentation
 from echoviewer.dicom_results import ReferenceSegmentation
 from echoviewer.pacs import Node, NodeBook, RetrievedSeries
 from echoviewer.resources import SAMPLE_CINE
@@ -347,6 +347,10 @@ class MainWindow(QMainWindow):
         return recent[0].parent if recent else Path.home()
 
     def open_path(self, path: str | Path) -> None:
+        """Open a cine; a DICOM SEG opened (or dropped) over an open cine becomes its reference contour."""
+        if self.controller.cine is not None and is_segmentation(path):
+            self.controller.open_reference(path)
+            return
         self.controller.open(path)
         self.study_list.mark_open(str(path))
 

@@ -18,7 +18,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
-from pydicom.uid import JPEGBaseline8Bit, UID
+from pydicom.uid import JPEGBaseline8Bit, SegmentationStorage, UID
 
 from echoviewer.io import dicom_jpeg
 from echoviewer.io.apical_view import view_in_text
@@ -275,6 +275,9 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
                                "open an image or cine DICOM")
     if "PixelData" not in ds:
         raise UnsupportedImageError(f"{path.name}: floating-point pixel data is not an echo cine")
+    if text_attr(ds, "SOPClassUID") == SegmentationStorage:
+        raise UnsupportedImageError(f"{path.name} is a DICOM Segmentation (SEG), not a cine: open its cine, "
+                                    "then File ▸ Open a reference segmentation")
 
     syntax = transfer_syntax(ds)
     rows, cols, n_frames, samples = checked_geometry(path, ds)

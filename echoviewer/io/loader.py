@@ -10,6 +10,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 from pydicom.filereader import read_file_meta_info
+from pydicom.uid import SegmentationStorage
 
 from echoviewer.io.apical_view import view_in_text
 from echoviewer.io.arrays import load_array
@@ -81,15 +82,24 @@ _RESULT_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.66.",    # Segmentation and i
                           "1.2.840.10008.5.1.4.1.1.104.")   # Encapsulated PDF, CDA, ...
 
 
-def is_result_object(path: Path) -> bool:
-    """Whether the DICOM file's meta header names a non-image object (SEG, SR, ...); a file
-    whose header cannot be read is not one (it is reported as the cine it claims to be)."""
+def _stated_class(path: Path) -> str:
+    """The SOP class a DICOM file's meta header states ("" when it cannot be read)."""
     try:
         meta = read_file_meta_info(path)
     except Exception:  # noqa: BLE001 - damaged files stay in the list, to be reported
-        return False
-    uid = str(meta.get("MediaStorageSOPClassUID", ""))
-    return uid.startswith(_RESULT_CLASS_PREFIXES)
+        return ""
+    return str(meta.get("MediaStorageSOPClassUID", ""))
+
+
+def is_result_object(path: Path) -> bool:
+    """Whether the DICOM file's meta header names a non-image object (SEG, SR, ...); a file
+    whose header cannot be read is not one (it is reported as the cine it claims to be)."""
+    return _stated_class(path).startswith(_RESULT_CLASS_PREFIXES)
+
+
+def is_segmentation(path: str | os.PathLike[str]) -> bool:
+    """Whether the file is a DICOM Segmentation (by its meta header)."""
+    return _stated_class(Path(path)) == SegmentationStorage
 
 
 def _check_path(path: Path) -> None:
