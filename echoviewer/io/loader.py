@@ -85,7 +85,9 @@ _RESULT_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.66.",    # Segmentation and i
 def _stated_class(path: Path) -> str:
     """The SOP class a DICOM file's meta header states ("" when it cannot be read)."""
     try:
-        meta = read_file_meta_info(path)
+        with warnings.catch_warnings():  # a damaged header is reported when the file is opened
+            warnings.simplefilter("ignore")
+            meta = read_file_meta_info(path)
     except Exception:  # noqa: BLE001 - damaged files stay in the list, to be reported
         return ""
     return str(meta.get("MediaStorageSOPClassUID", ""))
