@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -41,8 +42,8 @@ from pathlib import Path
 from distill.errors import UsageError
 from echoviewer.io.atomic import write_json
 from echoviewer.resources import BUNDLED_MODELS, DEFAULT_MODEL
-from echoviewer.run_contract import (DONE, GENERATOR_SHARE, GENERATOR_STAGE, GENERATOR_TRAINING, PIPELINE, PLAN, REPORT,
-                                     STAGE, TEACHER_SETTINGS, TEACHER_STAGE, TRAIN_SETTINGS, RunFolder, event_line,
+from echoviewer.run_contract import (DONE, GENERATOR_SHARE, GENERATOR_STAGE, GENERATOR_TRAINING, HANDED_OFF, HANDOFF,
+                                     PIPELINE, PLAN, REPORT, STAGE, TEACHER_SETTINGS, TEACHER_STAGE, TRAIN_SETTINGS, RunFolder, event_line,
                                      learns_generator, planned_stages, write_line)
 
 
@@ -188,8 +189,35 @@ def run_step(argv: list[str], done: bool) -> None:
         raise SystemExit(code)
 
 
-def run_plan(run: Path, plan: Plan, progress: str) -> dict:
-    """Every stage of ``plan`` in ``run``; returns what ``result.json`` holds."""
+def hand_off(run: Path, train_argv: list[str], progress: str) -> None:
+    """Stop before training and say how to train on another machine (a GPU box): what to copy
+    there, the command to run in the copy, and the folder to copy back; then exit HANDED_OFF.
+    Paths inside the run become relative to the copy, so the command runs wherever it lands."""
+    here = run.resolve()
+
+    def relative(value: str) -> str:
+        path = Path(value)
+        return str(path.resolve().relative_to(here)) if path.is_absolute() and path.resolve().is_relative_to(here) \
+            else value
+
+    argv = [relative(value) for value in train_argv]
+    copied = [argv[argv.index(flag) + 1] for flag in ("--data", "--targets") if argv[argv.index(flag) + 1] != "truth"]
+    back = argv[argv.index("--out") + 1]
+    command = "python -m distill " + " ".join(shlex.quote(a) for a in argv)
+    multi = "torchrun --nproc-per-node GPUS -m distill " + " ".join(shlex.quote(a) for a in argv)
+    resume = f"python -m distill pipeline --run {shlex.quote(str(run))}"
+    if progress == "json":
+        write_line(event_line(PIPELINE, HANDOFF, command=command, torchrun=multi, copy=copied, back=back,
+                              resume=resume, folder=str(here)))
+    print(f"train elsewhere: copy {', '.join(copied)} from {here} to the other machine (same layout), run there\n"
+          f"  {command}\n  (on N GPUs: {multi})\n"
+          f"then copy its {back}/ folder back into {here} and run: {resume}", file=sys.stderr, flush=True)
+    raise SystemExit(HANDED_OFF)
+
+
+def run_plan(run: Path, plan: Plan, progress: str, elsewhere: bool = False) -> dict:
+    """Every stage of ``plan`` in ``run``; returns what ``result.json`` holds. With ``elsewhere``
+    the training stage, unless done, is handed off (:func:`hand_off`)."""
     files = RunFolder(run)
     data = files.data if "generate" in plan.data else Path(plan.data["folder"])
     teacher = str(files.teacher.model) if plan.teacher_training else plan.teacher  # wherever the run now lies
@@ -229,9 +257,11 @@ def run_plan(run: Path, plan: Plan, progress: str) -> dict:
         run_step(["targets", "--teacher", teacher, "--data", str(data), "--out", str(targets),
                   "--split", "TRAIN,VAL", *common], False)
     stage("train")
-    run_step(["train", "--data", str(data), "--targets", "truth" if plan.teacher == "truth" else str(targets),
-              "--out", str(train.path), *options(plan.student), *common,
-              *(["--resume"] if train.last.is_file() else [])], train.summary.is_file())
+    train_argv = ["train", "--data", str(data), "--targets", "truth" if plan.teacher == "truth" else str(targets),
+                  "--out", str(train.path), *options(plan.student)]
+    if elsewhere and not train.summary.is_file():
+        hand_off(run, train_argv, progress)
+    run_step([*train_argv, *common, *(["--resume"] if train.last.is_file() else [])], train.summary.is_file())
     stage("evaluate")
     run_step(["export", "--checkpoint", str(train.best), "--out", str(candidate), "--name", plan.name,
               "--data", str(data)], candidate.is_file())
@@ -301,6 +331,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
     parser.add_argument("--stop-on-eof", action="store_true",
                         help="stop (resumably) when stdin closes: for a parent process that may die")
+    parser.add_argument("--train-elsewhere", action="store_true",
+                        help="stop before training and print the command to train on another machine (a GPU "
+                             f"box) and the folder to copy back; exit {HANDED_OFF}. Run the pipeline again "
+                             "once that folder is back")
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -326,7 +360,7 @@ def run(args: argparse.Namespace) -> int:
     if args.stop_on_eof:
         _stop_when_stdin_closes()
     try:
-        result = run_plan(args.run, plan, args.progress)
+        result = run_plan(args.run, plan, args.progress, args.train_elsewhere)
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
         if code == 130:

@@ -221,11 +221,14 @@ def student_settings(student: StudentPreset, data: DataPreset) -> dict[str, Any]
 #             "loss", "val_loss", "val_dice", "seconds", "best_val_dice", "best_step"} after a pass over its frames;
 #             {"stage": "train", "event": "done", ...summary.json} (train-teacher's: "model", "sha256",
 #             ...summary.json, "validation_dice_mean") and
-#             {"stage": "pipeline", "event": "done", ...result.json} at the end
+#             {"stage": "pipeline", "event": "done", ...result.json} at the end, or, with
+#             ``--train-elsewhere``, {"stage": "pipeline", "event": "handoff", "command", "copy",
+#             "back", "resume"} where the training step is left to another machine (exit HANDED_OFF)
 # ``distill probe`` prints one JSON object of its own instead.
 
 PIPELINE = "pipeline"  # the stage of the pipeline's own lines
-STAGE, EPOCH, DONE = "stage", "epoch", "done"  # events
+STAGE, EPOCH, DONE, HANDOFF = "stage", "epoch", "done", "handoff"  # events
+HANDED_OFF = 3  # the pipeline's exit status when it stops for the training to run elsewhere
 
 
 def load_stage(split: str) -> str:

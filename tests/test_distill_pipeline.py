@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -182,6 +183,36 @@ def test_a_rerun_of_a_finished_run_redoes_nothing_and_exits_0(shared, tmp_path) 
     moved = before["result.json"][1].decode().replace(str(shared[0]), str(run))
     assert json.loads((run / "result.json").read_text()) == json.loads(moved)
     assert json_lines(again.stdout)[-1]["event"] == "done"
+
+
+@pytest.mark.slow
+def test_training_handed_to_another_machine_and_copied_back_finishes_the_run(shared, tmp_path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(shared[0], run)
+    for name in ("train", "evaluation", "evaluation-current"):
+        shutil.rmtree(run / name)
+    for name in ("candidate.onnx", "candidate.json", "student.onnx", "student.json", "result.json"):
+        (run / name).unlink()
+    handed = pipeline("--run", str(run), "--progress", "json", "--train-elsewhere")
+    assert handed.returncode == 3, handed.stderr[-3000:]
+    (handoff,) = [line for line in json_lines(handed.stdout) if line.get("event") == "handoff"]
+    assert handoff["copy"] == ["data", "targets"] and handoff["back"] == "train"
+    assert "train elsewhere: copy data, targets" in handed.stderr and handoff["command"] in handed.stderr
+    assert not (run / "train").exists()  # nothing trained here
+
+    gpu = tmp_path / "gpu-box"  # the other machine: the copied folders and the printed command, run there
+    for name in handoff["copy"]:
+        shutil.copytree(run / name, gpu / name)
+    command = shlex.split(handoff["command"])
+    assert command[:3] == ["python", "-m", "distill"]
+    trained = subprocess.run([sys.executable, *command[1:], "--progress", "none"], cwd=gpu, env=child_env(),
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    shutil.copytree(gpu / handoff["back"], run / "train")
+    resumed = pipeline("--run", str(run), "--progress", "json")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "skip (done): python -m distill train" in resumed.stderr
+    assert json_lines(resumed.stdout)[-1]["event"] == "done" and (run / "student.onnx").is_file()
 
 
 # --- refusals -------------------------------------------------------------------------------------

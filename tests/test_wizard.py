@@ -404,3 +404,30 @@ def test_the_run_page_reads_a_real_runs_lines(app, tmp_path_factory) -> None:
     # a run with a teacher to train: tests/test_wizard_teacher.py; with a generator to learn: test_wizard_generator.py
     assert STAGES[:2] == (TEACHER_STAGE, GENERATOR_STAGE)
     assert page._val_x == [1.0] and page._train_x and page._train_x[-1] == 1.0
+
+
+@pytest.mark.slow
+def test_the_run_page_shows_a_training_handed_to_another_machine(app, tmp_path_factory, tmp_path) -> None:
+    import shutil
+
+    from tests.test_distill_pipeline import pipeline
+
+    folder, _ = finished_run(tmp_path_factory)
+    run = tmp_path / "run"
+    shutil.copytree(folder, run)
+    for name in ("train", "evaluation", "evaluation-current"):
+        shutil.rmtree(run / name)
+    for name in ("candidate.onnx", "candidate.json", "student.onnx", "student.json", "result.json"):
+        (run / name).unlink()
+    page = RunPage(WizardState(run=read_run(run)))
+    page.elsewhere.setChecked(True)
+    handed = pipeline("--run", str(run), "--progress", "json", "--train-elsewhere")
+    for text in handed.stdout.splitlines():
+        if (line := read_line(text)) is not None:
+            page._message(line)
+    page._finished(handed.returncode, "")
+    log = page.log.toPlainText()
+    assert "train elsewhere: copy data, targets" in log and "python -m distill train --data data" in log
+    assert "copy its train/ folder back" in log
+    assert "Training handed off" in page.status.text() and page.resume_button.isEnabled()
+    assert page.rows["targets"].info.text() == "done" and page.rows["train"].info.text() == "on another machine"

@@ -2,10 +2,10 @@
 
 Two rules:
 
-* :func:`find_events` finds every beat's ED and ES without a reference: SciPy's peak finder on the
-  curve, with a minimum spacing from the frame rate and the fastest plausible heart rate, and a
-  prominence relative to a robust range of the curve (5th to 95th percentile), so neither the
-  size of the heart nor the zoom matters.
+* :func:`find_events` finds every beat's ED and ES without a reference: peaks of the curve (as
+  SciPy's ``find_peaks``), with a minimum spacing from the frame rate and the fastest plausible
+  heart rate, and a prominence relative to a robust range of the curve (5th to 95th percentile),
+  so neither the size of the heart nor the zoom matters.
 * :func:`block_rule` is the EchoDFKD evaluation rule, which refines a given reference frame: the
   lowest point of the below-median block nearest to the reference (for aFD, the mean absolute
   frame distance between estimates and references).
@@ -13,9 +13,9 @@ Two rules:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.ndimage import uniform_filter1d
-from scipy.signal import find_peaks
 
 MIN_HEART_RATE_BPM = 30.0
 MAX_HEART_RATE_BPM = 220.0
@@ -44,14 +44,62 @@ def find_events(area: np.ndarray, fps: float, *, prominence: float = 0.25) -> tu
         return np.empty(0, int), np.empty(0, int)
     distance = max(1, int(round(0.6 * fps * 60.0 / MAX_HEART_RATE_BPM)))
     half = int(fps * SMOOTHING_HALF_WIDTH_S)
-    curve = uniform_filter1d(area, 2 * half + 1, mode="nearest") if half else area
+    curve = moving_mean(area, half) if half else area
     events = []
     for sign in (1.0, -1.0):
-        peaks, _ = find_peaks(sign * curve, distance=distance, prominence=prominence * spread)
+        peaks = find_peaks(sign * curve, distance=distance, prominence=prominence * spread)
         starts = [max(p - half, 0) for p in peaks]
         refined = [start + int(np.argmax(sign * area[start:p + half + 1])) for start, p in zip(starts, peaks)]
         events.append(np.unique(np.asarray(refined, int)))
     return events[0], events[1]
+
+
+def moving_mean(x: np.ndarray, half: int) -> np.ndarray:
+    """The mean of each sample's ±``half`` neighbours, the ends repeated beyond the curve (SciPy's
+    ``uniform_filter1d(x, 2 * half + 1, mode="nearest")``; the same values for integer counts)."""
+    padded = np.pad(np.asarray(x, float), half, mode="edge")
+    sums = np.concatenate(([0.0], np.cumsum(padded)))
+    return (sums[2 * half + 1:] - sums[:-2 * half - 1]) / (2 * half + 1)
+
+
+def find_peaks(x: np.ndarray, *, distance: float, prominence: float) -> np.ndarray:
+    """The peaks SciPy's ``find_peaks(x, distance=distance, prominence=prominence)`` returns.
+
+    Here, not imported: ``scipy.signal`` costs every process that analyses a cine ~0.4 s to import
+    (it pulls ``scipy.stats``), far more than this takes on a curve of a few hundred frames. Local
+    maxima (a plateau's middle, left of centre), then the highest first keeps its ±``distance``
+    (rounded up) clear, then those standing out by at least ``prominence`` over the higher of the
+    lowest points on each side before a higher sample.
+    """
+    x = np.asarray(x, float)
+    peaks = []
+    i = 1
+    while i < len(x) - 1:
+        if x[i - 1] < x[i]:
+            ahead = i + 1
+            while ahead < len(x) - 1 and x[ahead] == x[i]:
+                ahead += 1
+            if x[ahead] < x[i]:
+                peaks.append((i + ahead - 1) // 2)
+                i = ahead
+        i += 1
+    spacing = math.ceil(distance)
+    keep = np.ones(len(peaks), bool)
+    for j in np.argsort(x[peaks])[::-1]:  # the same order as SciPy's, ties included
+        if keep[j]:
+            near = np.abs(np.asarray(peaks) - peaks[j]) < spacing
+            keep[near] = False
+            keep[j] = True
+    kept = []
+    for peak in np.asarray(peaks, int)[keep]:
+        higher = np.flatnonzero(x > x[peak])
+        left = higher[higher < peak]
+        right = higher[higher > peak]
+        left_min = x[(left[-1] + 1 if len(left) else 0):peak + 1].min()
+        right_min = x[peak:(right[0] if len(right) else len(x))].min()
+        if x[peak] - max(left_min, right_min) >= prominence:
+            kept.append(peak)
+    return np.asarray(kept, int)
 
 
 def block_rule(area: np.ndarray, reference: int, kind: str) -> int:

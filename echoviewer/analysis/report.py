@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -114,9 +115,14 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+def csv_writer(out: IO[str], columns: Sequence[str]) -> csv.DictWriter:
+    """A writer of these tables' rows to ``out`` (a missing cell empty, an extra key ignored)."""
+    return csv.DictWriter(out, fieldnames=list(columns), restval="", extrasaction="ignore")
+
+
 def write_csv(path: str | os.PathLike[str], columns: Sequence[str], rows: Iterable[dict]) -> None:
     with _text_output(path) as out:
-        writer = csv.DictWriter(out, fieldnames=list(columns), restval="", extrasaction="ignore")
+        writer = csv_writer(out, columns)
         writer.writeheader()
         writer.writerows(rows)
 
@@ -209,11 +215,22 @@ class MaskWriter:
         self._count = 0
 
     def add(self, analysis: CineAnalysis) -> str:
-        key = f"{self._count:03d}_{analysis.cine.path.stem}"
-        with self._archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+        with self._member(analysis.cine.path.stem) as (key, member):
             np.lib.format.write_array(member, analysis.native_masks(), allow_pickle=False)
-        self._count += 1
         return key
+
+    def add_npy(self, stem: str, source: IO[bytes]) -> str:
+        """One cine's masks already written as ``.npy`` bytes (a batch worker's), copied as they are."""
+        with self._member(stem) as (key, member):
+            shutil.copyfileobj(source, member)
+        return key
+
+    @contextmanager
+    def _member(self, stem: str) -> Iterator[tuple[str, IO[bytes]]]:
+        key = f"{self._count:03d}_{stem}"
+        with self._archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+            yield key, member
+        self._count += 1
 
 
 @contextmanager

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from contextlib import ExitStack
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, CineAnalysis, ModelLoadError, analyze, load_model
+from echoviewer.analysis import BUNDLED, DEFAULT_MODEL, ModelLoadError, load_model
 from echoviewer.analysis.onnx_model import OnnxModel
-from echoviewer.analysis.biplane import Biplane, ViewDisks, pair_by_study, view_disks
-from echoviewer.analysis.provenance import provenance
+from echoviewer.analysis.biplane import Biplane, ViewDisks, pair_by_study
 from echoviewer.analysis.report import (beats_csv_path, biplane_csv_path, mask_archive, write_beats_csv,
                                         write_biplane_csv, write_frames_csv, write_json)
+from echoviewer.batch import (MASKS_MEMBER, Done, Failed, Job, OutputFolder, analysed, intra_op_threads,
+                              open_client, outcomes, write_dicom)
 from echoviewer.cli.errors import report_error
-from echoviewer.dicom_results import DicomResultsError, write_results
 from echoviewer.io.errors import one_line
-from echoviewer.io import CineLoadError, find_cines, load_cine
+from echoviewer.io import CineLoadError, find_cines
 from echoviewer.user_data import Preferences
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 _EPILOG = """\
 JSON (--json): {"cines": [...], "failed": [{"file", "error"}], "summary": {"files", "analysed",
@@ -72,7 +78,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pair", nargs=2, action="append", type=Path, default=[], metavar=("A4C", "A2C"),
                         help="these two files are the A4C and A2C views of one study: biplane volumes "
                              "(repeat for more pairs; each file is analysed if not already listed)")
+    cohort = parser.add_argument_group("cohorts", "many cines: worker processes or a Dask cluster, a resumable "
+                                       "output folder (README: Cohorts)")
+    where = cohort.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive, metavar="N",
+                       help="analyse in N local worker processes (a Dask local cluster)")
+    where.add_argument("--cluster", metavar="ADDRESS",
+                       help="analyse on a Dask cluster: its scheduler's address (tcp://host:8786), or 'local'")
+    cohort.add_argument("--out", type=Path, metavar="DIR",
+                        help="write each result into DIR as it arrives (results.jsonl, frames.csv, beats.csv, "
+                             "failed.jsonl, manifest.jsonl); run again to analyse only what is new, changed, "
+                             "damaged or failed")
+    cohort.add_argument("--masks-out", action="store_true",
+                        help="with --out: each cine's native LV masks as DIR/masks/<name>.npz")
     return parser
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
+    return number
 
 
 def _expand(paths: Sequence[str]) -> tuple[list[Path], list[dict]]:
@@ -152,6 +178,10 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
             return f"{path}: its folder does not exist; create it or choose another path"
     if args.dicom_out is not None and not args.dicom_out.is_dir():
         return f"--dicom-out {args.dicom_out}: no such folder; create it or choose another"
+    if args.masks_out and args.out is None:
+        return "--masks-out writes into the --out folder; give --out DIR too"
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        return f"--out {args.out} is a file; give a folder (it is created if missing)"
     return None
 
 
@@ -164,38 +194,38 @@ def _dicom_stems(files: Sequence[Path]) -> dict[Path, str]:
     return {path: path.stem if counts[path.stem] == 1 else f"{index}_{path.stem}" for index, path in enumerate(files)}
 
 
-def _write_dicom(analysis: CineAnalysis, out_dir: Path, stem: str, reader: str,
-                 biplane: Biplane | None = None) -> bool:
-    """SEG and SR of one cine; a cine that cannot have them (not DICOM, no beat) is one line."""
-    try:
-        write_results(analysis.cine.path, analysis, out_dir, stem=stem, biplane=biplane, reader=reader)
-    except (DicomResultsError, OSError) as exc:
-        report_error(one_line(exc))
-        return False
-    return True
-
-
-def _analysed(path: Path, paired_views: dict[Path, str], model: OnnxModel,
-              compare: OnnxModel | None) -> CineAnalysis:
-    cine = load_cine(path)
-    named = paired_views.get(path.resolve())
-    if named and cine.metadata.view != named:  # the user's word wins over the file's
-        cine.metadata = replace(cine.metadata, view=named, view_source="--pair")
-    return analyze(cine, model, compare=compare)
-
-
 def _rewrite_paired_reports(pairs: Sequence[Biplane], files: Sequence[Path], args: argparse.Namespace,
                             model: OnnxModel, compare: OnnxModel | None, stems: dict[Path, str], reader: str) -> None:
     """The SR of each cine of a biplane pair again, now with the pair's volumes: the batch keeps
     no cine's pixels, so the two cines are analysed once more (the same model gives the same
     result) and their SEG and SR rewritten whole."""
     by_file = {str(path): path for path in files}
-    paired_views = {path.resolve(): view for four, two in args.pair for path, view in ((four, "A4C"), (two, "A2C"))}
     for pair in pairs:
         for disks in (pair.four_chamber, pair.two_chamber):
             path = by_file.get(disks.file) or Path(disks.file)
-            analysis = _analysed(path, {**paired_views, path.resolve(): disks.view}, model, compare)
-            _write_dicom(analysis, args.dicom_out, stems.get(path, path.stem), reader, biplane=pair)
+            analysis = analysed(path, disks.view, model, compare)
+            note = write_dicom(analysis, args.dicom_out, stems.get(path, path.stem), reader, biplane=pair)
+            if note:
+                report_error(note)
+
+
+@contextmanager
+def _client(args: argparse.Namespace) -> Iterator[Client | None]:
+    """None (this process) unless --workers or --cluster asks for Dask."""
+    if args.workers is None and args.cluster is None:
+        yield None
+        return
+    with open_client(args.workers, args.cluster) as client:
+        yield client
+
+
+def _closing_line(analysed_count: int, failed: Sequence[dict], shown: int = 20) -> str:
+    """``N of M analysed``, then the failures' count and files (the first ``shown``)."""
+    line = f"{analysed_count} of {analysed_count + len(failed)} analysed"
+    if failed:
+        names = [Path(failure["file"]).name for failure in failed[:shown]]
+        line += f"; {len(failed)} failed: {', '.join(names)}" + (" …" if len(failed) > shown else "")
+    return one_line(line)
 
 
 def analyze_main(argv: Sequence[str]) -> int:
@@ -216,46 +246,103 @@ def analyze_main(argv: Sequence[str]) -> int:
     listed = {path.resolve() for path in files}
     files += [path for pair in args.pair for path in pair if path.resolve() not in listed]
     files = list(dict.fromkeys(files))
-    views: dict[Path, ViewDisks] = {}  # a few numbers per beat of each cine, for biplane pairs
     stems = _dicom_stems(files)
     preferences = Preferences()
     salt, reader = preferences.salt(), preferences.reader if args.reader is None else args.reader
     for failure in failed:
         report_error(failure["error"])
-    results: list[dict] = []
-    with ExitStack() as outputs:
-        masks = outputs.enter_context(mask_archive(args.masks)) if args.masks else None
-        for path in tqdm(files, desc="analyze", unit="cine", disable=None if len(files) > 1 else True,
-                         file=sys.stderr):
-            try:
-                analysis = _analysed(path, paired_views, model, compare)
-            except (CineLoadError, ModelLoadError) as exc:
-                report_error(str(exc))
-                failed.append({"file": str(path), "error": str(exc)})
+    try:
+        return _run(args, files, failed, pairs, paired_views, stems, salt, reader, model, compare)
+    except KeyboardInterrupt:
+        report_error("interrupted" + (f"; run the same command again to resume in {args.out}" if args.out else ""))
+        return 130
+
+
+def _run(args: argparse.Namespace, files: list[Path], failed: list[dict], pairs: Sequence[Sequence[Path]],
+         paired_views: dict[Path, str], stems: dict[Path, str], salt: str, reader: str, model: OnnxModel,
+         compare: OnnxModel | None) -> int:
+    """Analyse ``files`` (as jobs, in process or on Dask), stream and collect the results, write them."""
+    keep_masks = args.masks is not None or args.masks_out
+    collect = args.json is not None or args.csv is not None  # the single-file outputs, written at the end
+    index_of = {str(path): index for index, path in enumerate(files)}
+    results: dict[int, dict] = {}  # only when collected
+    masks_of: dict[int, str] = {}  # each cine's masks .npz, for --masks
+    views: dict[Path, ViewDisks] = {}  # a few numbers per beat of each cine, for biplane pairs
+    analysed_count = 0
+    with ExitStack() as stack:
+        folder = None
+        if args.out is not None:
+            models = {"model_sha256": model.sha256, "compare_sha256": compare.sha256 if compare else None}
+            folder = stack.enter_context(OutputFolder(args.out, models))
+            masks_dir: str | None = str(folder.masks)
+        elif args.masks is not None:
+            masks_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix=".masks-", dir=args.masks.parent))
+        else:
+            masks_dir = None
+
+        def take(done: Done) -> None:
+            nonlocal analysed_count
+            analysed_count += 1
+            index = index_of[done.file]
+            if collect:
+                results[index] = done.result
+            if done.masks is not None and args.masks is not None:
+                masks_of[index] = done.masks
+            if done.views is not None:
+                views[Path(done.file).resolve()] = done.views
+            for note in done.notes:
+                report_error(note)
+            tqdm.write(_line(done.result), file=sys.stdout)
+
+        jobs = []
+        for path in files:
+            if folder is not None and (stored := folder.valid(path, keep_masks)) is not None:
+                folder.add(stored, stored=True)
+                take(replace(stored, file=str(path)))
                 continue
-            results.append({**analysis.as_dict(), "provenance": provenance(analysis, salt, reader)})
-            if analysis.cine.metadata.view:  # only a named view (the file's or --pair's) can pair
-                views[path.resolve()] = view_disks(analysis)
-            if masks is not None:
-                masks.add(analysis)
-            if args.dicom_out is not None:
-                _write_dicom(analysis, args.dicom_out, stems[path], reader)
-            del analysis  # one cine's pixels at a time
-            tqdm.write(_line(results[-1]), file=sys.stdout)
+            jobs.append(Job(str(path), args.model, args.compare, paired_views.get(path.resolve()), salt, reader,
+                            intra_op_threads(args.workers) if args.workers else (1 if args.cluster else 0),
+                            masks_dir if keep_masks else None,
+                            None if args.dicom_out is None else str(args.dicom_out), stems[path]))
+        if folder is not None:
+            for failure in failed:
+                folder.add_failure(Failed(failure["file"], failure["error"]))
+            if analysed_count:
+                print(f"skipped {analysed_count}: analysed before, in {args.out}", file=sys.stderr)
+        client = stack.enter_context(_client(args) if jobs else nullcontext())
+        bar = stack.enter_context(tqdm(total=len(jobs), desc="analyze", unit="cine", file=sys.stderr,
+                                       disable=None if len(jobs) > 1 else True))
+        for outcome in outcomes(jobs, client):
+            if isinstance(outcome, Done):
+                if folder is not None:
+                    folder.add(outcome)
+                take(outcome)
+            else:
+                report_error(outcome.error)
+                failed.append({"file": outcome.file, "error": outcome.error})
+                if folder is not None:
+                    folder.add_failure(outcome)
+                bar.set_postfix(failed=len(failed), refresh=False)
+            bar.update()
+        if args.masks:  # in the files' order, as a serial run adds them
+            with mask_archive(args.masks) as archive:
+                for index in sorted(masks_of):
+                    with zipfile.ZipFile(masks_of[index]) as cine_masks, cine_masks.open(MASKS_MEMBER) as member:
+                        archive.add_npy(files[index].stem, member)
     pairs_found = _biplanes(views, pairs)
     if args.dicom_out is not None:
         _rewrite_paired_reports(pairs_found, files, args, model, compare, stems, reader)
     biplane = [pair.as_dict() for pair in pairs_found]
     for result in biplane:
         print(_biplane_line(result))
+    ordered = [results[index] for index in sorted(results)]  # the files' order, however they finished
     if args.json:
-        write_json(args.json, results, failed, biplane)
+        write_json(args.json, ordered, failed, biplane)
     if args.csv:
-        write_frames_csv(args.csv, results)
-        write_beats_csv(beats_csv_path(args.csv), results)
+        write_frames_csv(args.csv, ordered)
+        write_beats_csv(beats_csv_path(args.csv), ordered)
         if biplane:
             write_biplane_csv(biplane_csv_path(args.csv), biplane)
     if len(files) > 1 or failed:
-        print(f"{len(results)} of {len(results) + len(failed)} analysed"
-              + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
+        print(_closing_line(analysed_count, failed), file=sys.stderr)
     return 1 if failed else 0

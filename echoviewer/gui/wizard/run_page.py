@@ -4,6 +4,8 @@ evaluation → export in a child process.
 The page reads the pipeline's JSON lines: a progress bar and an ETA per stage, the loss curves, and
 every other line in the log. Cancel stops the child within a training step; the viewer's model is
 never touched before the last page. Resume runs the same folder again; finished stages are skipped.
+"Train the student on another machine" stops the run before training and shows the command to run
+on a GPU box and the folder to copy back; Resume, once it is back, goes on from there.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ import time
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
-                               QSplitter, QVBoxLayout, QWizardPage)
+from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+                               QPushButton, QSplitter, QVBoxLayout, QWizardPage)
 
 from echoviewer.distill_runs import Run, duration, new_run_folder
 from echoviewer.gui.wizard.child import DistillProcess
 from echoviewer.gui.wizard.state import WizardState
 from echoviewer.gui.wizard.widgets import StatusLine
-from echoviewer.run_contract import (DONE, EPOCH, GENERATOR_STAGE, PIPELINE, SPLITS, STAGE, STAGES, TEACHER_STAGE,
-                                     load_stage, teacher_load_stage)
+from echoviewer.run_contract import (DONE, EPOCH, GENERATOR_STAGE, HANDED_OFF, HANDOFF, PIPELINE, SPLITS, STAGE,
+                                     STAGES, TEACHER_STAGE, load_stage, teacher_load_stage)
 
 TITLES = {TEACHER_STAGE: "Train teacher", GENERATOR_STAGE: "Learn generator", "generate": "Generate cines",
           "targets": "Teacher labels",
@@ -53,8 +55,9 @@ class StageRow:
         self.info.setText(text)
         self.running = True
 
-    def finish(self, text: str = "done") -> None:
-        self.set(1, 1, text)
+    def finish(self, text: str = "done", done: bool = True) -> None:
+        """The stage is over here: done (a full bar), or left to another machine (an empty one)."""
+        self.set(int(done), 1, text)
         self.running = False
 
     def stop(self) -> None:
@@ -107,7 +110,11 @@ class RunPage(QWizardPage):
         self.resume_button = QPushButton("Resume")
         self.cancel_button.clicked.connect(self.cancel)
         self.resume_button.clicked.connect(self.resume)
+        self.elsewhere = QCheckBox("Train the student on another machine")
+        self.elsewhere.setToolTip("Stop before training and show the command to run on a GPU machine and the "
+                                  "folder to copy back; Resume once it is back")
         bottom.addWidget(self.status, 1)
+        bottom.addWidget(self.elsewhere)
         bottom.addWidget(self.cancel_button)
         bottom.addWidget(self.resume_button)
         layout.addLayout(bottom)
@@ -138,7 +145,8 @@ class RunPage(QWizardPage):
         assert run is not None  # initializePage makes it; Resume is enabled only with one
         self._show_history(run)
         started = run.files.plan.is_file()
-        self._start("--run", str(run.folder), *([] if started else self.state.pipeline_arguments()))
+        self._start("--run", str(run.folder), *([] if started else self.state.pipeline_arguments()),
+                    *(["--train-elsewhere"] if self.elsewhere.isChecked() else []))
 
     def _start(self, *arguments: str) -> None:
         self._stage, self._evaluations, self._started, self._teacher_dice = "", 0, time.monotonic(), None
@@ -174,6 +182,11 @@ class RunPage(QWizardPage):
                 self._enter(line["name"])
             elif line.get("event") == DONE:
                 self.rows[STAGES[-1]].finish()
+            elif line.get("event") == HANDOFF:
+                self._log(f"— train elsewhere: copy {', '.join(line['copy'])} from {line['folder']} to the other "
+                          f"machine, keeping the layout, and run there:\n    {line['command']}\n"
+                          f"  (on N GPUs: {line['torchrun']})\n"
+                          f"  then copy its {line['back']}/ folder back into {line['folder']} and press Resume")
             return
         eta = line.get("eta_s")
         if stage == TEACHER_STAGE:
@@ -245,6 +258,9 @@ class RunPage(QWizardPage):
         assert self.state.run is not None  # the child ran for it
         if code == 0 and self.state.run.result is not None:
             self.status.ok(f"Finished in {elapsed}. Next: compare the new student with the current one.")
+        elif code == HANDED_OFF:
+            self.status.ok("Training handed off: run the command in the log on the other machine, copy its "
+                           "folder back, then Resume.")
         elif code == 130:
             self.status.error("Cancelled. The viewer's model is unchanged; Resume continues from the last "
                               "finished epoch.")
@@ -254,6 +270,8 @@ class RunPage(QWizardPage):
         if code != 0 or self.state.run.result is None:
             for row in self.rows.values():
                 row.stop()
+        if code == HANDED_OFF:
+            self.rows["train"].finish("on another machine", done=False)
         self._log(f"— {time.strftime('%H:%M:%S')} the process ended with code {code}")
         self._buttons()
 
