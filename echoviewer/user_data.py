@@ -13,16 +13,19 @@ import re
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
-from echoviewer.analysis.contour import Contour
-from echoviewer.analysis.onnx_model import file_sha256
 from echoviewer.io.atomic import atomic_output, read_json, write_json
 from echoviewer.io.cine import Cine
 from echoviewer.io.loader import stated_instance
 from echoviewer.resources import BUNDLED_MODELS, BUNDLED_STUDENTS, DEFAULT_MODEL
+
+# echoviewer.analysis (and with it onnxruntime) is imported only where edits or file hashes are
+# handled: data_dir(), the preferences and the other folders stay cheap for `echoviewer pacs`.
+if TYPE_CHECKING:
+    from echoviewer.analysis.contour import Contour
 
 VERSION = 1
 BUNDLED_SPECS = tuple(BUNDLED_MODELS)
@@ -59,6 +62,8 @@ def path_identity(path: str | os.PathLike[str]) -> str:
 def _identity(sop_instance_uid: str, path: Path) -> str:
     if sop_instance_uid:
         return "sop-" + hashlib.sha256(sop_instance_uid.encode("utf-8")).hexdigest()[:32]
+    from echoviewer.analysis.onnx_model import file_sha256
+
     return "sha256-" + file_sha256(path)
 
 
@@ -88,6 +93,8 @@ class SavedEdits:
     pairing: tuple[str, str] | None = None  # (this cine's view, the other view's file): a biplane pair by hand
 
     def __post_init__(self) -> None:
+        from echoviewer.analysis.contour import Contour
+
         n = self.n_frames
         if type(n) is not int or n < 1:
             raise ValueError(f"n_frames must be a positive int; got {n!r}")
@@ -145,6 +152,8 @@ class EditStore:
         record = read_json(self._path(identity))
         if not isinstance(record, dict) or record.get("version") != VERSION:
             return None
+        from echoviewer.analysis.contour import Contour
+
         try:
             contours = record.get("contours", {})
             if not isinstance(contours, dict):

@@ -219,13 +219,11 @@ def _client(args: argparse.Namespace) -> Iterator[Client | None]:
         yield client
 
 
-def _closing_line(analysed_count: int, failed: Sequence[dict], shown: int = 20) -> str:
-    """``N of M analysed``, then the failures' count and files (the first ``shown``)."""
-    line = f"{analysed_count} of {analysed_count + len(failed)} analysed"
-    if failed:
-        names = [Path(failure["file"]).name for failure in failed[:shown]]
-        line += f"; {len(failed)} failed: {', '.join(names)}" + (" …" if len(failed) > shown else "")
-    return one_line(line)
+def _failures_line(failed: Sequence[dict], shown: int = 20) -> str:
+    """The files that failed, listed at the end of a batch (the first ``shown``; the reasons came
+    as they failed, and --json or --out keeps them all)."""
+    names = [Path(failure["file"]).name for failure in failed[:shown]]
+    return one_line(f"not analysed ({len(failed)}): {', '.join(names)}" + (" …" if len(failed) > shown else ""))
 
 
 def analyze_main(argv: Sequence[str]) -> int:
@@ -344,5 +342,8 @@ def _run(args: argparse.Namespace, files: list[Path], failed: list[dict], pairs:
         if biplane:
             write_biplane_csv(biplane_csv_path(args.csv), biplane)
     if len(files) > 1 or failed:
-        print(_closing_line(analysed_count, failed), file=sys.stderr)
+        if failed:
+            print(_failures_line(failed), file=sys.stderr)
+        print(f"{analysed_count} of {analysed_count + len(failed)} analysed"
+              + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
     return 1 if failed else 0

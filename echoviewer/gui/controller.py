@@ -9,7 +9,7 @@ shown (overlay, opacity, axis, playback) is not here but in :mod:`view_options`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeGuard, cast
+from typing import TYPE_CHECKING, TypeGuard, cast
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -17,13 +17,15 @@ from PySide6.QtCore import QObject, Signal
 from echoviewer.analysis import CineAnalysis, SegmentationCache, analyze, load_model
 from echoviewer.analysis.models import BUNDLED, DEFAULT_MODEL
 from echoviewer.analysis.contour import Contour
-from echoviewer.dicom_results.seg import ReferenceSegmentation, reference_for
 from echoviewer.gui.tasks import Task, start
 from echoviewer.io import Cine, load_cine
 from echoviewer.io.preview import first_frame
 from echoviewer.resources import PARTNER
 from echoviewer.study import Event, Picks, Study
 from echoviewer.user_data import ActiveStudent, EditStore, SavedEdits, file_identity
+
+if TYPE_CHECKING:  # highdicom takes ~0.3 s to import: only once a SEG is opened
+    from echoviewer.dicom_results.seg import ReferenceSegmentation
 
 
 def available(spec: object) -> TypeGuard[str]:
@@ -216,6 +218,7 @@ class StudyController(QObject):
             self.error.emit("open a cine first, then its DICOM SEG")
             return
         path = Path(path)
+        from echoviewer.dicom_results.seg import reference_for
 
         def done(reference: ReferenceSegmentation) -> None:
             if cine is self.cine:

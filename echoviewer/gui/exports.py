@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -20,14 +21,15 @@ from echoviewer.analysis.biplane import Biplane
 from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import write_figure_png, write_overlay_video
 from echoviewer.analysis.provenance import provenance
-from echoviewer.dicom_results import write_results
 from echoviewer.gui.biplane_partner import BiplanePartner
 from echoviewer.gui.controller import StudyController
 from echoviewer.user_data import Preferences
 from echoviewer.gui.tasks import Task, start
 from echoviewer.gui.view_options import ViewOptions
 from echoviewer.io.errors import one_line
-from echoviewer.pacs import Node, open_client
+
+if TYPE_CHECKING:
+    from echoviewer.pacs import Node
 
 
 class Exporter(QObject):
@@ -218,6 +220,8 @@ class Exporter(QObject):
             folder = chosen
         target = Path(folder)
         self.folder = target
+        from echoviewer.dicom_results import write_results  # highdicom: ~0.3 s, only when exporting
+
         return self._dicom_task(
             lambda task: write_results(analysis.cine.path, analysis, target, biplane=biplane, reader=reader),
             lambda written: self._written(*written), "DICOM not written")
@@ -229,6 +233,8 @@ class Exporter(QObject):
         if work is None:
             return None
         analysis, biplane, reader = work
+        from echoviewer.dicom_results import write_results  # highdicom, pynetdicom: only when sending
+        from echoviewer.pacs import open_client
 
         def send(task: Task) -> int:
             with tempfile.TemporaryDirectory(prefix="echoviewer-send-") as folder:

@@ -26,8 +26,6 @@ from echoviewer.gui.controller import StudyController
 from echoviewer.gui.cohort import Cohort
 from echoviewer.gui.curve_plot import CurvePlot
 from echoviewer.gui.exports import Exporter
-from echoviewer.gui.pacs_dialog import PacsDialog
-from echoviewer.gui.help_dialogs import about_dialog, shortcuts_dialog
 from echoviewer.gui.measurements_panel import MeasurementsPanel
 from echoviewer.gui.playback import Playback
 from echoviewer.gui.study_list import StudyList
@@ -35,13 +33,16 @@ from echoviewer.gui.transport import Transport
 from echoviewer.gui.view_options import OPACITY_PERCENT, ViewOptions, viewer_settings
 from echoviewer.io import CineLoadError
 from echoviewer.io.loader import CINE_SUFFIXES, is_segmentation
-from echoviewer.dicom_results import ReferenceSegmentation
-from echoviewer.pacs import Node, NodeBook, RetrievedSeries
 from echoviewer.resources import SAMPLE_CINE
 from echoviewer.user_data import ActiveStudent, EditStore, Preferences, RecentFiles
 
-if TYPE_CHECKING:  # imported where the wizard opens: distill and torch are optional
+# Imported where they are used, off the path to the first frame: the wizard (distill and torch are
+# optional), the help and PACS dialogs, DICOM results (highdicom) and the PACS (pydicom's network parts).
+if TYPE_CHECKING:
+    from echoviewer.dicom_results import ReferenceSegmentation
+    from echoviewer.gui.pacs_dialog import PacsDialog
     from echoviewer.gui.wizard.wizard import DistillWizard
+    from echoviewer.pacs import Node, RetrievedSeries
 
 OPEN_FILTER = (f"Echo cines ({' '.join(f'*{suffix}' for suffix in sorted(CINE_SUFFIXES))});;"
                "All files, e.g. DICOM without a suffix (*)")
@@ -224,10 +225,8 @@ class MainWindow(QMainWindow):
         a("distill", "&Distill a new student…", self.open_wizard, ["Ctrl+Shift+D"],
           tip="Train a student on synthetic cines labelled by a teacher: no patient data, no human labels")
         a("restore_student", "&Restore the previous student", self.restore_student)
-        a("shortcuts", "&Keyboard shortcuts",
-          lambda: self._show_help(shortcuts_dialog(self.actions.values(), self)), ["F1"])
-        a("about", "&About echoviewer and the active model",
-          lambda: self._show_help(about_dialog(self.controller.model_spec, self)))
+        a("shortcuts", "&Keyboard shortcuts", self._show_shortcuts, ["F1"])
+        a("about", "&About echoviewer and the active model", self._show_about)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -277,6 +276,16 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu("&Help")
         for name in ("shortcuts", "about"):
             help_menu.addAction(self.actions[name])
+
+    def _show_shortcuts(self) -> None:
+        from echoviewer.gui.help_dialogs import shortcuts_dialog
+
+        self._show_help(shortcuts_dialog(self.actions.values(), self))
+
+    def _show_about(self) -> None:
+        from echoviewer.gui.help_dialogs import about_dialog
+
+        self._show_help(about_dialog(self.controller.model_spec, self))
 
     def _show_help(self, dialog: QDialog) -> None:
         """One Help window at a time, beside the viewer (not modal: the keys it lists keep working)."""
@@ -357,6 +366,8 @@ class MainWindow(QMainWindow):
     def open_pacs(self) -> None:
         """The PACS dialog (one, beside the viewer); what it retrieves fills the study list."""
         if self.pacs_dialog is None:
+            from echoviewer.gui.pacs_dialog import PacsDialog
+
             self.pacs_dialog = PacsDialog(self)
             self.pacs_dialog.retrieved.connect(self.open_retrieved)
         self.pacs_dialog.show()
@@ -393,6 +404,8 @@ class MainWindow(QMainWindow):
 
     def _fill_send_menu(self) -> None:
         self.send_menu.clear()
+        from echoviewer.pacs import NodeBook
+
         try:
             nodes = NodeBook().nodes()
         except (OSError, ValueError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,12 +17,14 @@ _JSON_ERRORS = (OSError, ValueError, RecursionError)  # ValueError: not UTF-8 or
 def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a hidden temporary sibling of ``path`` to write; it replaces ``path`` only on success.
 
-    The temporary (``.<name>.<pid>.partial<suffix>``; a suffix for writers that choose the format
-    from it) is removed on any exception, KeyboardInterrupt included, so readers never see a
-    half-written file. It is created by the writer, so it gets the usual permissions.
+    The temporary (``.<name>.<pid>-<random>.partial<suffix>``; a suffix for writers that choose
+    the format from it) is removed on any exception, KeyboardInterrupt included, so readers never
+    see a half-written file. Its name is unique per call, so threads (and processes) writing the
+    same file at once never share one; the last to finish wins, whole. It is created by the
+    writer, so it gets the usual permissions.
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial{suffix}")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial{suffix}")
     try:
         yield temporary
         os.replace(temporary, path)
