@@ -104,11 +104,24 @@ def generator_sha256(folder: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _never_written(out: Path) -> bool:
+    """A folder a kill left before its manifest: the empty Masks/Videos folders and temporaries
+    only, so a start (resumed or not) may begin it again."""
+    if (out / MANIFEST).is_file():
+        return False
+    for path in out.rglob("*"):
+        if path.is_dir() and path.relative_to(out).parts[0] in ("Masks", "Videos"):
+            continue
+        if not (path.name.startswith(".") and ".partial" in path.name):
+            return False
+    return True
+
+
 def prepare_folder(out: Path, settings: dict[str, object], resume: bool) -> None:
     manifest = out / MANIFEST
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file: choose a folder for --out")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(out.iterdir()) and not _never_written(out):
         if not resume:
             raise UsageError(f"{out} is not empty: choose a new or empty folder, or add --resume to finish it")
         if not manifest.is_file():
@@ -121,8 +134,8 @@ def prepare_folder(out: Path, settings: dict[str, object], resume: bool) -> None
             changed = sorted(k for k in set(settings) | set(previous) if previous.get(k) != settings.get(k))
             raise UsageError(f"{out} was made with other settings ({', '.join(changed)}); "
                              "repeat the original command with --resume, or choose a new folder")
-        for stale in out.rglob(".*.partial*"):  # left by a killed worker
-            stale.unlink(missing_ok=True)
+    for stale in out.rglob(".*.partial*") if out.is_dir() else ():  # left by a killed worker
+        stale.unlink(missing_ok=True)
     (out / "Masks").mkdir(parents=True, exist_ok=True)
     if settings["format"] == "echonet":
         (out / "Videos").mkdir(exist_ok=True)

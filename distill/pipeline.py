@@ -36,6 +36,8 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -354,8 +356,38 @@ def _plan(args: argparse.Namespace) -> Plan:
     return plan
 
 
+LOCK = ".pipeline.lock"
+
+
+@contextmanager
+def run_lock(run: Path) -> Iterator[None]:
+    """Hold ``RUN/.pipeline.lock`` while the pipeline runs: a second pipeline on the same run is
+    refused. An OS file lock (flock): the kernel releases it when its process dies, however it
+    dies, so a killed run never keeps the folder locked."""
+    import fcntl  # POSIX; the pipeline runs on Linux and macOS
+
+    with open(run / LOCK, "a+", encoding="ascii") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise UsageError(f"{run} is being run by another process (pid {holder}); wait for it to end or "
+                             "stop it, then resume") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
 def run(args: argparse.Namespace) -> int:
     plan = _plan(args)
+    with run_lock(args.run):
+        return _run_locked(args, plan)
+
+
+def _run_locked(args: argparse.Namespace, plan: Plan) -> int:
     previous = signal.signal(signal.SIGTERM, _stop)  # training installs its own handler while it runs
     if args.stop_on_eof:
         _stop_when_stdin_closes()

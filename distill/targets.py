@@ -15,7 +15,6 @@ the atrium) is removed. The hinge points are the synthetic data's own (``Masks/<
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from distill.datasets.npz import load_npz, save_npz
 from distill.progress import Progress
 from distill.segmenters.base import Segmenter
 from distill.segmenters.registry import load_segmenter
-from echoviewer.io.atomic import write_json
+from echoviewer.io.atomic import read_json, write_json
 
 MANIFEST = "targets.json"
 KEY = "soft"
@@ -74,7 +73,10 @@ def read_target(folder: Path, name: str, shape: tuple[int, ...] | None = None) -
 def _check_manifest(out: Path, manifest: dict) -> None:
     path = out / MANIFEST
     if path.is_file():
-        previous = json.loads(path.read_text(encoding="utf-8"))
+        previous = read_json(path)
+        if not isinstance(previous, dict):
+            raise ValueError(f"{path} is damaged (not a JSON object); delete it to check the targets again, or "
+                             "choose an empty --out folder")
         if previous.get("teacher") != manifest["teacher"]:
             raise ValueError(f"{out} holds targets of another teacher ({previous.get('teacher', {}).get('name')}); "
                              "choose an empty --out folder")

@@ -127,6 +127,36 @@ def save_last(files: TrainFolder, config: Any, model: torch.nn.Module, optimizer
     write_json(files.history, history, allow_nan=True)  # a diverged loss is NaN
 
 
+def before_first_epoch(files: TrainFolder) -> bool:
+    """Whether the folder holds only what a run killed before its first finished epoch can leave
+    (``best.pt`` and ``config.json`` come just before the first ``last.pt``, and temporaries of
+    half-written files): nothing to resume, so a start may clear it and begin again."""
+    if not files.path.is_dir() or files.last.is_file():
+        return False
+    leftovers = {files.best.name, files.config.name, files.history.name}
+    return all(p.name in leftovers or _temporary(p) for p in files.path.iterdir())
+
+
+def _temporary(path: Path) -> bool:
+    return path.name.startswith(".") and ".partial" in path.name  # echoviewer.io.atomic's
+
+
+def clear_for_start(files: TrainFolder, resume: bool) -> bool:
+    """Get ``files`` ready for a run and say whether it resumes: temporaries a kill left are
+    removed; a folder killed before its first finished epoch is emptied and starts afresh, asked
+    to resume or not (every state a kill leaves can go on)."""
+    if not files.path.is_dir():
+        return resume
+    for stale in files.path.iterdir():
+        if _temporary(stale):
+            stale.unlink(missing_ok=True)
+    if before_first_epoch(files):
+        for leftover in files.path.iterdir():
+            leftover.unlink()
+        return False
+    return resume
+
+
 class _Run:
     """State of one training run (one process)."""
 
@@ -154,6 +184,15 @@ class _Run:
 
     def _prepare_out(self, resume: bool) -> None:
         last = self.files.last
+        if self.world > 1:  # every rank decides on the folder as rank 0 found it, before it changes
+            decided = [resume and not before_first_epoch(self.files)]
+            dist.broadcast_object_list(decided, 0)
+            if self.rank == 0:
+                clear_for_start(self.files, resume)
+            dist.barrier()
+            resume = bool(decided[0])
+        else:
+            resume = clear_for_start(self.files, resume)
         if resume:
             if not last.is_file():
                 raise ValueError(f"{self.out}: nothing to resume (no {last.name}); start without --resume")

@@ -53,7 +53,7 @@ from distill.networks.checkpoints import read_checkpoint, save_checkpoint
 from distill.progress import Progress
 from distill.realeval import one_frame_cine, score_case
 from distill.scores import summarize
-from distill.train import loss_terms, save_last
+from distill.train import before_first_epoch, clear_for_start, loss_terms, save_last
 from echoviewer.analysis import load_model
 from echoviewer.analysis.phases import MASK_THRESHOLD
 from echoviewer.analysis.preprocess import model_view
@@ -236,6 +236,8 @@ def check_out(config: TeacherConfig, resume: bool) -> None:
     """UsageError unless ``--out`` is new or empty (or, with ``--resume``, a run of the same settings)."""
     files = TrainFolder(Path(config.out))
     out, last = files.path, files.last
+    if resume and not last.is_file() and before_first_epoch(files):
+        return  # killed before its first saved step: the trainer starts it afresh
     if resume:
         if not last.is_file():
             raise UsageError(f"{out}: nothing to resume (no {last.name}); start without --resume")
@@ -243,7 +245,7 @@ def check_out(config: TeacherConfig, resume: bool) -> None:
         if saved.get("identity") != config.identity():
             raise UsageError(f"{out} was trained with other settings; resume with the same ones or choose "
                              "a new --out")
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(out.iterdir()) and not before_first_epoch(files):
         raise UsageError(f"{out} is not empty; choose a new --out folder or pass --resume")
 
 
@@ -266,6 +268,7 @@ class _Trainer:
 
     def _prepare_out(self, resume: bool) -> None:
         check_out(self.config, resume)
+        resume = clear_for_start(self.files, resume)
         if resume:
             checkpoint = read_checkpoint(self.files.last)
             self.model.load_state_dict(checkpoint["state_dict"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -149,3 +150,41 @@ def test_the_viewer_package_never_imports_torch_or_distill() -> None:
 @pytest.mark.slow
 def test_analysing_a_cine_runs_on_onnxruntime_without_torch_qt_or_distill() -> None:
     assert _loaded_by_command(["analyze"], ("torch", "PySide6", "distill", "onnxruntime")) == ["onnxruntime"]
+
+
+def _loaded_by_import(modules: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of ``watched`` a fresh interpreter has imported after ``import MODULES``."""
+    code = f"import sys, {modules}; print(sorted(m for m in {watched!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    return ast.literal_eval(result.stdout.strip().splitlines()[-1])
+
+
+# What keeps the start quick (bench/startup.py has the timings): SciPy's signal, stats, ndimage and
+# interpolate, onnxruntime, highdicom and the PACS's network libraries each cost a process tenths of
+# a second to import, so they are imported only where they are used.
+_SLOW_IMPORTS = ("scipy.signal", "scipy.stats", "scipy.ndimage", "scipy.interpolate", "onnxruntime", "highdicom",
+                 "pynetdicom", "dicomweb_client", "torch", "PySide6")
+
+
+def test_the_command_line_and_info_import_nothing_slow() -> None:
+    assert _loaded_by_import("echoviewer.cli.main, echoviewer.cli.info", _SLOW_IMPORTS) == []
+    assert _loaded_by_command(["info"], _SLOW_IMPORTS) == []
+
+
+def test_the_user_data_folder_and_the_pacs_nodes_import_no_analysis() -> None:
+    """``echoviewer pacs node …`` needs data_dir(), not the models."""
+    assert _loaded_by_import("echoviewer.user_data, echoviewer.pacs, echoviewer.cli.pacs",
+                             _SLOW_IMPORTS + ("echoviewer.analysis",)) == []
+
+
+def test_analysing_imports_no_scipy() -> None:
+    assert _loaded_by_import("echoviewer.analysis", _SLOW_IMPORTS) == ["onnxruntime"]
+
+
+def test_the_window_imports_no_dicom_results_pacs_network_or_rare_dialogs() -> None:
+    loaded = _loaded_by_import("echoviewer.gui.app, echoviewer.gui.main_window",
+                               _SLOW_IMPORTS + ("echoviewer.gui.pacs_dialog", "echoviewer.gui.help_dialogs",
+                                                "echoviewer.gui.wizard", "echoviewer.dicom_results"))
+    assert loaded == ["PySide6", "onnxruntime"]

@@ -215,6 +215,50 @@ def test_training_handed_to_another_machine_and_copied_back_finishes_the_run(sha
     assert json_lines(resumed.stdout)[-1]["event"] == "done" and (run / "student.onnx").is_file()
 
 
+@pytest.mark.slow
+def test_a_kill_between_the_first_best_pt_and_last_pt_still_resumes(shared, tmp_path) -> None:
+    """The 7-10 ms window after the first epoch: best.pt and config.json written, last.pt not yet;
+    and a temporary a kill left beside them. Before, no resume could ever start such a run."""
+    run = tmp_path / "run"
+    shutil.copytree(shared[0], run)
+    for name in ("evaluation", "evaluation-current"):
+        shutil.rmtree(run / name)
+    for name in ("candidate.onnx", "candidate.json", "student.onnx", "student.json", "result.json",
+                 "train/last.pt", "train/history.json", "train/summary.json"):
+        (run / name).unlink()
+    (run / "train" / ".last.pt.4242-0a1b2c3d.partial").write_bytes(b"half a checkpoint")
+    resumed = pipeline("--run", str(run), "--progress", "json")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json_lines(resumed.stdout)[-1]["event"] == "done"
+    assert not [p for p in (run / "train").iterdir() if "partial" in p.name]
+    assert json.loads((run / "train" / "summary.json").read_text())["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_two_pipelines_on_one_run_are_refused_and_a_dead_holder_does_not_lock_it(shared, tmp_path) -> None:
+    import fcntl
+
+    run = tmp_path / "run"
+    shutil.copytree(shared[0], run)
+    with open(run / ".pipeline.lock", "a+") as held:  # another pipeline runs it now
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.truncate(0)
+        held.write("4242")
+        held.flush()
+        second = pipeline("--run", str(run))
+        assert second.returncode == 2
+        assert one_error_line(second.stderr) == (f"error: {run} is being run by another process (pid 4242); "
+                                                 "wait for it to end or stop it, then resume")
+    killed = subprocess.Popen([sys.executable, "-c", f"import fcntl, time; h = open({str(run / '.pipeline.lock')!r}, 'a');"
+                               " fcntl.flock(h, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert killed.stdout.readline().strip() == "held"
+    killed.kill()  # kill -9: the kernel drops its lock
+    killed.wait()
+    again = pipeline("--run", str(run))
+    assert again.returncode == 0, again.stderr[-3000:]
+
+
 # --- refusals -------------------------------------------------------------------------------------
 
 @pytest.mark.slow

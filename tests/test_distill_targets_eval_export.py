@@ -108,6 +108,9 @@ def test_a_checkpoint_teacher_writes_its_soft_masks_and_cannot_join_another_teac
     capsys.readouterr()
     assert targets(data, out) == 2
     assert "another teacher" in one_error_line(capsys.readouterr().err)
+    (out / "targets.json").write_text('{"teacher": {"kind": "chec')  # damaged by hand: one line, no traceback
+    assert targets(data, out, str(fast_pt)) == 2
+    assert "targets.json is damaged" in one_error_line(capsys.readouterr().err)
 
 
 # --- evaluate ----------------------------------------------------------------------------------

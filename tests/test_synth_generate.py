@@ -196,6 +196,16 @@ def test_resume_rebuilds_missing_files_byte_for_byte_and_clears_partials(run, co
     assert snapshot(copy) == snapshot(run)
 
 
+def test_a_folder_killed_before_its_manifest_starts_again_resumed_or_not(run, tmp_path) -> None:
+    for resume in ((), ("--resume",)):
+        out = tmp_path / f"killed{len(resume)}"
+        (out / "Masks").mkdir(parents=True)  # what prepare_folder makes just before synth.json
+        (out / "Videos").mkdir()
+        (out / "Masks" / ".synth_000000.npz.4242-0a1b2c3d.partial").write_bytes(b"half")
+        assert generate(out, *resume) == 0
+        assert snapshot(out) == snapshot(run)
+
+
 def test_resume_of_a_complete_folder_changes_nothing(run, copy) -> None:
     assert generate(copy, "--resume") == 0
     assert snapshot(copy) == snapshot(run)

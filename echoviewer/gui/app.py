@@ -71,8 +71,8 @@ class _StartupTimes(QObject):
 
     def __init__(self, window: MainWindow, out: str) -> None:
         super().__init__(window)
-        self.start, self.out, self.times = _process_start(), out, {}
-        self.window = window
+        self.start, self.out = _process_start(), out
+        self.times: dict[str, float] = {}
         self.pending: dict[str, set[QObject]] = {}
         view, curve = window.cine_view.graphics.viewport(), window.curve.viewport()
         controller = window.controller
