@@ -13,7 +13,10 @@ steadier figure):
   (goal ≤ 1.5 s).
 
 Every process gets a fresh ``ECHOVIEWER_DATA_DIR`` in a temporary folder (no saved edits, no
-recent files). ``python -X importtime -m echoviewer info SAMPLE`` shows where the import time goes.
+recent files). Python's bytecode cache is on (``PYTHONDONTWRITEBYTECODE`` is dropped from the
+children's environment) and each command runs once untimed first, so the project's modules are
+read from ``__pycache__`` as in an installed package (pip compiles a wheel's modules at install),
+not compiled on every start; ``--cold`` measures with the environment as it is. ``python -X importtime -m echoviewer info SAMPLE`` shows where the import time goes.
 
 Usage: ``python bench/startup.py [--runs N]``.
 """
@@ -45,8 +48,14 @@ VIEWER_GOALS = {"frame": 1.0, "analysis": 1.5}
 VIEWER_NAMES = {"frame": "viewer: first frame painted", "analysis": "viewer: masks and curve painted"}
 
 
+COLD = False  # --cold: keep the environment's bytecode setting and skip the warm-up run
+
+
 def _environment(data_dir: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "ECHOVIEWER_DATA_DIR": data_dir, **extra}
+    env = {**os.environ, "ECHOVIEWER_DATA_DIR": data_dir, **extra}
+    if not COLD:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def command_seconds(arguments: list[str]) -> float:
@@ -74,6 +83,8 @@ def viewer_seconds() -> dict[str, float]:
 
 
 def medians(sample: Callable[[], dict[str, float]], runs: int) -> dict[str, float]:
+    if not COLD:
+        sample()  # writes the bytecode cache; not counted
     samples = [sample() for _ in range(runs)]
     return {name: statistics.median(s[name] for s in samples) for name in samples[0]}
 
@@ -81,10 +92,16 @@ def medians(sample: Callable[[], dict[str, float]], runs: int) -> dict[str, floa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="processes per command (median; default 5)")
+    parser.add_argument("--cold", action="store_true",
+                        help="no warm-up run and the environment's bytecode setting (modules compiled each start "
+                             "where PYTHONDONTWRITEBYTECODE is set)")
     args = parser.parse_args()
+    global COLD
+    COLD = args.cold
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    print(f"{args.runs} fresh processes each, median; {os.cpu_count()} cores; {sys.executable}")
+    print(f"{args.runs} fresh processes each, median; {os.cpu_count()} cores; {sys.executable}; "
+          + ("cold: the environment's bytecode setting, no warm-up" if COLD else "bytecode cache on, one warm-up run"))
     rows: dict[str, tuple[float, float | None]] = {}
     for name, (arguments, goal) in COMMANDS.items():
         rows[name] = (medians(lambda a=arguments: {"s": command_seconds(a)}, args.runs)["s"], goal)
