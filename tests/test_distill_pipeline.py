@@ -178,8 +178,10 @@ def test_a_rerun_of_a_finished_run_redoes_nothing_and_exits_0(shared, tmp_path) 
     assert " targets " in steps[1] and "0 written, 10 already done" in again.stderr
     after = snapshot(run)
     changed = [name for name in before if after.get(name) != before[name]]
-    # result.json is written again, naming the files where the run now is; nothing else is redone
-    assert set(after) == set(before) and set(changed) <= {"result.json", "targets/targets.json"}, changed
+    # result.json is written again, naming the files where the run now is, and the lock names its
+    # new holder; nothing else is redone
+    assert set(after) == set(before) and set(changed) <= {"result.json", "targets/targets.json",
+                                                          ".pipeline.lock"}, changed
     moved = before["result.json"][1].decode().replace(str(shared[0]), str(run))
     assert json.loads((run / "result.json").read_text()) == json.loads(moved)
     assert json_lines(again.stdout)[-1]["event"] == "done"
