@@ -74,3 +74,25 @@ def test_two_cines_with_one_name_get_results_that_do_not_overwrite_each_other(tm
 def test_a_dicom_out_folder_that_does_not_exist_is_refused_before_any_work(tmp_path, sample_cine_path) -> None:
     status, out, err = analyze(sample_cine_path, "--dicom-out", tmp_path / "nowhere")
     assert status == 2 and out == "" and "no such folder" in err
+
+
+def test_no_output_is_written_over_an_input_of_the_run(tmp_path, sample_cine_path) -> None:
+    """Issue 20 (1): ``analyze X.dcm --json X.dcm`` used to overwrite the source DICOM."""
+    import os
+    import shutil
+
+    cine = tmp_path / "cine.dcm"
+    shutil.copy(sample_cine_path, cine)
+    original = cine.read_bytes()
+    for flag in ("--json", "--csv", "--masks"):
+        status, out, err = analyze(cine, flag, cine)
+        assert status == 2 and out == "" and "is an input of this run (cine.dcm)" in err, err
+    os.link(cine, tmp_path / "link.json")  # the same file under another name
+    status, _, err = analyze(cine, "--json", tmp_path / "link.json")
+    assert status == 2 and "would destroy the source" in err
+    shutil.copy(sample_cine_path, tmp_path / "cine_seg.dcm")  # a cine named like cine.dcm's SEG
+    status, _, err = analyze(cine, tmp_path / "cine_seg.dcm", "--dicom-out", tmp_path)
+    assert status == 2 and "--dicom-out" in err and "is an input of this run" in err
+    status, _, err = analyze(cine, "--out", tmp_path)
+    assert status == 2 and "lies inside --out" in err
+    assert cine.read_bytes() == original and (tmp_path / "cine_seg.dcm").read_bytes() == sample_cine_path.read_bytes()

@@ -148,3 +148,14 @@ def test_a_seg_of_another_cine_is_refused_in_one_line(qtbot, window, tmp_path) -
     assert window.controller.reference is None
     text = window.message.text()
     assert "\n" not in text and "another" in text.lower(), text
+
+
+def test_an_export_over_the_open_cine_is_refused_and_the_cine_kept(qtbot, window, tmp_path) -> None:
+    cine = tmp_path / "cine.dcm"
+    cine.write_bytes(SAMPLE_CINE.read_bytes())
+    open_and_wait(qtbot, window, cine)
+    for export in (window.exporter.export_json, window.exporter.export_csv, window.exporter.export_masks,
+                   window.exporter.export_figure):
+        assert not export(cine)
+        assert "is the open cine" in window.message.text()
+    assert cine.read_bytes() == SAMPLE_CINE.read_bytes()

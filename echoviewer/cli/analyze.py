@@ -185,6 +185,38 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths are one file: the same resolved path, or (hard links) the same inode."""
+    try:
+        return a.resolve() == b.resolve() or a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def _overwrites_input(args: argparse.Namespace, files: Sequence[Path], stems: dict[Path, str]) -> str | None:
+    """Why an output would be written over an input of the run (a source DICOM lost), or None."""
+    named = [(f"--{flag}", path) for flag, path in (("json", args.json), ("csv", args.csv), ("masks", args.masks))
+             if path is not None]
+    if args.csv is not None:
+        named += [("--csv", beats_csv_path(args.csv)), ("--csv", biplane_csv_path(args.csv))]
+    if args.dicom_out is not None:
+        from echoviewer.dicom_results import result_paths  # highdicom: only when SEG and SR are asked for
+
+        named += [("--dicom-out", out) for path in files for out in result_paths(path, args.dicom_out, stems[path])]
+    for flag, output in named:
+        for path in files:
+            if _same_file(output, path):
+                return (f"{flag} {output} is an input of this run ({path.name}); writing it would destroy the "
+                        "source: choose another output path")
+    if args.out is not None:
+        out = args.out.resolve()
+        for path in files:
+            if out in path.resolve().parents:
+                return (f"{path} lies inside --out {args.out}, which the run rewrites; keep the cines "
+                        "elsewhere or choose another --out folder")
+    return None
+
+
 def _dicom_stems(files: Sequence[Path]) -> dict[Path, str]:
     """The name each cine's SEG and SR get: its file stem, or ``<index>_<stem>`` where two cines
     of the batch share a stem (as the masks archive's keys), so no result overwrites another."""
@@ -245,6 +277,10 @@ def analyze_main(argv: Sequence[str]) -> int:
     files += [path for pair in args.pair for path in pair if path.resolve() not in listed]
     files = list(dict.fromkeys(files))
     stems = _dicom_stems(files)
+    problem = _overwrites_input(args, files, stems)
+    if problem:
+        report_error(problem)
+        return 2
     preferences = Preferences()
     salt, reader = preferences.salt(), preferences.reader if args.reader is None else args.reader
     for failure in failed:

@@ -67,15 +67,23 @@ class Exporter(QObject):
         return (analysis, target) if target else None
 
     def _target(self, path: str | Path | None, title: str, suffix: str, filters: str) -> Path | None:
-        if path is not None:
-            return Path(path)
+        """Where to write (None: the dialog was cancelled, or the path is the open cine itself)."""
         study = self.controller.study
-        stem = study.analysis.cine.path.stem if study is not None else "echoviewer"
-        chosen, _ = QFileDialog.getSaveFileName(self.dialog_parent, title, str(self.folder / f"{stem}{suffix}"), filters)
-        if not chosen:
+        if path is None:
+            stem = study.analysis.cine.path.stem if study is not None else "echoviewer"
+            chosen, _ = QFileDialog.getSaveFileName(self.dialog_parent, title, str(self.folder / f"{stem}{suffix}"),
+                                                    filters)
+            if not chosen:
+                return None
+            self.folder = Path(chosen).parent
+            path = chosen
+        target = Path(path)
+        source = study.analysis.cine.path if study is not None else None
+        if source is not None and (target.resolve() == source.resolve()
+                                   or target.exists() and source.exists() and target.samefile(source)):
+            self.error.emit(f"{target.name} is the open cine; exporting there would destroy it: choose another name")
             return None
-        self.folder = Path(chosen).parent
-        return Path(chosen)
+        return target
 
     def _written(self, *paths: Path) -> None:
         self.saved.emit("Saved " + ", ".join(str(p) for p in paths))
