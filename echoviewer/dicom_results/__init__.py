@@ -35,9 +35,9 @@ def write_results(source: str | os.PathLike[str], analysis: CineAnalysis, out_di
     check_source(read_source(source), analysis, source.name)
     algorithm = algorithm or Algorithm.of(analysis.segmentation.model)
     seg_path, sr_path = result_paths(source, out_dir, stem)
-    for written in (seg_path, sr_path):
-        if written.resolve() == source.resolve() or written.exists() and written.samefile(source):
-            raise DicomResultsError(f"{written} is the source cine itself; choose another folder for the results")
+    for target in (seg_path, sr_path):
+        if target.resolve() == source.resolve() or target.exists() and target.samefile(source):
+            raise DicomResultsError(f"{target} is the source cine itself; choose another folder for the results")
     masks = analysis.native_masks()
     written = [write_seg(source, dict(enumerate(masks)), seg_path, algorithm=algorithm,
                          manual_frames=frozenset(analysis.contours), reader=reader)]
