@@ -266,3 +266,12 @@ def test_a_folder_lists_its_cines_not_their_seg_and_sr_and_a_seg_does_not_open_a
     assert is_segmentation(written[0]) and not is_segmentation(written[1]) and not is_segmentation(named_source)
     with pytest.raises(CineLoadError, match="is a DICOM Segmentation .SEG., not a cine: open its cine"):
         load_cine(written[0])
+
+
+def test_results_are_never_written_over_their_source(tmp_path, named_source, analysis) -> None:
+    source = tmp_path / "a_seg.dcm"  # a cine whose name is what its own SEG would be called with stem "a"
+    shutil.copy(named_source, source)
+    before = source.read_bytes()
+    with pytest.raises(DicomResultsError, match="is the source cine itself"):
+        write_results(source, analysis, tmp_path, stem="a")
+    assert source.read_bytes() == before
