@@ -119,16 +119,25 @@ def write_dicom(analysis: CineAnalysis, out_dir: Path, stem: str, reader: str,
 
 
 def run_job(job: Job) -> Outcome:
-    """Analyse one cine (on a worker): the result, never the pixels."""
+    """Analyse one cine (on a worker): the result, never the pixels. Whatever goes wrong with one
+    cine (its file, the model at run time, a value no check foresaw) is that cine's failure, one
+    line, and the batch goes on."""
     path = Path(job.path)
     try:
-        sha256 = file_sha256(path)
-        analysis = analysed(path, job.view, load_model(job.model, job.threads),
-                            load_model(job.compare, job.threads) if job.compare else None)
+        return _run_job(job, path)
     except (CineLoadError, ModelLoadError) as exc:
         return Failed(job.path, str(exc))
     except OSError as exc:
         return Failed(job.path, one_line(f"{path}: {exc.strerror or exc}"))
+    except Exception as exc:  # noqa: BLE001 - one cine's fault never ends the batch
+        return Failed(job.path, one_line(f"{path}: could not be analysed ({type(exc).__name__}: {exc}); "
+                                         "the other cines go on"))
+
+
+def _run_job(job: Job, path: Path) -> Done:
+    sha256 = file_sha256(path)
+    analysis = analysed(path, job.view, load_model(job.model, job.threads),
+                        load_model(job.compare, job.threads) if job.compare else None)
     result = {**analysis.as_dict(), "provenance": provenance(analysis, job.salt, job.reader)}
     views = None
     if analysis.cine.metadata.view:  # only a named view (the file's or --pair's) can pair

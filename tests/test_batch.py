@@ -161,3 +161,38 @@ def test_an_interrupted_write_never_counts_as_done(cohort, tmp_path, monkeypatch
     status, _, err = analyze(cohort, "--out", tmp_path / "dir")
     assert status == 0 and "skipped 1:" in err
     assert len(manifest_entries(tmp_path / "dir")) == len(GOOD)
+
+
+def test_one_odd_file_or_a_model_failure_is_that_cines_failure_and_the_rest_are_written(tmp_path, monkeypatch) -> None:
+    """Issue 20 (3): an NPZ with fps=1e308, a DICOM with FrameTime=1e-300 and a run-time failure
+    of the model used to end the batch with a traceback and no JSON or CSV at all."""
+    import pydicom
+
+    folder = tmp_path / "cines"
+    folder.mkdir()
+    np.savez(folder / "fps.npz", frames=moving_frames(12, 64, 64, seed=1), fps=np.float64(1e308))
+    ds = pydicom.dcmread(SAMPLE_CINE)
+    ds.FrameTime = "1e-300"
+    ds.save_as(folder / "frame_time.dcm")
+    shutil.copy(SAMPLE_CINE, folder / "good.dcm")
+    shutil.copy(SAMPLE_CINE, folder / "runtime.dcm")
+    real = batch.analyze
+
+    def failing(cine, model, **kwargs):
+        if cine.path.name == "runtime.dcm":
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code")
+        return real(cine, model, **kwargs)
+
+    monkeypatch.setattr(batch, "analyze", failing)
+    status, out, err = analyze(folder, "--json", tmp_path / "out.json", "--csv", tmp_path / "out.csv")
+    assert status == 1 and "Traceback" not in err
+    failure_lines = [line for line in err.splitlines() if "runtime.dcm" in line and "RUNTIME_EXCEPTION" in line]
+    assert len(failure_lines) == 1 and "could not be analysed (RuntimeError" in failure_lines[0]
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert sorted(Path(c["file"]).name for c in document["cines"]) == ["fps.npz", "frame_time.dcm", "good.dcm"]
+    assert [Path(f["file"]).name for f in document["failed"]] == ["runtime.dcm"]
+    timing = {Path(c["file"]).name: c for c in document["cines"]}
+    # the implausible rates are ignored: the NPZ's 30 fps assumed, the DICOM's next source (CineRate)
+    assert (timing["fps.npz"]["fps"], timing["fps.npz"]["fps_source"]) == (30.0, "assumed")
+    assert (timing["frame_time.dcm"]["fps"], timing["frame_time.dcm"]["fps_source"]) == (30.0, "CineRate")
+    assert (tmp_path / "out.csv").is_file() and (tmp_path / "out_beats.csv").is_file()

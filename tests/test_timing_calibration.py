@@ -60,6 +60,17 @@ def test_nothing_usable_means_an_assumed_flagged_rate(bad) -> None:
     assert "assumed" in timing.note
 
 
+@pytest.mark.parametrize(("attributes", "named"), [
+    ({"FrameTime": "1e-300"}, "FrameTime 1e-300 ms"), ({"FrameTime": "1e6"}, "FrameTime 1e+06 ms"),
+    ({"CineRate": 1e9}, "CineRate 1e+09 fps"), ({"EffectiveDuration": "1e-12"}, "EffectiveDuration 1e-12 s"),
+    ({"FrameTimeVector": ["0"] + ["1e-300"] * 9}, "FrameTimeVector has steps outside")])
+def test_an_implausible_rate_is_ignored_like_a_missing_one_and_said(attributes, named) -> None:
+    """Issue 20 (3): FrameTime=1e-300 gave an infinite frame rate that ended a whole batch."""
+    timing = dicom_timing(_ds(**attributes), 10)
+    assert timing.assumed and timing.fps == pytest.approx(ASSUMED_FPS)
+    assert named in timing.note and "outside 0.5-1000 fps" in timing.note
+
+
 def _region(fmt=1, dtype=1, box=(0, 0, 99, 99), units=(3, 3), delta=(0.05, 0.05)) -> Dataset:
     return _ds(RegionSpatialFormat=fmt, RegionDataType=dtype,
                RegionLocationMinX0=box[0], RegionLocationMinY0=box[1],

@@ -17,7 +17,7 @@ from echoviewer.io.cine import Calibration, Cine, CineMetadata, FrameTiming
 from echoviewer.io.errors import UnsupportedImageError
 from echoviewer.io.pixels import split_grey_and_colour, to_uint8
 from echoviewer.io.sector import content_region
-from echoviewer.io.timing import assumed_timing
+from echoviewer.io.timing import ASSUMED_FPS, PLAUSIBLE_FPS, assumed_timing, plausible_fps, plausible_steps
 
 _FRAME_KEYS = ("frames", "arr_0")
 
@@ -44,12 +44,14 @@ def _as_frames(path: Path, array: np.ndarray) -> np.ndarray:
 def _timing(path: Path, archive: np.lib.npyio.NpzFile | None, n_frames: int) -> FrameTiming:
     if archive is not None and "frame_times_ms" in archive.files:
         times = np.asarray(archive["frame_times_ms"], dtype=np.float64).ravel()
-        if n_frames > 1 and len(times) == n_frames and np.all(np.diff(times) > 0):
+        if n_frames > 1 and len(times) == n_frames and plausible_steps(np.diff(times)):
             return FrameTiming.from_times(times, "file")
     if archive is not None and "fps" in archive.files:
         fps = float(np.asarray(archive["fps"], dtype=np.float64).ravel()[0])
-        if math.isfinite(fps) and fps > 0:
+        if plausible_fps(fps):
             return FrameTiming.uniform(n_frames, 1000.0 / fps, "file")
+        return assumed_timing(n_frames, f"the stored fps {fps:g} is outside {PLAUSIBLE_FPS[0]:g}-"
+                                        f"{PLAUSIBLE_FPS[1]:g} fps; {ASSUMED_FPS:g} fps assumed")
     return assumed_timing(n_frames, f"{path.suffix} file stores no frame rate")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -13,10 +12,9 @@ from echoviewer.io.cine import Cine, CineMetadata, FrameTiming
 from echoviewer.io.errors import VideoOpenError
 from echoviewer.io.pixels import split_grey_and_colour
 from echoviewer.io.sector import content_region
-from echoviewer.io.timing import assumed_timing
+from echoviewer.io.timing import assumed_timing, plausible_fps
 
 VIDEO_SUFFIXES = {".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".wmv", ".mpg", ".mpeg"}
-_MAX_PLAUSIBLE_FPS = 1000.0
 # FFmpeg prints container warnings straight to stderr; a bad file is reported by the loader.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
@@ -55,7 +53,7 @@ def load_video(path: Path) -> Cine:
         raise VideoOpenError(f"{path.name}: the video holds no decodable frame; "
                              "it may be empty, truncated or use an unsupported codec")
     grey, colour = split_grey_and_colour(np.stack(frames))
-    if math.isfinite(fps) and 0.0 < fps <= _MAX_PLAUSIBLE_FPS:
+    if plausible_fps(fps):
         timing = FrameTiming.uniform(len(frames), 1000.0 / fps, "container")
     else:
         timing = assumed_timing(len(frames), "the container gives no frame rate")
