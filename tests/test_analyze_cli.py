@@ -583,3 +583,18 @@ def test_the_systems_virtual_folders_are_refused_at_once(folder) -> None:
     assert status == 1 and out == ""
     (error,) = error_lines(err)
     assert "system's virtual folders" in error and folder in error
+
+
+def test_a_file_name_that_looks_like_a_formula_is_inert_in_every_csv(tmp_path, sample_cine_path, monkeypatch) -> None:
+    """Issue 20 (6): a cell that starts with = + - @ is run by spreadsheets (CSV injection)."""
+    name = "=HYPERLINK(1)-@x.dcm"
+    shutil.copy(sample_cine_path, tmp_path / name)
+    monkeypatch.chdir(tmp_path)  # a relative path: the file cell starts with "="
+    status, _, err = analyze(name, "--csv", "out.csv")
+    assert status == 0, err
+    for table in ("out.csv", "out_beats.csv"):
+        _, rows = read_csv(tmp_path / table)
+        assert rows and all(row["file"] == "'" + name for row in rows)
+        assert all(not value.startswith(("=", "+", "@")) for row in rows for value in row.values())
+    from echoviewer.analysis.report import inert
+    assert inert("-3.5") == "-3.5" and inert(-3.5) == -3.5 and inert("-x") == "'-x" and inert("=1+1") == "'=1+1"

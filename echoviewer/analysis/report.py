@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -115,9 +115,34 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text that starts like a formula (``=``, ``+``, ``-``,
+    ``@``, as a file name may) gets a leading ``'`` (OWASP's advice on CSV injection); numbers,
+    negative ones included, stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
+class _InertWriter(csv.DictWriter):
+    def writerow(self, rowdict: Mapping[str, Any]) -> Any:
+        return super().writerow({key: inert(value) for key, value in rowdict.items()})
+
+    def writerows(self, rowdicts: Iterable[Mapping[str, Any]]) -> None:
+        for row in rowdicts:
+            self.writerow(row)
+
+
 def csv_writer(out: IO[str], columns: Sequence[str]) -> csv.DictWriter:
-    """A writer of these tables' rows to ``out`` (a missing cell empty, an extra key ignored)."""
-    return csv.DictWriter(out, fieldnames=list(columns), restval="", extrasaction="ignore")
+    """A writer of these tables' rows to ``out`` (a missing cell empty, an extra key ignored,
+    every text cell :func:`inert`)."""
+    return _InertWriter(out, fieldnames=list(columns), restval="", extrasaction="ignore")
 
 
 def write_csv(path: str | os.PathLike[str], columns: Sequence[str], rows: Iterable[dict]) -> None:
