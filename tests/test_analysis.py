@@ -256,3 +256,37 @@ def test_a_copied_model_is_the_same_weights(tmp_path, student) -> None:
     shutil.copy(STUDENT_MODEL.with_suffix(".json"), copy.with_suffix(".json"))
     model = load_model(copy)
     assert model.sha256 == student.sha256 and model is load_model(copy)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"output": {"activation": "sigmoid", "mask_threshold_uint8": True}}, "output.mask_threshold_uint8"),
+    ({"output": {"activation": "sigmoid", "channel": 5}}, "output.channel 5"),
+    ({"input_mean": "Infinity"}, "not a number JSON allows"),
+    ({"input_mean": "NaN"}, "not a number JSON allows"),
+    ({"input_height": 100000}, "input.height"),
+    ({"input_height": 112.0}, "input.height"),
+    ({"input_channels": 2}, "input.channels"),
+    ({"deep": True}, "nested too deeply"),
+])
+def test_a_model_card_is_checked_field_by_field_and_refused_in_one_line(tmp_path, change, field) -> None:
+    """Issue 20 (7): a threshold of ``true`` was taken as 1 (EDA 42.0 against 35.4 cm²); channel 5,
+    Infinity, NaN, deep nesting and 50 GiB input sizes gave tracebacks or NaN masks."""
+    model = tmp_path / "m.onnx"
+    shutil.copy(STUDENT_MODEL, model)
+    card = json.loads(STUDENT_MODEL.with_suffix(".json").read_text())
+    text = None
+    if "output" in change:
+        card["output"] = {**card["output"], **change["output"]}
+    elif "input_mean" in change:
+        text = json.dumps(card).replace('"mean": [', f'"mean": [{change["input_mean"]}, ', 1)
+    elif "input_height" in change:
+        card["input"]["height"] = change["input_height"]
+    elif "input_channels" in change:
+        card["input"]["channels"] = change["input_channels"]
+    else:
+        text = json.dumps(card)[:-1] + ', "x": ' + "[" * 200_000 + "]" * 200_000 + "}"
+    model.with_suffix(".json").write_text(text if text is not None else json.dumps(card))
+    with pytest.raises(ModelLoadError) as raised:
+        OnnxModel(model)
+    message = str(raised.value)
+    assert field in message and "\n" not in message, message

@@ -25,6 +25,7 @@ import json
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -61,33 +62,77 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
+MAX_CARD_BYTES = 1_000_000  # a model card is a few kB; more is not one
+MAX_INPUT_SIDE = 2048  # pixels per side of the model's input (the bundled models take 112-224)
+
+
+class _CardError(ValueError):
+    """One field of a model card is wrong (the message names it)."""
+
+
+def _no_constant(name: str) -> float:
+    raise _CardError(f"{name} is not a number JSON allows; write a finite number")
+
+
+def _integer(value: Any, name: str, low: int, high: int) -> int:
+    """A whole number in ``low``-``high`` (``true`` is not 1, ``2.0`` not 2)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _CardError(f"{name} must be a whole number from {low} to {high}, not {json.dumps(value)[:40]}")
+    return value
+
+
+def _numbers(value: Any, name: str) -> np.ndarray:
+    values = value if isinstance(value, list) else [value]
+    if not 1 <= len(values) <= 3 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        raise _CardError(f"{name} must be a number or a list of 1 or 3 numbers, not {json.dumps(value)[:40]}")
+    numbers = np.asarray(values, np.float64)
+    if not np.all(np.isfinite(numbers)) or np.any(np.abs(numbers) > 1e6):
+        raise _CardError(f"{name} must hold finite numbers of at most 1e6, not {json.dumps(value)[:40]}")
+    return numbers.astype(np.float32)
+
+
+def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise _CardError(f"{name} must be one of {', '.join(allowed)}, not {json.dumps(value)[:40]}")
+    return value
+
+
+def _object(value: Any, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise _CardError(f"{name} must be a JSON object, not {json.dumps(value)[:40]}")
+    return value
+
+
 def _read_sidecar(path: Path) -> dict:
+    """The model card, checked field by field: each type, range and size, so a damaged or hostile
+    card is refused in one line naming its field, never a traceback, NaN masks or a huge allocation."""
     if not path.is_file():
         raise ModelLoadError(f"{path}: no sidecar beside the ONNX model; {_EXPECTED}")
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-        spec, out = card["input"], card.get("output", {})
-        layout, channels = spec.get("layout", "NCHW"), int(spec.get("channels", 1))
-        size = (int(spec["height"]), int(spec["width"]))
-        mean = np.asarray(spec.get("mean", [0.0]), np.float32).reshape(-1)
-        std = np.asarray(spec.get("std", [1.0]), np.float32).reshape(-1)
-        activation, temporal = out.get("activation", "sigmoid"), card.get("temporal", "frame")
-        channel = int(out.get("channel", 0))
-        threshold = int(out.get("mask_threshold_uint8", MASK_THRESHOLD))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError,
-            AttributeError) as exc:
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise _CardError(f"the card is {path.stat().st_size:,} bytes; a model card is at most "
+                             f"{MAX_CARD_BYTES:,}")
+        card = _object(json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant), "the sidecar")
+        spec, out = _object(card.get("input"), "input"), _object(card.get("output", {}), "output")
+        layout = _choice(spec.get("layout", "NCHW"), "input.layout", LAYOUTS)
+        channels = _integer(spec.get("channels", 1), "input.channels", 1, 3)
+        if channels == 2:
+            raise _CardError("input.channels must be 1 or 3, not 2")
+        size = (_integer(spec.get("height"), "input.height", 1, MAX_INPUT_SIDE),
+                _integer(spec.get("width"), "input.width", 1, MAX_INPUT_SIDE))
+        mean, std = _numbers(spec.get("mean", [0.0]), "input.mean"), _numbers(spec.get("std", [1.0]), "input.std")
+        if {mean.size, std.size} - {1, channels} or np.any(std <= 0):
+            raise _CardError("input.mean and input.std need 1 or `channels` values, std > 0")
+        activation = _choice(out.get("activation", "sigmoid"), "output.activation", ACTIVATIONS)
+        temporal = _choice(card.get("temporal", "frame"), "temporal", TEMPORAL)
+        channel = _integer(out.get("channel", 0), "output.channel", 0, 1023)
+        threshold = _integer(out.get("mask_threshold_uint8", MASK_THRESHOLD), "output.mask_threshold_uint8", 1, 254)
+    except _CardError as exc:
+        raise ModelLoadError(f"{path}: {exc}; fix the model card (the .json sidecar)") from None
+    except RecursionError:
+        raise ModelLoadError(f"{path}: the card is nested too deeply to be a model card; {_EXPECTED}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelLoadError(f"{path}: unreadable sidecar ({type(exc).__name__}: {exc}); {_EXPECTED}") from None
-    checks = {f"layout {layout!r} not in {LAYOUTS}": layout not in LAYOUTS,
-              f"channels {channels} not 1 or 3": channels not in (1, 3),
-              f"activation {activation!r} not in {ACTIVATIONS}": activation not in ACTIVATIONS,
-              f"temporal {temporal!r} not in {TEMPORAL}": temporal not in TEMPORAL,
-              "mean and std need 1 or `channels` values, std > 0":
-                  bool({mean.size, std.size} - {1, channels}) or bool(np.any(std <= 0)),
-              f"size {size} not positive": min(size) <= 0,
-              f"mask_threshold_uint8 {threshold} not in 1-254": not 0 < threshold < 255}
-    problems = [message for message, failed in checks.items() if failed]
-    if problems:
-        raise ModelLoadError(f"{path}: {'; '.join(problems)}")
     return {"layout": layout, "channels": channels, "size": size, "mean": mean, "std": std,
             "activation": activation, "channel": channel, "temporal": temporal,
             "mask_threshold": threshold, "card": card}
@@ -136,6 +181,12 @@ class OnnxModel:
         shape = inputs[0].shape
         fixed_mismatch = len(shape) != 4 or any(
             isinstance(got, int) and got != want for got, want in zip(shape[1:], expected[1:]))
+        output = self.session.get_outputs()[0].shape
+        axis = 1 if self.spec["layout"] == "NCHW" else -1
+        classes = output[axis] if len(output) == 4 else None
+        if isinstance(classes, int) and self.spec["channel"] >= classes:
+            raise ModelLoadError(f"{self.path}: output.channel {self.spec['channel']} but the model has {classes} "
+                                 f"output channel(s) (0-{classes - 1}); fix the model card")
         if fixed_mismatch or (self.spec["temporal"] == "recurrent") != bool(self.state_names):
             want = "×".join(map(str, expected[1:]))
             raise ModelLoadError(
