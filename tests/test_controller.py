@@ -297,3 +297,22 @@ def test_edits_and_the_model_are_saved_and_reopen_with_the_file(qtbot, make_cont
 
     again.reset_picks()
     assert store.load(again.identity).ed_frames is None  # the automatic picks again
+
+
+def test_a_damaged_active_student_falls_back_to_the_bundled_one_and_every_file_still_opens(
+        qtbot, make_controller, tmp_path):
+    """Issue 20 (10): a bad active_student.json (a truncated ONNX) made every open fail."""
+    broken = tmp_path / "student.onnx"
+    broken.write_bytes(STUDENT_MODEL.read_bytes()[:4000])  # cut short by a full disk, say
+    broken.with_suffix(".json").write_text(STUDENT_MODEL.with_suffix(".json").read_text())
+    ActiveStudent().set(str(broken))
+    c, seen = make_controller()
+    assert c.model_spec == str(broken)  # it exists, so the policy starts with it
+    c.open(SAMPLE_CINE)
+    idle(qtbot, c)
+    note, = seen.payloads("error")
+    assert "model unavailable: student.onnx" in note and f"showing {DEFAULT_MODEL}" in note and "\n" not in note
+    assert c.study is not None and c.model_spec == DEFAULT_MODEL
+    c.open(SAMPLE_CINE)  # the next open goes straight to the bundled student
+    idle(qtbot, c)
+    assert c.study is not None and len(seen.payloads("error")) == 1

@@ -161,15 +161,21 @@ class StudyController(QObject):
             saved = saved if saved is not None and saved.matches(cine.n_frames) else None
             # Read late: a model or comparison chosen while this file decodes counts.
             fallback, compare = self.model_spec, self.compare
-            spec, note = self.model_for(saved), ""
-            try:
-                analysis = self._analyse(cine, spec, compare)
-            except Exception as exc:  # a saved model that is gone: the session's, and say so
-                if spec == fallback:
-                    raise
-                note = f"saved model unavailable ({exc}); showing {fallback}"
-                spec, analysis = fallback, self._analyse(cine, fallback, compare)
-            return identity, saved, spec, compare, analysis, note
+            spec = self.model_for(saved)
+            # The saved model, else the session's, else the bundled one: a model that is gone or
+            # damaged (a bad active student, a truncated file) never stops a cine from opening.
+            candidates, failures = list(dict.fromkeys((spec, fallback, DEFAULT_MODEL))), []
+            for candidate in candidates:
+                try:
+                    analysis = self._analyse(cine, candidate, compare)
+                    break
+                except Exception as exc:
+                    if candidate == candidates[-1]:
+                        raise
+                    which = "saved model" if candidate == spec != fallback else "model"
+                    failures.append(f"{which} unavailable: {Path(candidate).name} ({exc})")
+            note = "; ".join(failures) + f"; showing {Path(candidate).name}" if failures else ""
+            return identity, saved, candidate, compare, analysis, note
 
         def report(what: str, payload: object) -> None:
             if what == "preview":
