@@ -77,6 +77,7 @@ class StudyController(QObject):
         self.compare = False
         self.frame = 0
         self.reference: ReferenceSegmentation | None = None  # of the open cine; gone with it
+        self.unsaved = False  # the last save of edits failed (an unwritable data folder)
         self._task: Task | None = None
         self._wanted: tuple[str, bool] | None = None  # model and comparison chosen while opening
 
@@ -393,7 +394,17 @@ class StudyController(QObject):
                 edited_es=tuple(sorted(picks.edited_es)), n_frames=study.n_frames,
                 contours=tuple(study.contours.items()), reviewed=study.reviewed, pairing=study.pairing))
         except OSError as exc:
-            self.error.emit(f"could not save your edits ({exc}); check the data folder")
+            self.data_folder_failed(exc)
+            return
+        self.unsaved = False
+
+    def data_folder_failed(self, exc: OSError) -> None:
+        """The data folder cannot be written (edits, recent files): said once; the edits stay in
+        memory for the session and the viewer goes on."""
+        if not self.unsaved:
+            self.error.emit(f"your edits are kept for this session but not saved: the data folder cannot be "
+                            f"written ({exc}); check it, or set ECHOVIEWER_DATA_DIR to a writable folder")
+        self.unsaved = True
 
 
 def study_from_saved(analysis: CineAnalysis, saved: SavedEdits | None) -> Study:

@@ -627,7 +627,10 @@ class MainWindow(QMainWindow):
 
     def _loaded(self, cine) -> None:
         self.setWindowTitle(f"{cine.path.name} — echoviewer")
-        self.recent.add(cine.path)
+        try:
+            self.recent.add(cine.path)
+        except OSError as exc:  # an unwritable data folder: said once, the viewer goes on
+            self.controller.data_folder_failed(exc)
         self.study_list.mark_open(str(cine.path))
         self._ready = (f"{cine.path.name}: {cine.n_frames} frames, {cine.width}×{cine.height}, "
                        f"{cine.timing.fps:.1f} fps")
