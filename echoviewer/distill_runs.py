@@ -91,6 +91,7 @@ class Run:
 
     folder: Path
     plan: dict
+    problem: str = ""  # why its plan.json is damaged ("" when it is sound)
 
     @property
     def files(self) -> RunFolder:
@@ -118,6 +119,8 @@ class Run:
 
     def describe(self) -> str:
         """One line for a list of runs."""
+        if self.problem:
+            return f"{self.folder.name}: damaged ({self.problem}); it cannot be resumed, start a new run"
         data, student = self.plan.get("data", {}), self.plan.get("student", {})
         source = (f"{data['generate'].get('n')} generated cines" if isinstance(data.get("generate"), dict)
                   else f"data in {Path(str(data.get('folder'))).name}")
@@ -128,10 +131,29 @@ class Run:
         return f"{self.name}: {student.get('model', '?')} on {source}, {teacher}; {epochs}"
 
 
+def _plan_problem(plan: object) -> str:
+    """What is wrong with a plan's shape, as far as the viewer reads it ("" when nothing)."""
+    if not isinstance(plan, dict):
+        return "plan.json is not a JSON object"
+    kinds = {"name": str, "teacher": str, "data": dict, "student": dict, "teacher_training": dict}
+    for key, kind in kinds.items():
+        if plan.get(key) is not None and not isinstance(plan[key], kind):
+            return f"plan.json's {key} is not a {'text' if kind is str else 'JSON object'}"
+    data = plan.get("data") or {}
+    if not isinstance(data.get("generate", {}), dict) or "generate" not in data and "folder" not in data:
+        return "plan.json's data names neither cines to generate nor a folder"
+    return ""
+
+
 def read_run(folder: Path) -> Run | None:
-    """The run in ``folder``; None when its plan is missing or unreadable."""
-    plan = read_json(RunFolder(folder).plan)
-    return Run(folder, plan) if isinstance(plan, dict) else None
+    """The run in ``folder``; None when it holds no plan, and a run with its ``problem`` when its
+    plan is damaged (listed, so the user sees it, never resumed with a guess)."""
+    path = RunFolder(folder).plan
+    if not path.is_file():
+        return None
+    plan = read_json(path)
+    problem = "plan.json is not readable JSON" if plan is None else _plan_problem(plan)
+    return Run(folder, plan if isinstance(plan, dict) and not problem else {}, problem)
 
 
 def list_runs(finished: bool | None = None) -> list[Run]:

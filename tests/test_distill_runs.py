@@ -126,14 +126,23 @@ def test_list_runs_finds_finished_and_unfinished_runs_newest_first(shared) -> No
     copy_run(shared, runs / "20250105-000000-damaged-plan", "result.json")
     (runs / "20250105-000000-damaged-plan" / "plan.json").write_text("{")
     (runs / "20250106-stray-file").write_text("not a folder")
+    copy_run(shared, runs / "20250107-000000-bad-shape", "plan.json")
+    (runs / "20250107-000000-bad-shape" / "plan.json").write_text('{"name": "x", "student": 5, "data": {}}')
 
-    assert [r.folder.name for r in list_runs()] == ["20250103-000000-new", "20250102-000000-unfinished",
+    # damaged plans are listed, saying so (issue 20, item 10: they used to vanish or raise)
+    assert [r.folder.name for r in list_runs()] == ["20250107-000000-bad-shape", "20250105-000000-damaged-plan",
+                                                    "20250103-000000-new", "20250102-000000-unfinished",
                                                     "20250101-000000-old"]
-    assert [r.folder.name for r in list_runs(finished=True)] == ["20250103-000000-new", "20250101-000000-old"]
-    assert [r.folder.name for r in list_runs(finished=False)] == ["20250102-000000-unfinished"]
-    assert list_runs(finished=False)[0].result is None
-    assert list_runs(finished=True)[0].result == shared.result
-    assert all(r.plan == shared.plan and r.name == "Shared student" for r in list_runs())
+    assert [r.folder.name for r in list_runs(finished=True)] == ["20250105-000000-damaged-plan",
+                                                                 "20250103-000000-new", "20250101-000000-old"]
+    unfinished = list_runs(finished=False)
+    assert [r.folder.name for r in unfinished] == ["20250107-000000-bad-shape", "20250102-000000-unfinished"]
+    assert unfinished[0].describe() == ("20250107-000000-bad-shape: damaged (plan.json's student is not a JSON "
+                                        "object); it cannot be resumed, start a new run")
+    assert "plan.json is not readable JSON" in list_runs(finished=True)[0].describe()
+    sound = [r for r in list_runs() if not r.problem]
+    assert sound[1].result is None and sound[0].result == shared.result
+    assert all(r.plan == shared.plan and r.name == "Shared student" for r in sound)
 
 
 def test_new_run_folder_is_a_safe_unique_name_under_the_runs_folder() -> None:

@@ -53,8 +53,9 @@ class DistillWizard(QWizard):
     def resume(self, folder: Path) -> None:
         """Continue an interrupted run in ``folder``: straight to the run page."""
         run = read_run(folder)
-        if run is None:
-            self._teacher_page.status.error(f"{folder}: its {PLAN} is unreadable; start a new run")
+        if run is None or run.problem:
+            why = run.problem if run is not None else f"its {PLAN} is gone"
+            self._teacher_page.status.error(f"{folder.name}: {why}; it cannot be resumed, start a new run")
             return
         self.state.run = run
         self.state.current = str(run.plan.get("current", self.state.current))
