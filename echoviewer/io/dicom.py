@@ -81,7 +81,19 @@ def transfer_syntax(ds: Dataset) -> UID:
     return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
 
 
+# Transfer syntaxes newer than the installed pydicom knows (it cannot tell whether they compress):
+# their names, so the file is reported as what it is, not as damaged.
+NEWER_SYNTAXES = {"1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+                  "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+                  "1.2.840.10008.1.2.4.112": "JPEG XL"}
+
+
 def _check_decodable(path: Path, ds: Dataset, syntax: UID) -> None:
+    if not syntax.is_transfer_syntax:
+        name = NEWER_SYNTAXES.get(str(syntax), "a transfer syntax this pydicom does not know")
+        raise UnsupportedTransferSyntaxError(
+            f"{path.name}: its pixels are stored as {name} ({syntax}), which echoviewer cannot decode yet; "
+            "export the cine from the scanner or PACS as JPEG Baseline, JPEG 2000 or uncompressed DICOM")
     if not syntax.is_compressed:
         return
     name = syntax.name

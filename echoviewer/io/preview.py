@@ -67,6 +67,8 @@ def _dicom_frame(path: Path, handle: BinaryIO, force: bool) -> np.ndarray | None
     rows, cols, n_frames, samples = checked_geometry(path, ds)  # refuses what the loader refuses
     photometric = text_attr(ds, "PhotometricInterpretation")
     bits = int_attr(ds, "BitsAllocated", 0)
+    if not syntax.is_transfer_syntax:
+        return None  # one pydicom does not know (JPEG XL): the loader says so
     length = _pixel_data_length(handle, syntax)  # ``handle`` now stands at the value
     remaining = os.fstat(handle.fileno()).st_size - handle.tell()
     if syntax == JPEGBaseline8Bit and dicom_jpeg.eligible(photometric, bits):
