@@ -71,9 +71,10 @@ class CineAnalysis:
             fixed += [disagreement] if disagreement else []
         timing, calibration = self.cine.timing, self.cine.calibration
         if timing.assumed:
+            said = timing.note or "the file gives no frame rate"
+            assumed = "" if "assumed" in said else f"; {timing.fps:g} fps assumed"
             fixed.append(Flag("frame_rate_assumed", "info",
-                              f"the file gives no frame rate; {timing.fps:g} fps assumed, so heart "
-                              "rate and times are unreliable"))
+                              f"{said}{assumed}, so heart rate and times are unreliable"))
         if calibration is None:
             fixed.append(Flag("uncalibrated", "info",
                               f"no calibration ({self.cine.calibration_note}): cm values unavailable; "
