@@ -126,3 +126,19 @@ def test_a_jpeg_xl_cine_is_said_to_be_jpeg_xl_not_damaged(tmp_path, uid, name) -
     message = str(raised.value)
     assert f"stored as {name} ({uid}), which echoviewer cannot decode yet" in message and "damaged" not in message
     assert first_frame(path) is None  # no preview, no traceback
+
+
+def test_number_of_frames_0_loads_as_one_frame_and_says_so(tmp_path) -> None:
+    """Issue 20 (9): ``NumberOfFrames = 0`` loaded silently as one frame."""
+    from echoviewer.analysis import analyze, load_model
+
+    path = write_dicom(tmp_path / "zero.dcm", moving_frames(1, 64, 80, seed=2), fps=25.0, compression="none")
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames = 0
+    ds.save_as(path)
+    cine = load_cine(path)
+    assert cine.n_frames == 1
+    (note,) = cine.describe()["header_notes"]
+    assert "NumberOfFrames is 0" in note and "read as one frame" in note
+    flags = {flag.code: flag.message for flag in analyze(cine, load_model("student")).flags}
+    assert flags["header_damaged"] == note

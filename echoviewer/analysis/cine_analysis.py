@@ -75,6 +75,7 @@ class CineAnalysis:
             assumed = "" if "assumed" in said else f"; {timing.fps:g} fps assumed"
             fixed.append(Flag("frame_rate_assumed", "info",
                               f"{said}{assumed}, so heart rate and times are unreliable"))
+        fixed += [Flag("header_damaged", "info", note) for note in self.cine.metadata.header_notes]
         if calibration is None:
             fixed.append(Flag("uncalibrated", "info",
                               f"no calibration ({self.cine.calibration_note}): cm values unavailable; "

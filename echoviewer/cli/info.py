@@ -19,7 +19,8 @@ def info_main(argv: Sequence[str]) -> int:
                     "RecommendedDisplayFrameRate, EffectiveDuration, container, file or "
                     "assumed), fps_assumed, duration_s, calibration ({cm_per_px_x, cm_per_px_y, "
                     "source} or null), calibration_note (why, when null), region, "
-                    "transfer_syntax, sop_class, manufacturer, photometric, decoder.",
+                    "transfer_syntax, sop_class, manufacturer, photometric, decoder, view, view_source, "
+                    "header_notes (what the header got wrong and how it was read).",
         epilog="Exit status: 0 when every file loaded, 1 when any could not be read "
                "(its one-line reason goes to stderr).")
     parser.add_argument("files", nargs="+", metavar="FILE", help="DICOM, AVI/MP4 or .npy/.npz file")

@@ -79,6 +79,7 @@ class CineMetadata:
     region_formats: tuple[int, ...] = ()  # RegionSpatialFormat of each DICOM ultrasound region
     view: str = ""  # "A4C" or "A2C" where the file names its apical view (apical_view.py), else ""
     view_source: str = ""  # where it says so: "DICOM header" or "file name"
+    header_notes: tuple[str, ...] = ()  # what the header got wrong and how it was read anyway
 
 
 @dataclass(frozen=True, repr=False)
@@ -181,6 +182,7 @@ class Cine:
             "decoder": self.metadata.decoder,
             "view": self.metadata.view or None,
             "view_source": self.metadata.view_source or None,
+            "header_notes": list(self.metadata.header_notes),
         }
 
     def __repr__(self) -> str:

@@ -277,6 +277,14 @@ def load_dicom(path: Path, *, force: bool = False) -> Cine:
     return _load_dataset(path, _read(path, force), force)
 
 
+def _header_notes(ds: Dataset) -> tuple[str, ...]:
+    """What the header states wrongly and how the loader read it instead."""
+    notes = []
+    if "NumberOfFrames" in ds and int_attr(ds, "NumberOfFrames", 1) == 0:
+        notes.append("NumberOfFrames is 0 in the header (at least 1 is required); the image was read as one frame")
+    return tuple(notes)
+
+
 def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
         sop_name = _uid_name(text_attr(ds, "SOPClassUID"))
@@ -325,6 +333,7 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
         decoder=decoder,
         bits_stored=int_attr(ds, "BitsStored", 8),
         region_formats=tuple(region.spatial_format for region in parse_regions(ds)),
+        header_notes=_header_notes(ds),
         **_stated_view(ds),
     )
     return Cine(path=path, frames=grey, colour=colour, timing=dicom_timing(ds, n_frames),
