@@ -7,10 +7,12 @@ foreign file reads as absent, never as an error. File names never hold patient i
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
 import secrets
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -276,3 +278,47 @@ class Preferences:
             except OSError:  # a read-only data folder: keys hold for this run only
                 pass
         return salt
+
+
+class Pseudonyms:
+    """Cines named by a stable salted key (``cine-<12 hex>``, from the file's resolved path and the
+    local salt) in place of their file names, which are often a patient's; the key → path map is
+    appended to ``pseudonyms.csv`` in the data folder, so it never leaves this machine."""
+
+    def __init__(self, salt: str, root: Path | None = None) -> None:
+        self.salt, self.root = salt, root if root is not None else data_dir()
+        self.used: dict[str, str] = {}
+
+    def key(self, path: str | os.PathLike[str]) -> str:
+        from echoviewer.analysis.provenance import pseudonym  # light: hashlib only, but in analysis
+
+        resolved = str(Path(path).resolve())
+        key = f"cine-{(pseudonym(resolved, self.salt) or '')[:12]}"
+        self.used[key] = resolved
+        return key
+
+    def _replaced(self, text: str, path: str) -> str:
+        key = self.key(path)
+        return text.replace(str(path), key).replace(Path(path).name, key)
+
+    def results(self, results: list[dict]) -> list[dict]:
+        return [{**result, "file": self.key(result["file"])} for result in results]
+
+    def failures(self, failed: list[dict]) -> list[dict]:
+        """Each failure's file, and its name in the one-line reason, replaced."""
+        return [{"file": self.key(f["file"]), "error": self._replaced(f["error"], f["file"])} for f in failed]
+
+    def pairs(self, biplane: list[dict]) -> list[dict]:
+        return [{**pair, "four_chamber": self.key(pair["four_chamber"]),
+                 "two_chamber": self.key(pair["two_chamber"])} for pair in biplane]
+
+    def save(self) -> None:
+        """Append the keys used to the local map (one ``key,path`` line each, new ones only)."""
+        path = self.root / "pseudonyms.csv"
+        with open(path, encoding="utf-8", newline="") if path.is_file() else nullcontext(None) as old:
+            known = {tuple(row) for row in csv.reader(old)} if old is not None else set()
+        rows = [(key, source) for key, source in sorted(self.used.items()) if (key, source) not in known]
+        if rows:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8", newline="") as handle:
+                csv.writer(handle).writerows(rows)

@@ -598,3 +598,32 @@ def test_a_file_name_that_looks_like_a_formula_is_inert_in_every_csv(tmp_path, s
         assert all(not value.startswith(("=", "+", "@")) for row in rows for value in row.values())
     from echoviewer.analysis.report import inert
     assert inert("-3.5") == "-3.5" and inert(-3.5) == -3.5 and inert("-x") == "'-x" and inert("=1+1") == "'=1+1"
+
+
+def test_pseudonymise_names_cines_by_a_stable_key_and_keeps_the_map_local(tmp_path, sample_cine_path,
+                                                                         private_data_dir) -> None:
+    """Issue 20 (6): file and folder names, often a patient's, went verbatim into every output."""
+    folder = tmp_path / "DOE_JOHN"
+    folder.mkdir()
+    cine = folder / "DOE_JOHN_a4c.dcm"
+    shutil.copy(sample_cine_path, cine)
+    (folder / "DOE_JOHN_broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 64)
+    outputs = ["--json", tmp_path / "out.json", "--csv", tmp_path / "out.csv", "--masks", tmp_path / "m.npz"]
+    status, _, err = analyze(folder, "--pseudonymise", *outputs)
+    assert status == 1, err  # the broken file failed, the other was analysed
+    written = [tmp_path / name for name in ("out.json", "out.csv", "out_beats.csv")]
+    for path in written:
+        assert "DOE" not in path.read_text(encoding="utf-8"), path.name
+    with np.load(tmp_path / "m.npz") as masks:
+        assert len(masks.files) == 1 and "DOE" not in masks.files[0] and "cine-" in masks.files[0]
+    document = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    key = document["cines"][0]["file"]
+    assert key.startswith("cine-") and len(key) == len("cine-") + 12
+    assert document["failed"][0]["file"].startswith("cine-")
+    mapping = (private_data_dir / "pseudonyms.csv").read_text(encoding="utf-8")
+    assert f"{key},{cine.resolve()}" in mapping  # the map stays here, in the data folder
+    analyze(cine, "--pseudonymise", "--json", tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text())["cines"][0]["file"] == key  # stable
+    assert mapping.count(key) == 1 and (private_data_dir / "pseudonyms.csv").read_text().count(key) == 1
+    status, _, err = analyze(cine, "--pseudonymise", "--out", tmp_path / "run")
+    assert status == 2 and "--pseudonymise applies to" in err

@@ -24,7 +24,7 @@ from echoviewer.batch import (MASKS_MEMBER, Done, Failed, Job, OutputFolder, ana
 from echoviewer.cli.errors import report_error
 from echoviewer.io.errors import one_line
 from echoviewer.io import CineLoadError, find_cines
-from echoviewer.user_data import Preferences
+from echoviewer.user_data import Preferences, Pseudonyms
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, metavar="OUT.csv",
                         help="write per-frame rows here and per-beat rows to OUT_beats.csv")
     parser.add_argument("--masks", type=Path, metavar="OUT.npz", help="write native LV masks")
+    parser.add_argument("--pseudonymise", action="store_true",
+                        help="name each cine in the JSON, CSV and masks by a stable salted key (cine-<12 hex>), "
+                             "not its file name (often a patient's); the key → path map stays on this machine "
+                             "(pseudonyms.csv in the data folder)")
     parser.add_argument("--dicom-out", type=Path, metavar="DIR",
                         help="write a DICOM SEG (the LV masks) and SR (TID 1500 measurements) of each DICOM "
                              "cine into DIR, to send to its PACS (echoviewer pacs send)")
@@ -178,6 +182,8 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
             return f"{path}: its folder does not exist; create it or choose another path"
     if args.dicom_out is not None and not args.dicom_out.is_dir():
         return f"--dicom-out {args.dicom_out}: no such folder; create it or choose another"
+    if args.pseudonymise and args.out is not None:
+        return "--pseudonymise applies to --json, --csv and --masks; --out's folder keeps the file names to resume"
     if args.masks_out and args.out is None:
         return "--masks-out writes into the --out folder; give --out DIR too"
     if args.out is not None and args.out.exists() and not args.out.is_dir():
@@ -362,7 +368,8 @@ def _run(args: argparse.Namespace, files: list[Path], failed: list[dict], pairs:
             with mask_archive(args.masks) as archive:
                 for index in sorted(masks_of):
                     with zipfile.ZipFile(masks_of[index]) as cine_masks, cine_masks.open(MASKS_MEMBER) as member:
-                        archive.add_npy(files[index].stem, member)
+                        archive.add_npy(Pseudonyms(salt).key(files[index]) if args.pseudonymise
+                                        else files[index].stem, member)
     pairs_found = _biplanes(views, pairs)
     if args.dicom_out is not None:
         _rewrite_paired_reports(pairs_found, files, args, model, compare, stems, reader)
@@ -370,6 +377,10 @@ def _run(args: argparse.Namespace, files: list[Path], failed: list[dict], pairs:
     for result in biplane:
         print(_biplane_line(result))
     ordered = [results[index] for index in sorted(results)]  # the files' order, however they finished
+    if args.pseudonymise:
+        names = Pseudonyms(salt)
+        ordered, failed, biplane = names.results(ordered), names.failures(failed), names.pairs(biplane)
+        names.save()
     if args.json:
         write_json(args.json, ordered, failed, biplane)
     if args.csv:
