@@ -251,16 +251,30 @@ class Preferences:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else data_dir()
 
+    def _record(self) -> dict:
+        record = read_json(self.root / "preferences.json")
+        return record if isinstance(record, dict) and record.get("version") == VERSION else {}
+
+    def _write(self, **changes: object) -> None:
+        write_json(self.root / "preferences.json", {**self._record(), "version": VERSION, **changes})
+
     @property
     def reader(self) -> str:
-        record = read_json(self.root / "preferences.json")
-        reader = record.get("reader") if isinstance(record, dict) and record.get("version") == VERSION else None
+        reader = self._record().get("reader")
         return reader if isinstance(reader, str) else ""
 
     @reader.setter
     def reader(self, name: str) -> None:
-        name = " ".join(str(name).split())[:READER_LENGTH]  # one line, no control characters
-        write_json(self.root / "preferences.json", {"version": VERSION, "reader": name})
+        self._write(reader=" ".join(str(name).split())[:READER_LENGTH])  # one line, no control characters
+
+    @property
+    def pseudonymise(self) -> bool:
+        """Exports name cines by their salted key (:class:`Pseudonyms`), not their file names."""
+        return self._record().get("pseudonymise") is True
+
+    @pseudonymise.setter
+    def pseudonymise(self, on: bool) -> None:
+        self._write(pseudonymise=bool(on))
 
     def salt(self) -> str:
         path = self.root / "salt"

@@ -27,3 +27,31 @@ def test_an_unwritable_data_folder_is_said_once_and_edits_stay_in_memory(qtbot, 
     assert c.study.user_edited and c.frame in c.study.picks.ed + c.study.picks.es  # in memory
     unsaved = [text for text in said if "not saved" in text]
     assert len(unsaved) == 1 and "\n" not in unsaved[0] and "ECHOVIEWER_DATA_DIR" in unsaved[0]
+
+
+def test_pseudonymised_exports_name_the_cine_by_its_key_and_the_choice_is_kept(qtbot, make_window, tmp_path,
+                                                                              private_data_dir) -> None:
+    """Issue 20 (6): the viewer's preference: JSON, CSV and masks exports without the file name."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from echoviewer.user_data import Preferences
+
+    cine = tmp_path / "DOE_JANE_a4c.dcm"
+    shutil.copy(SAMPLE_CINE, cine)
+    window = make_window()
+    window.actions["pseudonymise"].trigger()
+    assert Preferences().pseudonymise and window.actions["pseudonymise"].isChecked()
+    open_and_wait(qtbot, window, cine)
+    e = window.exporter
+    assert e.export_json(tmp_path / "out.json") and e.export_csv(tmp_path / "out.csv")
+    assert e.export_masks(tmp_path / "masks.npz")
+    for name in ("out.json", "out.csv", "out_beats.csv"):
+        assert "DOE" not in (tmp_path / name).read_text(encoding="utf-8"), name
+    key = json.loads((tmp_path / "out.json").read_text())["cines"][0]["file"]
+    with np.load(tmp_path / "masks.npz") as masks:
+        assert masks.files == [f"000_{key}"]
+    assert f"{key},{cine.resolve()}" in (private_data_dir / "pseudonyms.csv").read_text(encoding="utf-8")
+    assert make_window().actions["pseudonymise"].isChecked()  # kept for the next window

@@ -239,8 +239,9 @@ class MaskWriter:
         self._archive = archive
         self._count = 0
 
-    def add(self, analysis: CineAnalysis) -> str:
-        with self._member(analysis.cine.path.stem) as (key, member):
+    def add(self, analysis: CineAnalysis, stem: str | None = None) -> str:
+        """One cine's masks, keyed ``<index>_<stem>`` (``stem``: its file's unless given)."""
+        with self._member(analysis.cine.path.stem if stem is None else stem) as (key, member):
             np.lib.format.write_array(member, analysis.native_masks(), allow_pickle=False)
         return key
 

@@ -25,7 +25,7 @@ from echoviewer.gui.tasks import Task, start
 from echoviewer.io import CineLoadError, load_cine
 from echoviewer.io.errors import one_line
 from echoviewer.study import Study
-from echoviewer.user_data import Preferences, file_identity, path_identity
+from echoviewer.user_data import Preferences, Pseudonyms, file_identity, path_identity
 
 STATUSES = ("not opened", "analysed", "edited", "reviewed", "failed")
 
@@ -152,6 +152,7 @@ class Cohort(QObject):
         spec, store, paths = self.controller.model_spec, self.controller.store, self.paths()
         preferences = Preferences()
         salt, reader = preferences.salt(), preferences.reader
+        names = Pseudonyms(salt) if preferences.pseudonymise else None
 
         def work(task: Task) -> tuple[int, int]:
             model = load_model(spec)
@@ -174,6 +175,9 @@ class Cohort(QObject):
                 del cine, study  # one cine's pixels at a time
             if task.cancelled():  # cancelled during the last cine: still nothing written
                 return -1, -1
+            if names is not None:  # Edit ▸ Pseudonymise file names in exports
+                results, failed = names.results(results), names.failures(failed)
+                names.save()
             write_cohort_csv(target, results, failed)
             return len(results), len(failed)
 

@@ -23,7 +23,7 @@ from echoviewer.analysis.overlay import write_figure_png, write_overlay_video
 from echoviewer.analysis.provenance import provenance
 from echoviewer.gui.biplane_partner import BiplanePartner
 from echoviewer.gui.controller import StudyController
-from echoviewer.user_data import Preferences
+from echoviewer.user_data import Preferences, Pseudonyms
 from echoviewer.gui.tasks import Task, start
 from echoviewer.gui.view_options import ViewOptions
 from echoviewer.io.errors import one_line
@@ -70,7 +70,7 @@ class Exporter(QObject):
         """Where to write (None: the dialog was cancelled, or the path is the open cine itself)."""
         study = self.controller.study
         if path is None:
-            stem = study.analysis.cine.path.stem if study is not None else "echoviewer"
+            stem = self._stem(study.analysis) if study is not None else "echoviewer"
             chosen, _ = QFileDialog.getSaveFileName(self.dialog_parent, title, str(self.folder / f"{stem}{suffix}"),
                                                     filters)
             if not chosen:
@@ -85,6 +85,16 @@ class Exporter(QObject):
             return None
         return target
 
+    def _pseudonyms(self) -> Pseudonyms | None:
+        """The salted names of cines when the user asked exports to hide file names (Edit menu)."""
+        preferences = Preferences()
+        return Pseudonyms(preferences.salt()) if preferences.pseudonymise else None
+
+    def _stem(self, analysis: CineAnalysis) -> str:
+        """What an export names the cine by: its file's stem, or its salted key."""
+        names = self._pseudonyms()
+        return analysis.cine.path.stem if names is None else names.key(analysis.cine.path)
+
     def _written(self, *paths: Path) -> None:
         self.saved.emit("Saved " + ", ".join(str(p) for p in paths))
 
@@ -93,6 +103,10 @@ class Exporter(QObject):
         plus the patient's name and ID only when shown."""
         preferences = Preferences()
         result = {**analysis.as_dict(), "provenance": provenance(analysis, preferences.salt(), preferences.reader)}
+        names = self._pseudonyms()
+        if names is not None:
+            result["file"] = names.key(analysis.cine.path)
+            names.save()
         if self.options.identifiers:
             ids = analysis.cine.identifiers
             result["patient"] = {"name": ids.patient_name, "id": ids.patient_id}
@@ -110,7 +124,9 @@ class Exporter(QObject):
     # ---- exports -----------------------------------------------------------------------------
     def _biplane(self) -> list[dict]:
         biplane = self.partner.biplane
-        return [] if biplane is None else [biplane.as_dict()]
+        pairs = [] if biplane is None else [biplane.as_dict()]
+        names = self._pseudonyms()
+        return pairs if names is None else names.pairs(pairs)
 
     def export_csv(self, path: str | Path | None = None) -> bool:
         """``OUT.csv`` (one row per frame), ``OUT_beats.csv`` (per beat, mean, sd) and, with a
@@ -146,7 +162,7 @@ class Exporter(QObject):
 
         def write() -> None:
             with report.mask_archive(target) as archive:
-                archive.add(analysis)
+                archive.add(analysis, self._stem(analysis))
         return self._guarded(write, target)
 
     def export_png(self, widget: QWidget, path: str | Path | None = None) -> bool:

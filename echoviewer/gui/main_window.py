@@ -125,6 +125,8 @@ class MainWindow(QMainWindow):
         c.compare_changed.connect(self._compare_changed)
         c.reference_changed.connect(self._reference_changed)
         self.actions["close_reference"].setEnabled(False)
+        with QSignalBlocker(self.actions["pseudonymise"]):
+            self.actions["pseudonymise"].setChecked(Preferences().pseudonymise)
         self.playback.playing_changed.connect(self._playing)
         self.exporter.saved.connect(self.say)
         self.exporter.progress.connect(self.say)
@@ -221,6 +223,9 @@ class MainWindow(QMainWindow):
           tip="Patient identifiers are hidden on screen and in exports unless this is on")
         a("reader", "Reader &name for exports…", self.choose_reader,
           tip="Your name, written into every CSV and JSON export (provenance)")
+        a("pseudonymise", "&Pseudonymise file names in exports", self.set_pseudonymise, checkable=True,
+          tip="Exports name each cine by a stable salted key (cine-…), not its file name (often a patient's); "
+              "the key → path map stays in the data folder (pseudonyms.csv)")
         a("add_model", "Add an ONNX &model…", self.choose_model)
         a("distill", "&Distill a new student…", self.open_wizard, ["Ctrl+Shift+D"],
           tip="Train a student on synthetic cines labelled by a teacher: no patient data, no human labels")
@@ -254,7 +259,7 @@ class MainWindow(QMainWindow):
         for name in ("undo", "redo", None, "set_ed", "set_es", "add_ed", "add_es", "nudge_back",
                      "nudge_forward", "delete_pick", "reset_picks", None,
                      "contour_editing", "reset_contour", None, "reviewed", None, "pair_views",
-                     "unpair_views", None, "reader"):
+                     "unpair_views", None, "reader", "pseudonymise"):
             edit.addSeparator() if name is None else edit.addAction(self.actions[name])
         view = bar.addMenu("&View")
         self.overlay_group = QActionGroup(self)
@@ -401,6 +406,14 @@ class MainWindow(QMainWindow):
 
     def _sender(self, node: Node) -> Callable[[], object]:
         return lambda: self.exporter.send_dicom(node)  # Qt passes no argument to a callable that takes none
+
+    def set_pseudonymise(self, on: bool) -> None:
+        try:
+            Preferences().pseudonymise = on
+        except OSError as exc:
+            self.controller.data_folder_failed(exc)
+            return
+        self.say("Exports will name cines by their salted key" if on else "Exports will name cines by their file")
 
     def _fill_send_menu(self) -> None:
         self.send_menu.clear()
