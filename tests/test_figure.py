@@ -73,7 +73,12 @@ def test_the_figure_png_is_native_size_and_the_video_has_the_curve(tmp_path, ana
     write_figure_png(tmp_path / "es.png", analysis, index)
     picture = cv2.cvtColor(cv2.imread(str(tmp_path / "es.png")), cv2.COLOR_BGR2RGB)
     assert picture.shape == (analysis.cine.height, analysis.cine.width, 3)
-    assert np.array_equal(picture, burn_labels(render_frame(analysis, index), analysis, index))  # lossless
+    # lossless, and black outside the imaging sector by default (burned-in names go)
+    assert np.array_equal(picture, burn_labels(render_frame(analysis, index, sector=True), analysis, index))
+    write_figure_png(tmp_path / "full.png", analysis, index, full_frame=True)
+    full = cv2.cvtColor(cv2.imread(str(tmp_path / "full.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(full, burn_labels(render_frame(analysis, index), analysis, index))
+    (tmp_path / "full.png").unlink()
     with pytest.raises(ValueError, match="outside"):
         write_figure_png(tmp_path / "x.png", analysis, analysis.cine.n_frames)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["es.png"]
@@ -86,3 +91,33 @@ def test_the_figure_png_is_native_size_and_the_video_has_the_curve(tmp_path, ana
     assert video.width == analysis.cine.width + panel.shape[1] + (analysis.cine.width + panel.shape[1]) % 2
     right = video.display_frame(30)[:, analysis.cine.width:]
     assert right.mean() > 200  # the white curve panel beside the cine
+
+
+def test_a_name_burned_into_the_pixels_is_black_in_figures_and_videos_unless_the_full_frame_is_asked(
+        tmp_path) -> None:
+    """Issue 20 (5): names burned into the pixels went straight into PNG and video exports, and
+    BurnedInAnnotation was never read."""
+    import pydicom
+
+    from echoviewer.analysis import analyze, load_model
+    from echoviewer.io import load_cine
+    from echoviewer.resources import SAMPLE_CINE
+    from tests.helpers import write_dicom
+
+    frames = load_cine(SAMPLE_CINE).frames.copy()
+    for index in range(len(frames)):  # a name in the top-left corner, as scanners burn one in
+        cv2.putText(frames[index], "DOE^JOHN 12345", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+    path = write_dicom(tmp_path / "named.dcm", frames, fps=30.0, compression="none", cm_per_px=(0.046, 0.046))
+    named = pydicom.dcmread(path)
+    named.BurnedInAnnotation = "YES"
+    named.save_as(path)
+    analysis = analyze(load_cine(path), load_model("student"))
+    assert "burned_in_annotation" in {flag.code for flag in analysis.flags}
+    corner = (slice(5, 40), slice(5, 260))
+    write_figure_png(tmp_path / "figure.png", analysis, 0, labels=False)
+    write_figure_png(tmp_path / "full.png", analysis, 0, labels=False, full_frame=True)
+    assert cv2.imread(str(tmp_path / "figure.png"))[corner].max() == 0  # the name is gone
+    assert cv2.imread(str(tmp_path / "full.png"))[corner].max() > 200  # kept only when asked
+    write_overlay_video(tmp_path / "video.avi", analysis)
+    video = load_cine(tmp_path / "video.avi")
+    assert video.frames[0][corner].max() < 40  # MJPEG: black but for compression noise

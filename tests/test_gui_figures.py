@@ -26,8 +26,10 @@ def test_the_frame_as_a_figure_and_the_video_with_the_curve(qtbot, window, tmp_p
     assert window.exporter.export_figure(tmp_path / "ed.png")
     picture = cv2.cvtColor(cv2.imread(str(tmp_path / "ed.png")), cv2.COLOR_BGR2RGB)
     analysis = c.study.analysis
-    drawn = render_frame(analysis, c.frame, mode=window.options.overlay, opacity=window.options.opacity)
+    drawn = render_frame(analysis, c.frame, mode=window.options.overlay, opacity=window.options.opacity,
+                         sector=True)  # the default: black outside the imaging sector
     assert np.array_equal(picture, burn_labels(drawn, analysis, c.frame))
+    assert not window.options.full_frame and not window.actions["full_frame"].isChecked()
     window.actions["burned_labels"].trigger()  # off: the plain frame with its overlay
     assert not window.options.burned_labels
     assert window.exporter.export_figure(tmp_path / "plain.png")

@@ -3,7 +3,8 @@
 A comparison mask adds the disagreement: pixels that one model calls LV and the other does not.
 A reference mask (a DICOM SEG read back: an expert's or another tool's contour) is outlined in
 its own colour beside the model's.
-The video holds pixels only: OpenCV writes no patient identifiers.
+The video holds pixels only: OpenCV writes no patient identifiers, and figures and videos are
+black outside the imaging sector unless asked for the full frame (names burned into the pixels).
 """
 
 from __future__ import annotations
@@ -96,27 +97,42 @@ def _draw_mask(image: np.ndarray, mask: np.ndarray, mode: str, opacity: float, c
     _blend(image, disagree, DISAGREEMENT_COLOUR, max(opacity, DISAGREEMENT_MIN_OPACITY))
 
 
+def sector_only(frame: np.ndarray, sector: np.ndarray) -> np.ndarray:
+    """A copy of ``frame`` black outside the imaging ``sector`` (boolean (H, W)): what scanners burn
+    in around it (names, IDs, dates) goes, as EchoNet-Dynamic de-identifies its videos."""
+    kept = np.array(frame, copy=True)
+    kept[~sector] = 0
+    return kept
+
+
 def render_frame(analysis: CineAnalysis, index: int, *, mode: str = "fill", opacity: float = 0.4,
-                 compare: bool = False, reference: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
+                 compare: bool = False, reference: Mapping[int, np.ndarray] | None = None,
+                 sector: bool = False) -> np.ndarray:
     """Frame ``index`` as the viewer shows it and the video holds it: the display frame with the
     LV overlay, with ``compare`` the disagreement with ``analysis.comparison`` (if any), and the
-    ``reference`` mask of this frame (frame → mask, where it has one) outlined."""
+    ``reference`` mask of this frame (frame → mask, where it has one) outlined; with ``sector``
+    black outside the imaging sector (:func:`sector_only`)."""
     comparison = analysis.comparison if compare else None
-    return draw_overlay(analysis.cine.display_frame(index), analysis.native_mask(index),
+    frame = analysis.cine.display_frame(index)
+    if sector:
+        frame = sector_only(frame, analysis.cine.sector_mask)
+    return draw_overlay(frame, analysis.native_mask(index),
                         mode=mode, opacity=opacity,
                         other=None if comparison is None else comparison.native_mask(index),
                         reference=None if reference is None else reference.get(index))
 
 
 def write_figure_png(path: str | os.PathLike[str], analysis: CineAnalysis, index: int, *, mode: str = "fill",
-                     opacity: float = 0.4, compare: bool = False, labels: bool = True) -> None:
+                     opacity: float = 0.4, compare: bool = False, labels: bool = True,
+                     full_frame: bool = False) -> None:
     """Frame ``index`` at the cine's native resolution with its overlay and, with ``labels``, the
-    frame, time, ED/ES and scale bar burned in (:mod:`echoviewer.analysis.figure`)."""
+    frame, time, ED/ES and scale bar burned in (:mod:`echoviewer.analysis.figure`); black outside
+    the imaging sector unless ``full_frame``."""
     path = Path(path)
     if not 0 <= index < analysis.cine.n_frames:
         raise ValueError(f"frame {index} is outside 0-{analysis.cine.n_frames - 1}")
-    image = figure(render_frame(analysis, index, mode=mode, opacity=opacity, compare=compare), analysis, index,
-                   labels=labels)
+    image = figure(render_frame(analysis, index, mode=mode, opacity=opacity, compare=compare, sector=not full_frame),
+                   analysis, index, labels=labels)
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"{path.name}: OpenCV could not encode the PNG")
@@ -126,12 +142,12 @@ def write_figure_png(path: str | os.PathLike[str], analysis: CineAnalysis, index
 
 def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *, mode: str = "fill",
                         opacity: float = 0.4, compare: bool = False, labels: bool = False, curve: bool = False,
-                        progress: Callable[[int, int], None] | None = None,
+                        full_frame: bool = False, progress: Callable[[int, int], None] | None = None,
                         cancelled: Callable[[], bool] | None = None) -> None:
     """Write the cine with its LV overlay as ``.mp4`` (MPEG-4 Part 2) or ``.avi`` (MJPEG) at the
     cine's frame rate; with ``compare``, the disagreement with ``analysis.comparison`` (when it has
     one) too; with ``labels`` the frame, time, ED/ES and scale bar burned in, with ``curve`` the
-    area curve beside the cine. ``progress(done, total)`` follows each frame; when ``cancelled()``
+    area curve beside the cine; black outside the imaging sector unless ``full_frame``. ``progress(done, total)`` follows each frame; when ``cancelled()``
     turns true the export stops, no file is left and :class:`ExportCancelled` is raised."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -155,7 +171,8 @@ def write_overlay_video(path: str | os.PathLike[str], analysis: CineAnalysis, *,
             for index in range(total):
                 if cancelled is not None and cancelled():
                     raise ExportCancelled(f"{path.name}: export cancelled; no file written")
-                image = figure(render_frame(analysis, index, mode=mode, opacity=opacity, compare=compare),
+                image = figure(render_frame(analysis, index, mode=mode, opacity=opacity, compare=compare,
+                                            sector=not full_frame),
                                analysis, index, labels=labels, curve=curve)
                 bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
                 writer.write(cv2.copyMakeBorder(bgr, 0, pad[0], 0, pad[1], cv2.BORDER_CONSTANT))

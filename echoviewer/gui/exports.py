@@ -187,7 +187,7 @@ class Exporter(QObject):
         options = self.options
         return self._guarded(lambda: write_figure_png(
             target, analysis, frame, mode=options.overlay, opacity=options.opacity, compare=self.controller.compare,
-            labels=options.burned_labels), target)
+            labels=options.burned_labels, full_frame=options.full_frame), target)
 
     def export_video(self, path: str | Path | None = None, curve: bool = False) -> Task | None:
         """Written in the background with progress; the overlay as currently shown, labels as the
@@ -198,11 +198,11 @@ class Exporter(QObject):
             return None
         analysis, target = chosen
         mode, opacity, compare = self.options.overlay, self.options.opacity, self.controller.compare
-        labels = self.options.burned_labels
+        labels, full_frame = self.options.burned_labels, self.options.full_frame
 
         def work(task: Task) -> Path:
             write_overlay_video(target, analysis, mode=mode, opacity=opacity, compare=compare, labels=labels,
-                                curve=curve, progress=task.progress, cancelled=task.cancelled)
+                                curve=curve, full_frame=full_frame, progress=task.progress, cancelled=task.cancelled)
             return target
 
         task = Task(work)

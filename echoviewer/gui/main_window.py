@@ -175,6 +175,9 @@ class MainWindow(QMainWindow):
         a("export_video_curve", "Video with overlay and the area c&urve…", lambda: e.export_video(curve=True))
         a("burned_labels", "Burn frame, time, ED/ES and a scale bar into figures and videos",
           o.setter("burned_labels"), checkable=True)
+        a("full_frame", "Keep the full frame in figures and videos (else black outside the sector)",
+          o.setter("full_frame"), checkable=True,
+          tip="Off (the default), everything outside the imaging sector, where scanners burn in names and IDs, is black")
         a("export_masks", "&Masks (.npz)…", lambda: e.export_masks())
         a("export_dicom", "DICOM SEG and S&R (for the PACS)…", lambda: e.export_dicom(),
           tip="The LV masks as a DICOM Segmentation and the measurements as a TID 1500 structured report")
@@ -246,7 +249,7 @@ class MainWindow(QMainWindow):
             files.addAction(self.actions[name])
         export = files.addMenu("&Export")
         for name in ("export_csv", "export_json", None, "export_figure", "export_video", "export_video_curve",
-                     "burned_labels", None, "export_window_png", "export_cine_png", "export_masks", None,
+                     "burned_labels", "full_frame", None, "export_window_png", "export_cine_png", "export_masks", None,
                      "export_dicom"):
             export.addSeparator() if name is None else export.addAction(self.actions[name])
         self.send_menu = export.addMenu("&Send SEG and SR to a PACS")
@@ -620,7 +623,8 @@ class MainWindow(QMainWindow):
         elif name == "opacity":
             with QSignalBlocker(self.opacity_slider):
                 self.opacity_slider.setValue(round(o.opacity * 100))
-        elif name in ("time_axis", "identifiers", "landmarks", "contour_editing", "burned_labels", "reference"):
+        elif name in ("time_axis", "identifiers", "landmarks", "contour_editing", "burned_labels", "reference",
+                      "full_frame"):
             self.actions[name].setChecked(getattr(o, name))
 
     def _set_disagreement(self, on: bool) -> None:

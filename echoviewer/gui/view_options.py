@@ -91,9 +91,10 @@ class ViewOptions(QObject):
     contour_editing = _Option(_flag, False)       # the LV contour's control points, to drag
     burned_labels = _Option(_flag, True)          # frame, time, ED/ES and scale bar in figures and videos
     reference = _Option(_flag, True)              # the reference contour (a DICOM SEG read back) outlined
+    full_frame = _Option(_flag, False)            # figures and videos keep what lies outside the sector
 
     FIELDS = ("overlay", "opacity", "identifiers", "time_axis", "speed", "loop", "landmarks", "contour_editing",
-              "burned_labels", "reference")
+              "burned_labels", "reference", "full_frame")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

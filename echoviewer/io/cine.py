@@ -80,6 +80,7 @@ class CineMetadata:
     view: str = ""  # "A4C" or "A2C" where the file names its apical view (apical_view.py), else ""
     view_source: str = ""  # where it says so: "DICOM header" or "file name"
     header_notes: tuple[str, ...] = ()  # what the header got wrong and how it was read anyway
+    burned_in_annotation: bool = False  # the header says identifying text is burned into the pixels
 
 
 @dataclass(frozen=True, repr=False)
@@ -183,6 +184,7 @@ class Cine:
             "view": self.metadata.view or None,
             "view_source": self.metadata.view_source or None,
             "header_notes": list(self.metadata.header_notes),
+            "burned_in_annotation": self.metadata.burned_in_annotation,
         }
 
     def __repr__(self) -> str:

@@ -334,6 +334,7 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
         bits_stored=int_attr(ds, "BitsStored", 8),
         region_formats=tuple(region.spatial_format for region in parse_regions(ds)),
         header_notes=_header_notes(ds),
+        burned_in_annotation=text_attr(ds, "BurnedInAnnotation").upper() == "YES",
         **_stated_view(ds),
     )
     return Cine(path=path, frames=grey, colour=colour, timing=dicom_timing(ds, n_frames),
