@@ -304,7 +304,7 @@ class Pseudonyms:
         self.used: dict[str, str] = {}
 
     def key(self, path: str | os.PathLike[str]) -> str:
-        from echoviewer.analysis.provenance import pseudonym  # light: hashlib only, but in analysis
+        from echoviewer.analysis.provenance import pseudonym  # the project's one salted key; late, so this module loads no analysis
 
         resolved = str(Path(path).resolve())
         key = f"cine-{(pseudonym(resolved, self.salt) or '')[:12]}"

@@ -627,3 +627,6 @@ def test_pseudonymise_names_cines_by_a_stable_key_and_keeps_the_map_local(tmp_pa
     assert mapping.count(key) == 1 and (private_data_dir / "pseudonyms.csv").read_text().count(key) == 1
     status, _, err = analyze(cine, "--pseudonymise", "--out", tmp_path / "run")
     assert status == 2 and "--pseudonymise applies to" in err
+    (private_data_dir / "pseudonyms.csv").unlink()
+    assert analyze(cine, "--pseudonymise", "--masks", tmp_path / "only.npz")[0] == 0  # masks alone: still mapped
+    assert f"{key},{cine.resolve()}" in (private_data_dir / "pseudonyms.csv").read_text(encoding="utf-8")

@@ -14,16 +14,17 @@ from pydicom.multival import MultiValue
 from pydicom.uid import ComprehensiveSRStorage
 
 from echoviewer import __version__
-from echoviewer.analysis import analyze, load_model
+from echoviewer.analysis import load_model
 from echoviewer.analysis.biplane import Biplane, view_disks
 from echoviewer.dicom_results import Algorithm, DicomResultsError, write_sr
 from echoviewer.io import load_cine
 from echoviewer.io.dicom_writer import write_ultrasound_cine
 from echoviewer.resources import SAMPLE_CINE
 
-IDENTIFIERS = {"PatientName": "Doe^Jane", "PatientID": "ID-4711", "PatientBirthDate": "19600101",
-               "PatientSex": "F", "StudyDate": "20240102", "StudyTime": "101500", "StudyID": "S-1",
-               "AccessionNumber": "ACC-9", "ReferringPhysicianName": "Who^Referred"}
+from tests import test_dicom_seg
+from tests.test_dicom_seg import IDENTIFIERS
+
+analysis, named_source = test_dicom_seg.analysis, test_dicom_seg.named_source  # the SEG tests' fixtures
 DISKS, AREA_LENGTH, BIPLANE_DISKS = "125208", "125205", "125207"
 # The standard code (value, scheme), unit (UCUM), method and the frames of each measure of an A4C beat.
 A4C = {
@@ -47,24 +48,8 @@ MEAN, SD = "373098007", "386136009"
 
 
 @pytest.fixture(scope="module")
-def analysis():
-    return analyze(load_cine(SAMPLE_CINE), load_model("student"))
-
-
-@pytest.fixture(scope="module")
 def algorithm() -> Algorithm:
     return Algorithm.of(load_model("student"))
-
-
-@pytest.fixture(scope="module")
-def named_source(tmp_path_factory) -> Path:
-    """The sample cine (same pixels and SOP Instance UID) with a patient and a study filled in."""
-    ds = pydicom.dcmread(SAMPLE_CINE)
-    for keyword, value in IDENTIFIERS.items():
-        setattr(ds, keyword, value)
-    path = tmp_path_factory.mktemp("source") / "patient_a4c.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 @pytest.fixture(scope="module")

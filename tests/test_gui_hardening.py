@@ -54,4 +54,7 @@ def test_pseudonymised_exports_name_the_cine_by_its_key_and_the_choice_is_kept(q
     with np.load(tmp_path / "masks.npz") as masks:
         assert masks.files == [f"000_{key}"]
     assert f"{key},{cine.resolve()}" in (private_data_dir / "pseudonyms.csv").read_text(encoding="utf-8")
+    (private_data_dir / "pseudonyms.csv").unlink()
+    assert e.export_masks(tmp_path / "only.npz")  # the masks alone: their key is mapped too
+    assert f"{key},{cine.resolve()}" in (private_data_dir / "pseudonyms.csv").read_text(encoding="utf-8")
     assert make_window().actions["pseudonymise"].isChecked()  # kept for the next window

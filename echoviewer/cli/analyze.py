@@ -22,6 +22,7 @@ from echoviewer.analysis.report import (beats_csv_path, biplane_csv_path, mask_a
 from echoviewer.batch import (MASKS_MEMBER, Done, Failed, Job, OutputFolder, analysed, intra_op_threads,
                               open_client, outcomes, write_dicom)
 from echoviewer.cli.errors import report_error
+from echoviewer.io.atomic import same_file
 from echoviewer.io.errors import one_line
 from echoviewer.io import CineLoadError, find_cines
 from echoviewer.user_data import Preferences, Pseudonyms
@@ -191,14 +192,6 @@ def _check_outputs(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths are one file: the same resolved path, or (hard links) the same inode."""
-    try:
-        return a.resolve() == b.resolve() or a.exists() and b.exists() and a.samefile(b)
-    except OSError:
-        return False
-
-
 def _overwrites_input(args: argparse.Namespace, files: Sequence[Path], stems: dict[Path, str]) -> str | None:
     """Why an output would be written over an input of the run (a source DICOM lost), or None."""
     named = [(f"--{flag}", path) for flag, path in (("json", args.json), ("csv", args.csv), ("masks", args.masks))
@@ -211,7 +204,7 @@ def _overwrites_input(args: argparse.Namespace, files: Sequence[Path], stems: di
         named += [("--dicom-out", out) for path in files for out in result_paths(path, args.dicom_out, stems[path])]
     for flag, output in named:
         for path in files:
-            if _same_file(output, path):
+            if same_file(output, path):
                 return (f"{flag} {output} is an input of this run ({path.name}); writing it would destroy the "
                         "source: choose another output path")
     if args.out is not None:
@@ -303,6 +296,7 @@ def _run(args: argparse.Namespace, files: list[Path], failed: list[dict], pairs:
          compare: OnnxModel | None) -> int:
     """Analyse ``files`` (as jobs, in process or on Dask), stream and collect the results, write them."""
     keep_masks = args.masks is not None or args.masks_out
+    names = Pseudonyms(salt) if args.pseudonymise else None  # --pseudonymise: one map for every output
     collect = args.json is not None or args.csv is not None  # the single-file outputs, written at the end
     index_of = {str(path): index for index, path in enumerate(files)}
     results: dict[int, dict] = {}  # only when collected
@@ -368,8 +362,7 @@ def _run(args: argparse.Namespace, files: list[Path], failed: list[dict], pairs:
             with mask_archive(args.masks) as archive:
                 for index in sorted(masks_of):
                     with zipfile.ZipFile(masks_of[index]) as cine_masks, cine_masks.open(MASKS_MEMBER) as member:
-                        archive.add_npy(Pseudonyms(salt).key(files[index]) if args.pseudonymise
-                                        else files[index].stem, member)
+                        archive.add_npy(files[index].stem if names is None else names.key(files[index]), member)
     pairs_found = _biplanes(views, pairs)
     if args.dicom_out is not None:
         _rewrite_paired_reports(pairs_found, files, args, model, compare, stems, reader)
@@ -377,10 +370,9 @@ def _run(args: argparse.Namespace, files: list[Path], failed: list[dict], pairs:
     for result in biplane:
         print(_biplane_line(result))
     ordered = [results[index] for index in sorted(results)]  # the files' order, however they finished
-    if args.pseudonymise:
-        names = Pseudonyms(salt)
+    if names is not None:
         ordered, failed, biplane = names.results(ordered), names.failures(failed), names.pairs(biplane)
-        names.save()
+        names.save()  # every key an output holds, the masks' included
     if args.json:
         write_json(args.json, ordered, failed, biplane)
     if args.csv:

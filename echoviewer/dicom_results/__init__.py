@@ -12,6 +12,7 @@ from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.dicom_results.seg import ReferenceSegmentation, read_seg, reference_for, write_seg
 from echoviewer.dicom_results.source import Algorithm, DicomResultsError, read_source
 from echoviewer.dicom_results.sr import check_source, write_sr
+from echoviewer.io.atomic import same_file
 
 
 def result_paths(source: str | os.PathLike[str], out_dir: str | os.PathLike[str],
@@ -36,7 +37,7 @@ def write_results(source: str | os.PathLike[str], analysis: CineAnalysis, out_di
     algorithm = algorithm or Algorithm.of(analysis.segmentation.model)
     seg_path, sr_path = result_paths(source, out_dir, stem)
     for target in (seg_path, sr_path):
-        if target.resolve() == source.resolve() or target.exists() and target.samefile(source):
+        if same_file(target, source):
             raise DicomResultsError(f"{target} is the source cine itself; choose another folder for the results")
     masks = analysis.native_masks()
     written = [write_seg(source, dict(enumerate(masks)), seg_path, algorithm=algorithm,

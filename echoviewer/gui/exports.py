@@ -10,8 +10,9 @@ the window puts in its status bar.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -26,10 +27,13 @@ from echoviewer.gui.controller import StudyController
 from echoviewer.user_data import Preferences, Pseudonyms
 from echoviewer.gui.tasks import Task, start
 from echoviewer.gui.view_options import ViewOptions
+from echoviewer.io.atomic import same_file
 from echoviewer.io.errors import one_line
 
 if TYPE_CHECKING:
     from echoviewer.pacs import Node
+
+T = TypeVar("T")
 
 
 class Exporter(QObject):
@@ -78,22 +82,25 @@ class Exporter(QObject):
             self.folder = Path(chosen).parent
             path = chosen
         target = Path(path)
-        source = study.analysis.cine.path if study is not None else None
-        if source is not None and (target.resolve() == source.resolve()
-                                   or target.exists() and source.exists() and target.samefile(source)):
+        if study is not None and same_file(target, study.analysis.cine.path):
             self.error.emit(f"{target.name} is the open cine; exporting there would destroy it: choose another name")
             return None
         return target
 
-    def _pseudonyms(self) -> Pseudonyms | None:
-        """The salted names of cines when the user asked exports to hide file names (Edit menu)."""
+    def _named(self, pseudonymised: Callable[[Pseudonyms], T], plain: T) -> T:
+        """``plain``, or when the user asked exports to hide file names (Edit menu) what
+        ``pseudonymised`` makes of it with the salted names, whose keys are then kept in the map."""
         preferences = Preferences()
-        return Pseudonyms(preferences.salt()) if preferences.pseudonymise else None
+        if not preferences.pseudonymise:
+            return plain
+        names = Pseudonyms(preferences.salt())
+        named = pseudonymised(names)
+        names.save()
+        return named
 
     def _stem(self, analysis: CineAnalysis) -> str:
         """What an export names the cine by: its file's stem, or its salted key."""
-        names = self._pseudonyms()
-        return analysis.cine.path.stem if names is None else names.key(analysis.cine.path)
+        return self._named(lambda names: names.key(analysis.cine.path), analysis.cine.path.stem)
 
     def _written(self, *paths: Path) -> None:
         self.saved.emit("Saved " + ", ".join(str(p) for p in paths))
@@ -103,10 +110,7 @@ class Exporter(QObject):
         plus the patient's name and ID only when shown."""
         preferences = Preferences()
         result = {**analysis.as_dict(), "provenance": provenance(analysis, preferences.salt(), preferences.reader)}
-        names = self._pseudonyms()
-        if names is not None:
-            result["file"] = names.key(analysis.cine.path)
-            names.save()
+        result["file"] = self._named(lambda names: names.key(analysis.cine.path), result["file"])
         if self.options.identifiers:
             ids = analysis.cine.identifiers
             result["patient"] = {"name": ids.patient_name, "id": ids.patient_id}
@@ -125,8 +129,7 @@ class Exporter(QObject):
     def _biplane(self) -> list[dict]:
         biplane = self.partner.biplane
         pairs = [] if biplane is None else [biplane.as_dict()]
-        names = self._pseudonyms()
-        return pairs if names is None else names.pairs(pairs)
+        return self._named(lambda names: names.pairs(pairs), pairs)
 
     def export_csv(self, path: str | Path | None = None) -> bool:
         """``OUT.csv`` (one row per frame), ``OUT_beats.csv`` (per beat, mean, sd) and, with a

@@ -33,6 +33,15 @@ def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
         raise
 
 
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether writing ``a`` would overwrite ``b``: one resolved path, or (hard links) one inode."""
+    a, b = Path(a), Path(b)
+    try:
+        return a.resolve() == b.resolve() or a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
 def write_json(path: str | os.PathLike[str], content: object, *, allow_nan: bool = False) -> None:
     """``content`` as indented JSON, atomically, creating the folder; NaN refused unless allowed."""
     path = Path(path)
