@@ -1024,7 +1024,7 @@ def test_png_exports_of_the_window_and_the_cine_view(qtbot, window, tmp_path):
     open_and_wait(qtbot, window, SAMPLE_CINE)
     for widget, name in ((window, "window.png"), (window.cine_view.graphics, "cine.png")):
         out = tmp_path / name
-        assert window.exporter.export_png(widget, out)
+        assert window.exporter.export_png(widget, window.cine_view, out)
         image = QImage(str(out))
         assert not image.isNull()
         ratio = widget.devicePixelRatioF()
@@ -1034,7 +1034,7 @@ def test_png_exports_of_the_window_and_the_cine_view(qtbot, window, tmp_path):
     image = QImage(str(tmp_path / "cine.png")).convertToFormat(QImage.Format.Format_RGB888)
     pixels = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(image.height(), -1)
     assert pixels.std() > 5
-    assert window.exporter.export_png(window, tmp_path / "no such folder" / "x.png") is False
+    assert window.exporter.export_png(window, window.cine_view, tmp_path / "no such folder" / "x.png") is False
     one_line_error(window)
 
 

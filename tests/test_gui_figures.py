@@ -55,3 +55,36 @@ def test_a_short_file_says_it_has_no_curve(qtbot, window, tmp_path) -> None:
     window.controller.set_frame(5)
     qtbot.keyClick(window, Qt.Key.Key_Right)
     assert window.controller.frame == 6
+
+
+def test_snapshots_of_the_screen_are_black_outside_the_sector_unless_the_full_frame_is_kept(
+        qtbot, window, tmp_path) -> None:
+    """Issue 20 (5): the PNG of the window or the cine view showed a name burned into the pixels
+    beside the sector, though figures and videos left it out."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QImage
+
+    frames = load_cine(SAMPLE_CINE).frames[:20].copy()
+    for frame in frames:
+        cv2.putText(frame, "DOE^JOHN 12345", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+    named = write_dicom(tmp_path / "named.dcm", frames, fps=30.0, compression="none")
+    open_and_wait(qtbot, window, named)
+    view = window.cine_view
+
+    def corner(png) -> np.ndarray:
+        """The snapshot's pixels where the name is burned in (image rows 5-40, columns 5-260)."""
+        image = QImage(str(png)).convertToFormat(QImage.Format.Format_Grayscale8)
+        pixels = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(image.height(), -1)
+        ratio = view.graphics.devicePixelRatioF()
+        top_left = view.view.mapViewToDevice(QPointF(5, 5))
+        bottom_right = view.view.mapViewToDevice(QPointF(260, 40))
+        return pixels[round(top_left.y() * ratio):round(bottom_right.y() * ratio),
+                      round(top_left.x() * ratio):round(bottom_right.x() * ratio)]
+
+    assert window.exporter.export_png(view.graphics, view, tmp_path / "cine.png")
+    assert corner(tmp_path / "cine.png").size and corner(tmp_path / "cine.png").max() < 30  # the name is gone
+    assert view.image.image[5:40, 5:260].max() > 200  # while the screen still shows the whole frame
+    assert window.exporter.export_png(window, view, tmp_path / "window.png")
+    window.actions["full_frame"].trigger()
+    assert window.exporter.export_png(view.graphics, view, tmp_path / "full.png")
+    assert corner(tmp_path / "full.png").max() > 200  # kept only when asked

@@ -58,3 +58,20 @@ def test_pseudonymised_exports_name_the_cine_by_its_key_and_the_choice_is_kept(q
     assert e.export_masks(tmp_path / "only.npz")  # the masks alone: their key is mapped too
     assert f"{key},{cine.resolve()}" in (private_data_dir / "pseudonyms.csv").read_text(encoding="utf-8")
     assert make_window().actions["pseudonymise"].isChecked()  # kept for the next window
+
+
+def test_a_pseudonym_map_that_cannot_be_saved_is_that_exports_one_line_error(qtbot, make_window, tmp_path,
+                                                                              private_data_dir) -> None:
+    """Saving the map raised in the export's slot (a traceback) instead of saying so; an export
+    whose keys could not be kept is not written, since nobody could map it back."""
+    window = make_window()
+    window.actions["pseudonymise"].trigger()
+    said: list[str] = []
+    window.exporter.error.connect(said.append)
+    open_and_wait(qtbot, window, SAMPLE_CINE)
+    (private_data_dir / "pseudonyms.csv").mkdir()  # where the map goes, something that cannot be written
+    e = window.exporter
+    assert not e.export_json(tmp_path / "out.json") and not e.export_csv(tmp_path / "out.csv")
+    assert not e.export_masks(tmp_path / "masks.npz")
+    assert len(said) == 3 and all("\n" not in text and "could not write" in text for text in said)
+    assert not list(tmp_path.glob("out*")) and not (tmp_path / "masks.npz").exists()

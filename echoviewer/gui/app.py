@@ -119,7 +119,9 @@ def run(file: str | Path | None, screenshot: str | Path | None = None) -> int:
     if screenshot is None:
         return app.exec()
     wait_until_idle(window)
-    if not window.grab().save(str(screenshot), "PNG"):
+    with window.cine_view.masked_for_snapshot(not window.options.full_frame):  # as File ▸ Export ▸ PNG does
+        snapshot = window.grab()
+    if not snapshot.save(str(screenshot), "PNG"):
         print(f"echoviewer: could not write {screenshot}", file=sys.stderr)
         return 2
     for text in errors:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from echoviewer.analysis.cine_analysis import CineAnalysis
-from echoviewer.analysis.overlay import render_frame
+from echoviewer.analysis.overlay import render_frame, sector_only
 from echoviewer.analysis.quality import dice_per_frame
 from echoviewer.gui.contour_editor import ContourItem
 from echoviewer.gui.controller import StudyController
@@ -37,6 +40,7 @@ class CineView(QWidget):
         # Masks are made per frame when drawn (a 112² → native resize: ~0.05 ms, bench/gui.py),
         # so nothing of the size of the cine is kept for them.
         self._analysis: CineAnalysis | None = None
+        self._sector_only = False  # while a snapshot is taken (:meth:`masked_for_snapshot`)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("k")
@@ -94,13 +98,34 @@ class CineView(QWidget):
             self.view.autoRange(padding=0.0)
 
     def rendered(self, frame: int) -> np.ndarray:
-        """The picture of ``frame`` as drawn: the display frame with the overlay when there is one."""
+        """The picture of ``frame`` as drawn: the display frame with the overlay when there is one
+        (black outside the imaging sector while a snapshot is taken)."""
         mode, reference = self.options.overlay, self.reference_masks()
         if self._analysis is None or mode == "hidden" and (reference is None or frame not in reference):
             assert self._cine is not None, "rendered() needs an open cine"
-            return self._cine.display_frame(frame)
+            picture = self._cine.display_frame(frame)
+            return sector_only(picture, self._cine.sector_mask) if self._sector_only else picture
         return render_frame(self._analysis, frame, mode=mode, opacity=self.options.opacity,
-                            compare=self.controller.compare, reference=reference)
+                            compare=self.controller.compare, reference=reference, sector=self._sector_only)
+
+    @contextmanager
+    def masked_for_snapshot(self, enabled: bool = True) -> Iterator[None]:
+        """Within the block (when ``enabled``) the picture is black outside the imaging sector, so a
+        snapshot of the screen leaves out what scanners burn in around it (names, IDs, dates), as the
+        figure and video exports do; a first frame shown while the file decodes, whose sector is not
+        known yet, is hidden instead."""
+        if not enabled:
+            yield
+            return
+        self._sector_only = True
+        self.image.setVisible(self._cine is not None)
+        self.redraw()
+        try:
+            yield
+        finally:
+            self._sector_only = False
+            self.image.setVisible(True)
+            self.redraw()
 
     def reference_masks(self) -> dict[int, np.ndarray] | None:
         """The reference contour's masks (source frame → mask) when one is open and shown."""

@@ -23,6 +23,7 @@ from echoviewer.analysis.cine_analysis import CineAnalysis
 from echoviewer.analysis.overlay import write_figure_png, write_overlay_video
 from echoviewer.analysis.provenance import provenance
 from echoviewer.gui.biplane_partner import BiplanePartner
+from echoviewer.gui.cine_view import CineView
 from echoviewer.gui.controller import StudyController
 from echoviewer.user_data import Preferences, Pseudonyms
 from echoviewer.gui.tasks import Task, start
@@ -138,15 +139,15 @@ class Exporter(QObject):
         if chosen is None:
             return False
         analysis, target = chosen
-        beats, biplane = report.beats_csv_path(target), self._biplane()
-        written = [target, beats] + ([report.biplane_csv_path(target)] if biplane else [])
-        result = self._result(analysis)
+        beats, pairs = report.beats_csv_path(target), report.biplane_csv_path(target)
+        written = [target, beats] + ([pairs] if self.partner.biplane is not None else [])
 
-        def write() -> None:
+        def write() -> None:  # naming saves the pseudonym map: an unwritable data folder is this export's error
+            result, biplane = self._result(analysis), self._biplane()
             report.write_frames_csv(target, [result])
             report.write_beats_csv(beats, [result])
             if biplane:
-                report.write_biplane_csv(written[2], biplane)
+                report.write_biplane_csv(pairs, biplane)
         return self._guarded(write, *written)
 
     def export_json(self, path: str | Path | None = None) -> bool:
@@ -154,8 +155,7 @@ class Exporter(QObject):
         if chosen is None:
             return False
         analysis, target = chosen
-        result = self._result(analysis)
-        return self._guarded(lambda: report.write_json(target, [result], [], self._biplane()), target)
+        return self._guarded(lambda: report.write_json(target, [self._result(analysis)], [], self._biplane()), target)
 
     def export_masks(self, path: str | Path | None = None) -> bool:
         chosen = self._analysis_and_target(path, "Export masks", "_masks.npz", "NumPy archive (*.npz)")
@@ -168,11 +168,15 @@ class Exporter(QObject):
                 archive.add(analysis, self._stem(analysis))
         return self._guarded(write, target)
 
-    def export_png(self, widget: QWidget, path: str | Path | None = None) -> bool:
+    def export_png(self, widget: QWidget, cine_view: CineView, path: str | Path | None = None) -> bool:
+        """A snapshot of ``widget`` as on screen, except that ``cine_view`` (in it) is black outside
+        the imaging sector unless the view options keep the full frame."""
         target = self._target(path, "Save a PNG snapshot", ".png", "PNG image (*.png)")
         if not target:
             return False
-        if not widget.grab().save(str(target), "PNG"):
+        with cine_view.masked_for_snapshot(not self.options.full_frame):
+            snapshot = widget.grab()
+        if not snapshot.save(str(target), "PNG"):
             self.error.emit(f"could not write {target.name}; check the folder and its permissions")
             return False
         self._written(target)
