@@ -8,8 +8,8 @@ steadier figure):
   the bundled sample cine (``echoviewer.resources.SAMPLE_CINE``);
 * ``echoviewer pacs node list`` (no goal: what a light command costs);
 * the viewer on Qt's off-screen platform with ``ECHOVIEWER_STARTUP_TIMES`` (echoviewer.gui.app):
-  the seconds from the process's start until the cine view first paints a frame (the preview or
-  frame 0; goal ≤ 1.0 s) and until the cine view and the curve paint the masks and the curve
+  the seconds from the process's start until a first frame is painted (by the start window, which
+  shows it before pyqtgraph and the models are imported, or the cine view; goal ≤ 1.0 s) and until the cine view and the curve paint the masks and the curve
   (goal ≤ 1.5 s).
 
 Every process gets a fresh ``ECHOVIEWER_DATA_DIR`` in a temporary folder (no saved edits, no

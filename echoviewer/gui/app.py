@@ -1,8 +1,11 @@
 """Start the viewer: ``echoviewer [FILE] [--screenshot OUT.png]``.
 
-``ECHOVIEWER_STARTUP_TIMES=OUT.json`` (for bench/startup.py) writes, as seconds since the process
-started, when the cine view first painted a frame (``frame``: the preview or frame 0) and when the
-cine view and the curve first painted an analysis (``analysis``), then quits.
+The start window (:mod:`echoviewer.gui.start_window`) shows the cine's first frame while the rest
+of the viewer (pyqtgraph, the analysis, onnxruntime) is imported; the full window then takes its
+place and opens the file. ``ECHOVIEWER_STARTUP_TIMES=OUT.json`` (for bench/startup.py) writes, as
+seconds since the process started, when a first frame was painted (``frame``: by the start window,
+or the full window's cine view when the file has no fast preview) and when the cine view and the
+curve first painted an analysis (``analysis``), then quits.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from echoviewer.gui.main_window import MainWindow
 from echoviewer.resources import APP_ICON
+
+if TYPE_CHECKING:  # pyqtgraph and the analysis are imported after the start window is up
+    from echoviewer.gui.main_window import MainWindow
+    from echoviewer.gui.start_window import StartWindow
 
 SCREENSHOT_SIZE = (1440, 860)
 
@@ -33,15 +39,23 @@ def _qt_message(_mode, _context, message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def application() -> QApplication:
-    """The QApplication, set up as the viewer needs it (shared by tests and bench/gui.py)."""
+def _qt_application() -> QApplication:
+    """The QApplication with the viewer's name, icon and message filter (no pyqtgraph yet)."""
     qInstallMessageHandler(_qt_message)
-
-    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("echoviewer")
     app.setWindowIcon(QIcon(str(APP_ICON)))
+    return app
+
+
+def application() -> QApplication:
+    """The QApplication, set up as the viewer needs it, pyqtgraph's options included (shared by
+    tests and bench/gui.py)."""
+    import pyqtgraph as pg
+
+    app = _qt_application()
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     return app
 
 
@@ -69,11 +83,18 @@ def _process_start() -> float:
 class _StartupTimes(QObject):
     """``ECHOVIEWER_STARTUP_TIMES``: the first paints of a frame and of an analysis, then quit."""
 
-    def __init__(self, window: MainWindow, out: str) -> None:
-        super().__init__(window)
+    def __init__(self, out: str) -> None:
+        super().__init__()
         self.start, self.out = _process_start(), out
         self.times: dict[str, float] = {}
         self.pending: dict[str, set[QObject]] = {}
+        self.start_window: StartWindow | None = None
+
+    def watch_start(self, start_window: StartWindow) -> None:
+        self.start_window = start_window
+        start_window.installEventFilter(self)
+
+    def watch(self, window: MainWindow) -> None:
         view, curve = window.cine_view.graphics.viewport(), window.curve.viewport()
         controller = window.controller
         controller.preview.connect(lambda _: self._expect("frame", {view}))
@@ -86,17 +107,38 @@ class _StartupTimes(QObject):
         if name not in self.times and name not in self.pending:
             self.pending[name] = set(widgets)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint:
-            for name, widgets in list(self.pending.items()):
-                widgets.discard(watched)
-                if not widgets:
-                    del self.pending[name]
-                    self.times[name] = time.time() - self.start
-            if "analysis" in self.times:
-                Path(self.out).write_text(json.dumps(self.times))
-                QApplication.quit()
+    def _painted(self, name: str) -> None:
+        self.times.setdefault(name, time.time() - self.start)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() != QEvent.Type.Paint:
+            return False
+        if watched is self.start_window and self.start_window.frame is not None:
+            self._painted("frame")
+        for name, widgets in list(self.pending.items()):
+            widgets.discard(watched)
+            if not widgets:
+                del self.pending[name]
+                self._painted(name)
+        if "analysis" in self.times:
+            Path(self.out).write_text(json.dumps(self.times))
+            QApplication.quit()
         return False
+
+
+def _start_window(file: str | Path | None, times: _StartupTimes | None) -> StartWindow:
+    """The start window, shown, with ``file``'s first frame when it has a fast preview."""
+    from echoviewer.gui.settings import viewer_settings
+    from echoviewer.gui.start_window import StartWindow
+
+    start = StartWindow(viewer_settings())
+    if times is not None:
+        times.watch_start(start)
+    start.show()
+    QApplication.processEvents()
+    if file is not None and Path(file).is_file() and start.show_first_frame(file):
+        QApplication.processEvents()
+    return start
 
 
 def run(file: str | Path | None, screenshot: str | Path | None = None) -> int:
@@ -104,14 +146,25 @@ def run(file: str | Path | None, screenshot: str | Path | None = None) -> int:
     file is analysed, write the PNG and return (1 if the file failed to load)."""
     if screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    app = application()
+    app = _qt_application()
+    out = os.environ.get("ECHOVIEWER_STARTUP_TIMES")
+    times = _StartupTimes(out) if out else None
+    start = None if screenshot is not None else _start_window(file, times)
+    application()  # pyqtgraph, with the viewer's options
+    from echoviewer.gui.main_window import MainWindow
+
     window = MainWindow()
     errors: list[str] = []
     window.controller.error.connect(errors.append)
-    window.resize(*SCREENSHOT_SIZE)
-    if os.environ.get("ECHOVIEWER_STARTUP_TIMES"):
-        _StartupTimes(window, os.environ["ECHOVIEWER_STARTUP_TIMES"])
+    if start is None:
+        window.resize(*SCREENSHOT_SIZE)
+    elif not start.restored:  # a first start: the size the start window had
+        window.setGeometry(start.geometry())
+    if times is not None:
+        times.watch(window)
     window.show()
+    if start is not None:
+        start.close()
     if file is not None and Path(file).is_dir():
         window.open_folder(file)
     elif file is not None:

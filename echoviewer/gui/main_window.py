@@ -30,7 +30,8 @@ from echoviewer.gui.measurements_panel import MeasurementsPanel
 from echoviewer.gui.playback import Playback
 from echoviewer.gui.study_list import StudyList
 from echoviewer.gui.transport import Transport
-from echoviewer.gui.view_options import OPACITY_PERCENT, ViewOptions, viewer_settings
+from echoviewer.gui.settings import viewer_settings
+from echoviewer.gui.view_options import OPACITY_PERCENT, ViewOptions
 from echoviewer.io import CineLoadError
 from echoviewer.io.loader import CINE_SUFFIXES, is_segmentation
 from echoviewer.resources import SAMPLE_CINE

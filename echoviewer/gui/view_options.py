@@ -19,15 +19,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from echoviewer.analysis.overlay import OVERLAY_MODES
-from echoviewer.user_data import data_dir
 
 SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0)
 OPACITY_PERCENT = (5, 100)  # the toolbar's slider; opacity is held to the percent it shows
-
-
-def viewer_settings() -> QSettings:
-    """``viewer.ini`` in the user's data folder: the window's layout, these options, the model."""
-    return QSettings(str(data_dir() / "viewer.ini"), QSettings.Format.IniFormat)
 
 
 def _overlay(value: object) -> str:
