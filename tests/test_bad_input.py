@@ -122,13 +122,20 @@ def test_damaged_numpy_header_is_not_mistaken_for_pickled_objects(tmp_path) -> N
         load_cine(tmp_path / "cine.npy")
 
 
-def test_malformed_jpeg_header_is_refused_before_any_native_decoder(tmp_path) -> None:
+def test_malformed_jpeg_header_is_kept_from_any_native_decoder(tmp_path) -> None:
     path = write_dicom(tmp_path / "cine.dcm", moving_frames(n_frames=3), compression="jpeg")
     data = bytearray(path.read_bytes())
     sof = data.index(b"\xff\xc0", data.index(b"\xff\xc0") + 2)  # frame 1's frame header
     data[sof + 4] = 79  # sample precision 8 → 79: gdcm segfaulted on this
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptDataError, match="frame 1 is damaged"):
+    cine = load_cine(path)  # the frame is never handed to gdcm; the other two load
+    assert cine.metadata.damaged_frames == (1,) and cine.metadata.decoder == "pydicom"
+    np.testing.assert_array_equal(cine.frames[1], cine.frames[0])  # shown as the nearest intact frame
+    for at in range(0, len(data) - 1):  # every frame's header damaged: nothing to show
+        if data[at:at + 2] == b"\xff\xc0":
+            data[at + 4] = 79
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptDataError, match="frame 0 is damaged"):
         load_cine(path)
 
 

@@ -76,6 +76,10 @@ class CineAnalysis:
             fixed.append(Flag("frame_rate_assumed", "info",
                               f"{said}{assumed}, so heart rate and times are unreliable"))
         fixed += [Flag("header_damaged", "info", note) for note in self.cine.metadata.header_notes]
+        if self.cine.metadata.damaged_frames:
+            fixed.append(Flag("frames_damaged", "warning",
+                              f"{self.cine.damage_summary()}; their masks and the beats that use them are unreliable",
+                              list(self.cine.metadata.damaged_frames)))
         if self.cine.metadata.burned_in_annotation:
             fixed.append(Flag("burned_in_annotation", "info",
                               "the header says patient details are burned into the pixels: figures and videos "

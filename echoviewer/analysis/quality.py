@@ -14,6 +14,7 @@ beats it concerns:
 * ``implausible_ef``, ``implausible_heart_rate`` — beats with EF outside 5–90 % or a heart rate
   outside 30–220 bpm.
 * ``view_not_apical`` — not an apical view the models can measure (:mod:`echoviewer.analysis.view_gate`).
+* ``frames_damaged`` — frames whose compressed data is damaged (``CineMetadata.damaged_frames``).
 * ``frame_rate_assumed``, ``uncalibrated`` (info) — timings or cm values the file could not give.
 """
 

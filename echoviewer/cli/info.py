@@ -20,9 +20,11 @@ def info_main(argv: Sequence[str]) -> int:
                     "assumed), fps_assumed, duration_s, calibration ({cm_per_px_x, cm_per_px_y, "
                     "source} or null), calibration_note (why, when null), region, "
                     "transfer_syntax, sop_class, manufacturer, photometric, decoder, view, view_source, "
-                    "header_notes (what the header got wrong and how it was read).",
+                    "header_notes (what the header got wrong and how it was read), frames_damaged "
+                    "(frames whose compressed data is damaged).",
         epilog="Exit status: 0 when every file loaded, 1 when any could not be read "
-               "(its one-line reason goes to stderr).")
+               "(its one-line reason goes to stderr). A file with damaged frames loads, and "
+               "gets one line on stderr naming them.")
     parser.add_argument("files", nargs="+", metavar="FILE", help="DICOM, AVI/MP4 or .npy/.npz file")
     args = parser.parse_args(argv)
     failed = 0
@@ -34,4 +36,6 @@ def info_main(argv: Sequence[str]) -> int:
             failed += 1
             continue
         print(json.dumps(cine.describe()), flush=True)
+        if cine.metadata.damaged_frames:
+            report_error(f"{cine.path.name}: {cine.damage_summary()}")
     return 1 if failed else 0

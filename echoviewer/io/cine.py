@@ -12,6 +12,8 @@ import numpy as np
 from echoviewer.io.pixels import ColourFrames
 from echoviewer.io.sector import ImagingRegion, estimate_sector_mask
 
+_LISTED_FRAMES = 20  # damaged frames named in a summary line; the rest are counted
+
 
 @dataclass(frozen=True)
 class FrameTiming:
@@ -81,6 +83,8 @@ class CineMetadata:
     view_source: str = ""  # where it says so: "DICOM header" or "file name"
     header_notes: tuple[str, ...] = ()  # what the header got wrong and how it was read anyway
     burned_in_annotation: bool = False  # the header says identifying text is burned into the pixels
+    damaged_frames: tuple[int, ...] = ()  # frames whose compressed data is damaged
+    damage: str = ""  # what is wrong with them and how they are shown, e.g. "JPEG data corrupt"
 
 
 @dataclass(frozen=True, repr=False)
@@ -185,7 +189,18 @@ class Cine:
             "view_source": self.metadata.view_source or None,
             "header_notes": list(self.metadata.header_notes),
             "burned_in_annotation": self.metadata.burned_in_annotation,
+            "frames_damaged": list(self.metadata.damaged_frames),
         }
+
+    def damage_summary(self) -> str:
+        """"3 of 120 frames damaged (JPEG data corrupt): frames 4, 9, 17", or "" when none is."""
+        damaged = self.metadata.damaged_frames
+        if not damaged:
+            return ""
+        listed = ", ".join(str(frame) for frame in damaged[:_LISTED_FRAMES])
+        more = f" and {len(damaged) - _LISTED_FRAMES} more" if len(damaged) > _LISTED_FRAMES else ""
+        return (f"{len(damaged)} of {self.n_frames} frames damaged ({self.metadata.damage}): "
+                f"frame{'s' if len(damaged) > 1 else ''} {listed}{more}")
 
     def __repr__(self) -> str:
         return (f"Cine({self.path.name!r}, {self.n_frames}x{self.height}x{self.width}, "

@@ -1,8 +1,9 @@
 """The decoding worker process behind :mod:`echoviewer.io.isolated`.
 
 Says {"kind": "ready"} once started; then reads one JSON request per line on stdin ({"path",
-"force", "n_frames", "memory_limit"}) and answers one JSON line ({"kind": "array", "dtype",
-"shape", "nbytes"} then the raw bytes, or {"kind": "error", "type", "message"}) on the stdout it
+"force", "n_frames", "skip": frames not to decode, "memory_limit"}) and answers one JSON line
+({"kind": "array", "dtype", "shape", "nbytes", "damaged": frame indices} then the raw bytes, or
+{"kind": "error", "type", "message"}) on the stdout it
 was started with. Anything a native library prints goes to /dev/null, so it cannot corrupt the
 answers. Each decode runs under an address-space limit: a damaged JPEG 2000 stream can make
 openjpeg allocate without end.
@@ -30,13 +31,14 @@ def _send(out: BinaryIO, header: dict[str, Any], payload: memoryview | None = No
         out.write(payload)
 
 
-def _decode(request: dict[str, Any]) -> np.ndarray:
+def _decode(request: dict[str, Any]) -> tuple[np.ndarray, tuple[int, ...]]:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = int(request["memory_limit"])
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
     try:
-        return np.ascontiguousarray(
-            stack_frames_of_file(Path(request["path"]), request["force"], request["n_frames"]))
+        stack, damaged = stack_frames_of_file(Path(request["path"]), request["force"], request["n_frames"],
+                                              request.get("skip", ()))
+        return np.ascontiguousarray(stack), damaged
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
@@ -44,7 +46,7 @@ def _decode(request: dict[str, Any]) -> np.ndarray:
 def answer(out: BinaryIO, request: dict[str, Any]) -> None:
     path = Path(request["path"])
     try:
-        array = _decode(request)
+        array, damaged = _decode(request)
     except MemoryError:
         _send(out, {"kind": "error", "type": "CorruptDataError",
                     "message": f"{path.name}: decoding needed far more memory than the image "
@@ -57,7 +59,7 @@ def answer(out: BinaryIO, request: dict[str, Any]) -> None:
                                "the file may be truncated or damaged"})
     else:
         _send(out, {"kind": "array", "dtype": array.dtype.str, "shape": list(array.shape),
-                    "nbytes": array.nbytes}, memoryview(array.data).cast("B"))
+                    "nbytes": array.nbytes, "damaged": list(damaged)}, memoryview(array.data).cast("B"))
 
 
 def serve() -> None:

@@ -2,14 +2,19 @@
 
 JPEG Baseline 8-bit cines, the usual scanner export, take a fast path (:mod:`.dicom_jpeg`);
 everything else goes through pydicom's pixel handlers (gdcm, pylibjpeg-openjpeg, pylibjpeg-rle
-or pydicom's own), frame by frame into one preallocated array, in the decode worker
-(:mod:`.isolated`) whenever a native codec is involved.
+or pydicom's own; JPEG XL, which pydicom 3.0 does not know, through imagecodecs' libjxl), frame by
+frame into one preallocated array, in the decode worker (:mod:`.isolated`) whenever a native codec
+is involved. A frame whose compressed data is damaged costs that frame, not the file: it is counted
+in ``CineMetadata.damaged_frames``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import warnings
+from collections import deque
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,19 +86,36 @@ def transfer_syntax(ds: Dataset) -> UID:
     return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
 
 
-# Transfer syntaxes newer than the installed pydicom knows (it cannot tell whether they compress):
-# their names, so the file is reported as what it is, not as damaged.
-NEWER_SYNTAXES = {"1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
-                  "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
-                  "1.2.840.10008.1.2.4.112": "JPEG XL"}
+# JPEG XL (DICOM 2024), newer than pydicom 3.0 knows and has no pixel handler for: each frame is
+# one codestream, decoded with imagecodecs' libjxl in the decode worker (colour comes out as RGB,
+# a JPEG recompression's YCbCr converted as libjpeg would).
+JPEG_XL_SYNTAXES = {"1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+                    "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+                    "1.2.840.10008.1.2.4.112": "JPEG XL"}
+# What CineMetadata.damage says of the damaged frames each decode path finds.
+_CORRUPT_JPEG = "JPEG data corrupt"
+_UNDECODABLE = "data undecodable, each shown as the nearest intact frame"
+
+
+def syntax_name(syntax: UID) -> str:
+    return JPEG_XL_SYNTAXES.get(str(syntax), syntax.name)
+
+
+def _compressed(syntax: UID) -> bool:
+    return str(syntax) in JPEG_XL_SYNTAXES or syntax.is_compressed
 
 
 def _check_decodable(path: Path, ds: Dataset, syntax: UID) -> None:
+    if str(syntax) in JPEG_XL_SYNTAXES:
+        if importlib.util.find_spec("imagecodecs") is None:
+            raise UnsupportedTransferSyntaxError(
+                f"{path.name}: {syntax_name(syntax)} needs a decoder that is not installed; run: pip install imagecodecs")
+        return
     if not syntax.is_transfer_syntax:
-        name = NEWER_SYNTAXES.get(str(syntax), "a transfer syntax this pydicom does not know")
         raise UnsupportedTransferSyntaxError(
-            f"{path.name}: its pixels are stored as {name} ({syntax}), which echoviewer cannot decode yet; "
-            "export the cine from the scanner or PACS as JPEG Baseline, JPEG 2000 or uncompressed DICOM")
+            f"{path.name}: its pixels are stored as a transfer syntax this pydicom does not know ({syntax}), "
+            "which echoviewer cannot decode; export the cine from the scanner or PACS as JPEG Baseline, "
+            "JPEG 2000 or uncompressed DICOM")
     if not syntax.is_compressed:
         return
     name = syntax.name
@@ -154,26 +176,94 @@ def palette_to_rgb(frame: np.ndarray, ds: Dataset) -> np.ndarray:
     return rgb
 
 
-def _check_jpeg_frames(path: Path, ds: Dataset, syntax: UID, n_frames: int) -> None:
-    """Refuse malformed JPEG headers before gdcm, which can crash the process on them."""
+def _malformed_jpeg_frames(path: Path, ds: Dataset, syntax: UID, n_frames: int) -> tuple[int, ...]:
+    """The frames whose JPEG header is malformed, kept from gdcm, which can crash the process on
+    them; refused outright when no frame is well formed."""
     if not str(syntax).startswith(_JPEG_FAMILY):
-        return
-    for index, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=n_frames)):
+        return ()
+    malformed: list[tuple[int, JpegStructureError]] = []
+    count = 0
+    for count, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=n_frames), 1):
         try:
             check_jpeg_header(frame)
         except JpegStructureError as exc:
-            raise CorruptDataError(f"{path.name}: frame {index} is damaged ({exc}); "
-                                   "copy the file again from the source") from exc
+            malformed.append((count - 1, exc))
+    if malformed and len(malformed) == count:
+        index, first = malformed[0]
+        raise CorruptDataError(f"{path.name}: frame {index} is damaged ({first}); "
+                               "copy the file again from the source") from first
+    return tuple(index for index, _ in malformed)
 
 
-def _stack_frames(path: Path, ds: Dataset, n_frames: int) -> np.ndarray:
-    """Every frame through pydicom's pixel handlers, palette colour applied: (T, H, W[, 3])."""
-    photometric = text_attr(ds, "PhotometricInterpretation")
-    stack: np.ndarray | None = None
+def _frames_held(ds: Dataset, n_frames: int) -> int:
+    """How many frames the encapsulated pixel data holds (fewer than stated when truncated)."""
     count = 0
-    for index, frame in enumerate(iter_pixels(ds)):
-        if index >= n_frames:
-            break
+    try:
+        for _ in generate_frames(ds.PixelData, number_of_frames=n_frames):
+            count += 1
+    except Exception:  # the data ends inside a fragment: the frames before it are held
+        pass
+    return count
+
+
+def _jpeg_xl_frames(ds: Dataset, indices: Sequence[int], n_frames: int
+                    ) -> Iterator[tuple[int, np.ndarray | Exception]]:
+    import imagecodecs  # a native codec: imported in the decode worker only
+
+    wanted, shape = set(indices), (int_attr(ds, "Rows", 0), int_attr(ds, "Columns", 0))
+    for index, encoded in enumerate(generate_frames(ds.PixelData, number_of_frames=n_frames)):
+        if index not in wanted:
+            continue
+        try:
+            frame = imagecodecs.jpegxl_decode(encoded)
+            if frame.shape[:2] != shape:
+                raise ValueError(f"a codestream of {frame.shape[:2]} pixels, the header says {shape}")
+        except Exception as exc:  # libjxl meets arbitrary bytes: the frame is damaged
+            yield index, exc
+        else:
+            yield index, frame
+
+
+def _decoded_frames(ds: Dataset, syntax: UID, indices: Sequence[int], n_frames: int
+                    ) -> Iterator[tuple[int, np.ndarray | Exception]]:
+    """Each frame of ``indices`` (ascending) with its pixels, or, for compressed data, the error
+    its data raised: one damaged frame costs that frame, not the file. Ends early when the data
+    holds fewer frames than the header says."""
+    if str(syntax) in JPEG_XL_SYNTAXES:
+        yield from _jpeg_xl_frames(ds, indices, n_frames)
+        return
+    todo = deque(indices)
+    every = list(indices) == list(range(n_frames))  # pydicom's fastest way: iterate them all
+    while todo:
+        try:
+            for frame in iter_pixels(ds, indices=None if every else list(todo)):
+                if not todo:
+                    return
+                yield todo.popleft(), frame
+            return
+        except Exception as exc:  # pydicom's iterator stops at the error: go on after that frame
+            if not syntax.is_compressed or not todo:
+                raise
+            yield todo.popleft(), exc
+            if every:  # from now on frame by frame, never past the frames the data holds
+                every, held = False, _frames_held(ds, n_frames)
+                while todo and todo[-1] >= held:
+                    todo.pop()
+
+
+def _stack_frames(path: Path, ds: Dataset, n_frames: int, skip: Sequence[int] = ()
+                  ) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Every frame but those in ``skip``, palette colour applied: (T, H, W[, 3]), and the damaged
+    frames (``skip`` and those that could not be decoded), each a copy of the nearest intact one."""
+    syntax, photometric = transfer_syntax(ds), text_attr(ds, "PhotometricInterpretation")
+    stack: np.ndarray | None = None
+    damaged, count = set(skip), 0
+    first_error: Exception | None = None
+    for index, frame in _decoded_frames(ds, syntax, [i for i in range(n_frames) if i not in damaged], n_frames):
+        if isinstance(frame, Exception):
+            damaged.add(index)
+            first_error = first_error or frame
+            continue
         if photometric == "PALETTE COLOR":
             frame = palette_to_rgb(frame, ds)
         if stack is None:
@@ -183,26 +273,33 @@ def _stack_frames(path: Path, ds: Dataset, n_frames: int) -> np.ndarray:
                                    f"frame 0 has {stack.shape[1:]}")
         stack[index] = frame
         count += 1
-    if stack is None or count < n_frames:
+    if stack is None and first_error is not None:
+        raise first_error  # no frame decodes: the file's data, not a frame, is damaged
+    if stack is None or count + len(damaged) < n_frames:
         raise CorruptDataError(f"{path.name}: only {count} of {n_frames} frames could be decoded; "
                                "the file is truncated")
-    return stack
+    intact = np.setdiff1d(np.arange(n_frames), sorted(damaged))
+    for index in sorted(damaged):
+        before = intact[intact < index]
+        stack[index] = stack[before[-1] if before.size else intact[0]]
+    return stack, tuple(sorted(damaged))
 
 
-def stack_frames_of_file(path: Path, force: bool, n_frames: int) -> np.ndarray:
+def stack_frames_of_file(path: Path, force: bool, n_frames: int, skip: Sequence[int] = ()
+                         ) -> tuple[np.ndarray, tuple[int, ...]]:
     """:func:`_stack_frames` from the file itself: what the decoding worker runs."""
-    return _stack_frames(path, _read(path, force), n_frames)
+    return _stack_frames(path, _read(path, force), n_frames, skip)
 
 
-def _decode_with_pydicom(path: Path, ds: Dataset, syntax: UID, n_frames: int, force: bool
-                         ) -> tuple[np.ndarray, ColourFrames | None]:
-    if syntax.is_compressed:  # native codecs: isolated, see isolated.py
-        stack = decode_pixels_isolated(
-            path, force, n_frames,
+def _decode_with_pydicom(path: Path, ds: Dataset, syntax: UID, n_frames: int, force: bool,
+                         skip: tuple[int, ...]) -> tuple[np.ndarray, ColourFrames | None, tuple[int, ...]]:
+    if _compressed(syntax):  # native codecs: isolated, see isolated.py
+        stack, damaged = decode_pixels_isolated(
+            path, force, n_frames, skip,
             timeout_s=_DECODE_TIMEOUT_S + len(ds.PixelData) / _DECODE_BYTES_PER_S,
             memory_limit=_DECODE_MEMORY_BASE + _DECODE_MEMORY_PER_BYTE * _decoded_bytes(ds, n_frames))
     else:
-        stack = _stack_frames(path, ds, n_frames)
+        stack, damaged = _stack_frames(path, ds, n_frames, skip)
     if stack.ndim == 4 and stack.dtype != np.uint8:
         # Colour with more than 8 bits per channel: keep the colour balance, drop low bits.
         bits = int_attr(ds, "BitsStored", stack.dtype.itemsize * 8)
@@ -211,7 +308,7 @@ def _decode_with_pydicom(path: Path, ds: Dataset, syntax: UID, n_frames: int, fo
     stack = to_uint8(stack)
     if text_attr(ds, "PhotometricInterpretation") == "MONOCHROME1":
         np.subtract(255, stack, out=stack)  # MONOCHROME1: 0 is white
-    return split_grey_and_colour(stack)
+    return (*split_grey_and_colour(stack), damaged)
 
 
 def _identifiers(ds: Dataset) -> PatientIdentifiers:
@@ -303,18 +400,21 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
     rows, cols, n_frames, samples = checked_geometry(path, ds)
     photometric = text_attr(ds, "PhotometricInterpretation")
     log.debug("DICOM %s: SOP class %s, %s, %s, %d×%d×%d", path.name, text_attr(ds, "SOPClassUID"),
-              syntax.name, photometric, n_frames, rows, cols)
+              syntax_name(syntax), photometric, n_frames, rows, cols)
 
     decoded = None
     if syntax == JPEGBaseline8Bit and dicom_jpeg.eligible(photometric, int_attr(ds, "BitsAllocated", 0)):
         decoded = dicom_jpeg.decode(ds, n_frames, rows, cols, samples)
-        decoder = "opencv"
+        decoder, damage = "opencv", _CORRUPT_JPEG
     if decoded is None:
         _check_decodable(path, ds, syntax)
-        _check_jpeg_frames(path, ds, syntax, n_frames)
-        decoded = _decode_with_pydicom(path, ds, syntax, n_frames, force)
-        decoder = "pydicom"
-    grey, colour = decoded
+        skip = _malformed_jpeg_frames(path, ds, syntax, n_frames)
+        decoded = _decode_with_pydicom(path, ds, syntax, n_frames, force, skip)
+        decoder = "imagecodecs" if str(syntax) in JPEG_XL_SYNTAXES else "pydicom"
+        damage = _UNDECODABLE
+    grey, colour, damaged = decoded
+    if damaged:
+        log.debug("DICOM %s: %d damaged frame(s)", path.name, len(damaged))
 
     calibration, calibration_note, region = dicom_calibration(ds, cols, rows)
     if region is None:
@@ -328,13 +428,15 @@ def _load_dataset(path: Path, ds: Dataset, force: bool) -> Cine:
         sop_class_uid=sop_class,
         sop_class_name=_uid_name(sop_class),
         transfer_syntax_uid=str(syntax),
-        transfer_syntax_name=syntax.name,
+        transfer_syntax_name=syntax_name(syntax),
         photometric=photometric,
         decoder=decoder,
         bits_stored=int_attr(ds, "BitsStored", 8),
         region_formats=tuple(region.spatial_format for region in parse_regions(ds)),
         header_notes=_header_notes(ds),
         burned_in_annotation=text_attr(ds, "BurnedInAnnotation").upper() == "YES",
+        damaged_frames=damaged,
+        damage=damage if damaged else "",
         **_stated_view(ds),
     )
     return Cine(path=path, frames=grey, colour=colour, timing=dicom_timing(ds, n_frames),

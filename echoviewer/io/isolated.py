@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,17 +107,18 @@ _worker: _Worker | None = None
 _lock = threading.Lock()
 
 
-def decode_pixels_isolated(path: Path, force: bool, n_frames: int, *, timeout_s: float,
-                           memory_limit: int) -> np.ndarray:
-    """The frames of a compressed DICOM as pydicom decodes them, computed in the worker with at
-    most ``timeout_s`` seconds and ``memory_limit`` bytes of address space."""
+def decode_pixels_isolated(path: Path, force: bool, n_frames: int, skip: Sequence[int] = (), *,
+                           timeout_s: float, memory_limit: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The frames of a compressed DICOM as :func:`echoviewer.io.dicom.stack_frames_of_file`
+    decodes them (all but ``skip``) and the damaged ones, computed in the worker with at most
+    ``timeout_s`` seconds and ``memory_limit`` bytes of address space."""
     global _worker
     with _lock:
         try:
             if _worker is None or not _worker.alive:
                 _worker = _Worker()
             header, payload = _worker.request(
-                {"path": str(path), "force": force, "n_frames": n_frames,
+                {"path": str(path), "force": force, "n_frames": n_frames, "skip": list(skip),
                  "memory_limit": memory_limit}, timeout_s)
         except (EOFError, TimeoutError, BrokenPipeError, ValueError) as exc:
             if _worker is not None:
@@ -128,7 +130,8 @@ def decode_pixels_isolated(path: Path, force: bool, n_frames: int, *, timeout_s:
             raise CorruptDataError(f"{path.name}: the image decoder crashed on this file; "
                                    "the file is damaged") from None
     if header["kind"] == "array":
-        return np.frombuffer(payload, np.dtype(header["dtype"])).reshape(header["shape"])
+        return (np.frombuffer(payload, np.dtype(header["dtype"])).reshape(header["shape"]),
+                tuple(int(index) for index in header.get("damaged", ())))
     error_type = getattr(errors, str(header.get("type")), None)
     if not (isinstance(error_type, type) and issubclass(error_type, CineLoadError)):
         error_type = CorruptDataError

@@ -68,7 +68,7 @@ def _dicom_frame(path: Path, handle: BinaryIO, force: bool) -> np.ndarray | None
     photometric = text_attr(ds, "PhotometricInterpretation")
     bits = int_attr(ds, "BitsAllocated", 0)
     if not syntax.is_transfer_syntax:
-        return None  # one pydicom does not know (JPEG XL): the loader says so
+        return None  # one pydicom does not know (JPEG XL: its codec runs in the decode worker only)
     length = _pixel_data_length(handle, syntax)  # ``handle`` now stands at the value
     remaining = os.fstat(handle.fileno()).st_size - handle.tell()
     if syntax == JPEGBaseline8Bit and dicom_jpeg.eligible(photometric, bits):
@@ -121,15 +121,14 @@ def _items_complete(handle: BinaryIO, remaining: int) -> bool:
 
 
 def _jpeg_frame(encoded: bytes, rows: int, cols: int, samples: int) -> np.ndarray | None:
-    data = np.frombuffer(encoded, np.uint8)
     if samples == 3:
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        bgr = dicom_jpeg.quiet_imdecode(encoded, cv2.IMREAD_COLOR)
         if bgr is None or bgr.shape != (rows, cols, 3):
             return None
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         if has_colour([rgb]):
             return rgb
-    grey = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)  # the Y plane, as the loader's grey frames
+    grey = dicom_jpeg.quiet_imdecode(encoded, cv2.IMREAD_GRAYSCALE)  # the Y plane, as the loader's grey frames
     return grey if grey is not None and grey.shape == (rows, cols) else None
 
 

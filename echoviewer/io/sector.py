@@ -7,12 +7,13 @@ black in some frame (dark blood pools inside it are filled by the hull).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from echoviewer.io.pixels import sample_indices
+from echoviewer.io.pixels import frame_grey, has_colour, sample_indices
 
 _SAMPLED_FRAMES = 16
 _NON_BLACK_THRESHOLD = 8
@@ -29,8 +30,13 @@ class ImagingRegion:
     source: str
 
 
+def region_samples(n_frames: int) -> np.ndarray:
+    """The frames :func:`content_region` looks at."""
+    return sample_indices(n_frames, _SAMPLED_FRAMES)
+
+
 def _candidate_pixels(frames: np.ndarray) -> np.ndarray:
-    return frames[sample_indices(frames.shape[0], _SAMPLED_FRAMES)].max(axis=0) > _NON_BLACK_THRESHOLD
+    return frames[region_samples(frames.shape[0])].max(axis=0) > _NON_BLACK_THRESHOLD
 
 
 def _largest_convex_blob(candidates: np.ndarray) -> np.ndarray | None:
@@ -68,3 +74,18 @@ def content_region(frames: np.ndarray) -> ImagingRegion:
         return whole
     ys, xs = np.nonzero(blob)
     return ImagingRegion(int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()), "image content")
+
+
+def look_samples(n_frames: int) -> list[int]:
+    """The frames :func:`sampled_look` needs, in order."""
+    return sorted({*sample_indices(n_frames).tolist(), *region_samples(n_frames).tolist()})
+
+
+def sampled_look(frames: Mapping[int, np.ndarray], n_frames: int, *, bgr: bool = False
+                 ) -> tuple[bool, ImagingRegion]:
+    """(whether the content has colour, :func:`content_region`) of a cine of ``n_frames``, judged as
+    its loader judges them but from its uint8 frames at :func:`look_samples` alone ((H, W) grey or
+    (H, W, 3) RGB, BGR with ``bgr``; one that could not be read is passed over)."""
+    colour = has_colour(frames[i] for i in sample_indices(n_frames) if i in frames and frames[i].ndim == 3)
+    grey = np.stack([frame_grey(frames[i], bgr) for i in region_samples(n_frames) if i in frames])
+    return colour, content_region(grey)
