@@ -164,45 +164,61 @@ class Cine:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary without patient identifiers (what ``echoviewer info`` prints)."""
-        return {
-            "file": str(self.path),
-            "format": self.metadata.format,
-            "frames": self.n_frames,
-            "width": self.width,
-            "height": self.height,
-            "colour": self.colour is not None,
-            "fps": round(self.timing.fps, 4),
-            "fps_source": self.timing.source,
-            "fps_assumed": self.timing.assumed,
-            "timing_note": self.timing.note,
-            "duration_s": round(self.timing.duration_s, 4),
-            "calibration": asdict(self.calibration) if self.calibration else None,
-            "calibration_note": self.calibration_note,
-            "region": asdict(self.region),
-            "transfer_syntax": self.metadata.transfer_syntax_name or None,
-            "transfer_syntax_uid": self.metadata.transfer_syntax_uid or None,
-            "sop_class": self.metadata.sop_class_name or None,
-            "manufacturer": self.metadata.manufacturer or None,
-            "photometric": self.metadata.photometric or None,
-            "decoder": self.metadata.decoder,
-            "view": self.metadata.view or None,
-            "view_source": self.metadata.view_source or None,
-            "header_notes": list(self.metadata.header_notes),
-            "burned_in_annotation": self.metadata.burned_in_annotation,
-            "frames_damaged": list(self.metadata.damaged_frames),
-        }
+        return description(path=self.path, n_frames=self.n_frames, height=self.height, width=self.width,
+                           colour=self.colour is not None, timing=self.timing, calibration=self.calibration,
+                           calibration_note=self.calibration_note, region=self.region, metadata=self.metadata)
 
     def damage_summary(self) -> str:
         """"3 of 120 frames damaged (JPEG data corrupt): frames 4, 9, 17", or "" when none is."""
-        damaged = self.metadata.damaged_frames
-        if not damaged:
-            return ""
-        listed = ", ".join(str(frame) for frame in damaged[:_LISTED_FRAMES])
-        more = f" and {len(damaged) - _LISTED_FRAMES} more" if len(damaged) > _LISTED_FRAMES else ""
-        return (f"{len(damaged)} of {self.n_frames} frames damaged ({self.metadata.damage}): "
-                f"frame{'s' if len(damaged) > 1 else ''} {listed}{more}")
+        return damage_summary(self.describe())
 
     def __repr__(self) -> str:
         return (f"Cine({self.path.name!r}, {self.n_frames}x{self.height}x{self.width}, "
                 f"{self.timing.fps:.1f} fps [{self.timing.source}], "
                 f"{'calibrated' if self.calibration else 'uncalibrated'})")
+
+
+def description(*, path: Path, n_frames: int, height: int, width: int, colour: bool, timing: FrameTiming,
+                calibration: Calibration | None, calibration_note: str, region: ImagingRegion,
+                metadata: CineMetadata) -> dict[str, Any]:
+    """:meth:`Cine.describe`'s summary from its parts, for loaders that describe a file without
+    decoding all of it."""
+    return {
+        "file": str(path),
+        "format": metadata.format,
+        "frames": n_frames,
+        "width": width,
+        "height": height,
+        "colour": colour,
+        "fps": round(timing.fps, 4),
+        "fps_source": timing.source,
+        "fps_assumed": timing.assumed,
+        "timing_note": timing.note,
+        "duration_s": round(timing.duration_s, 4),
+        "calibration": asdict(calibration) if calibration else None,
+        "calibration_note": calibration_note,
+        "region": asdict(region),
+        "transfer_syntax": metadata.transfer_syntax_name or None,
+        "transfer_syntax_uid": metadata.transfer_syntax_uid or None,
+        "sop_class": metadata.sop_class_name or None,
+        "manufacturer": metadata.manufacturer or None,
+        "photometric": metadata.photometric or None,
+        "decoder": metadata.decoder,
+        "view": metadata.view or None,
+        "view_source": metadata.view_source or None,
+        "header_notes": list(metadata.header_notes),
+        "burned_in_annotation": metadata.burned_in_annotation,
+        "frames_damaged": list(metadata.damaged_frames),
+        "damage": metadata.damage or None,
+    }
+
+
+def damage_summary(described: dict[str, Any]) -> str:
+    """The damaged frames of a :func:`description` in words, or "" when none is."""
+    damaged = described["frames_damaged"]
+    if not damaged:
+        return ""
+    listed = ", ".join(str(frame) for frame in damaged[:_LISTED_FRAMES])
+    more = f" and {len(damaged) - _LISTED_FRAMES} more" if len(damaged) > _LISTED_FRAMES else ""
+    return (f"{len(damaged)} of {described['frames']} frames damaged ({described['damage']}): "
+            f"frame{'s' if len(damaged) > 1 else ''} {listed}{more}")

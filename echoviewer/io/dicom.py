@@ -33,7 +33,7 @@ from echoviewer.io.errors import (CorruptDataError, NoPixelDataError,
                                   UnsupportedImageError, UnsupportedTransferSyntaxError)
 from echoviewer.io.isolated import decode_pixels_isolated
 from echoviewer.io.jpeg_markers import JpegStructureError, check_jpeg_header
-from echoviewer.io.pixels import ColourFrames, split_grey_and_colour, to_uint8
+from echoviewer.io.pixels import ColourFrames, check_decoded_size, split_grey_and_colour, to_uint8
 from echoviewer.io.sector import content_region
 from echoviewer.io.timing import dicom_timing
 
@@ -44,8 +44,6 @@ logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 
 # A decoded cine larger than this is refused before anything is allocated: it is either a
 # corrupt header or more than a desktop should hold at once.
-MAX_DECODED_BYTES = 6 * 1024**3
-
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # A damaged file can make a native decoder loop forever: a child gets this long, plus time in
 # proportion to the encoded pixel data, before it is stopped.
@@ -150,11 +148,7 @@ def checked_geometry(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
     if samples not in (1, 3):
         raise UnsupportedImageError(f"{path.name}: {samples} samples per pixel; expected 1 or 3")
     out_channels = 3 if samples == 3 or ds.get("PhotometricInterpretation") == "PALETTE COLOR" else 1
-    decoded = rows * cols * frames * (out_channels + 1)
-    if decoded > MAX_DECODED_BYTES:
-        raise CorruptDataError(
-            f"{path.name}: header claims {frames} frames of {cols}×{rows}, "
-            f"{decoded / 1024**3:.1f} GB decoded; too large, or a damaged header")
+    check_decoded_size(path.name, "header claims", frames, rows, cols, out_channels + 1)
     return rows, cols, frames, samples
 
 

@@ -8,19 +8,21 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import SegmentationStorage
 
 from echoviewer.io.apical_view import view_in_text
-from echoviewer.io.arrays import load_array
+from echoviewer.io.arrays import describe_array, load_array
 from echoviewer.io.cine import Cine
 from echoviewer.io.dicom import load_dicom, stated_header
 from echoviewer.io.errors import (CineLoadError, CorruptDataError, EmptyFileError,
                                   FileMissingError, NotAFileError, UnrecognisedFormatError,
                                   short_reason)
-from echoviewer.io.video import VIDEO_SUFFIXES, load_video
+from echoviewer.io.video import VIDEO_SUFFIXES, describe_video, load_video
 
+T = TypeVar("T")
 SUPPORTED = "DICOM, AVI/MP4 video or NumPy .npy/.npz"
 _NAMED_FORMATS = {".npy": "NumPy", ".npz": "NumPy"}
 CINE_SUFFIXES = frozenset({".dcm", ".dicom", *_NAMED_FORMATS, *VIDEO_SUFFIXES})
@@ -157,9 +159,8 @@ def stated_instance(path: str | os.PathLike[str]) -> str:
     return _header(Path(path))["instance"]
 
 
-def load_cine(path: str | os.PathLike[str]) -> Cine:
-    """Load any supported cine. Raises a :class:`CineLoadError` subclass with a one-line message."""
-    path = Path(path)
+def _kind(path: Path) -> str:
+    """The loader a file needs, after the path checks; raises for what is no cine."""
     _check_path(path)
     with open(path, "rb") as handle:
         head = handle.read(132)
@@ -170,12 +171,16 @@ def load_cine(path: str | os.PathLike[str]) -> Cine:
                                "it is damaged or misnamed")
     if kind is None:
         raise UnrecognisedFormatError(f"{path.name}: not a {SUPPORTED} file")
-    label, loader = _LOADERS[kind]
+    return kind
+
+
+def _loaded(path: Path, label: str, read: Callable[[], T]) -> T:
+    """``read()``, any failure but a CineLoadError reported as the file's damage."""
     try:
         with warnings.catch_warnings():
             # pydicom warns about malformed values by quoting them, identifiers included.
             warnings.simplefilter("ignore")
-            return _with_named_view(loader(path))
+            return read()
     except CineLoadError:
         raise
     except MemoryError as exc:
@@ -183,3 +188,35 @@ def load_cine(path: str | os.PathLike[str]) -> Cine:
     except Exception as exc:  # parsers and decoders meet arbitrary bytes: any failure is damage
         raise CorruptDataError(f"{path.name}: damaged or truncated {label} file "
                                f"({short_reason(exc)})") from exc
+
+
+def load_cine(path: str | os.PathLike[str]) -> Cine:
+    """Load any supported cine. Raises a :class:`CineLoadError` subclass with a one-line message."""
+    path = Path(path)
+    label, loader = _LOADERS[_kind(path)]
+    return _loaded(path, label, lambda: _with_named_view(loader(path)))
+
+
+# How ``describe_cine`` reads each kind without decoding every frame; None where it cannot (a
+# video whose container declares no length): the whole cine is loaded instead. DICOM is loaded
+# whole: counting its damaged frames needs each one decoded, and its declared size is bounded.
+_DESCRIBERS: dict[str, Callable[[Path], dict[str, Any] | None]] = {
+    "numpy": describe_array,
+    "video": describe_video,
+}
+
+
+def describe_cine(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """:meth:`Cine.describe` of any supported cine, from its header and a few frames where the
+    format allows (``echoviewer info``: memory stays near one frame for videos and arrays);
+    raises as :func:`load_cine` does."""
+    path = Path(path)
+    kind = _kind(path)
+    label, loader = _LOADERS[kind]
+    describer = _DESCRIBERS.get(kind)
+    described = _loaded(path, label, lambda: describer(path)) if describer else None
+    if described is None:
+        return load_cine(path).describe()
+    if described["view"] is None and (view := view_in_text([path.stem])):
+        described.update(view=view, view_source="file name")
+    return described

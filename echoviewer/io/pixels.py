@@ -21,7 +21,7 @@ _COLOUR_TOLERANCE = 12
 _COLOUR_SAMPLE_FRAMES = 8
 # Arrays are converted this many bytes of frames at a time, so the float temporaries of a
 # conversion stay small beside the frames themselves.
-_CHUNK_BYTES = 32 * 1024**2
+_CHUNK_BYTES = 16 * 1024**2
 # Frames added at a time, at least, when a cine turns out longer than its container declared.
 _GROWTH_FRAMES = 64
 
@@ -96,18 +96,28 @@ def uint8_scale(dtype: np.dtype, chunks: Iterable[np.ndarray]) -> tuple[float, f
 
 
 def scaled_uint8(frames: np.ndarray, scale: tuple[float, float] | None) -> np.ndarray:
-    """``frames`` mapped to uint8 by :func:`uint8_scale`'s (low, factor)."""
+    """``frames`` mapped to uint8 by :func:`uint8_scale`'s (low, factor), with one float32 temporary."""
     if scale is None:
         return frames
     low, factor = scale
-    out = np.nan_to_num((frames.astype(np.float32, copy=False) - low) * factor,
-                        nan=0.0, posinf=255.0, neginf=0.0)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    out = frames.astype(np.float32)  # a copy, changed in place from here
+    out -= low
+    out *= factor
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+    out += 0.5
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
+def frames_per_chunk(n_frames: int, frame_bytes: int) -> int:
+    """How many frames to convert at a time: about _CHUNK_BYTES, and at most a thirty-second of
+    the cine, so the temporaries of a conversion stay small beside the frames themselves."""
+    return max(1, min(_CHUNK_BYTES // max(1, frame_bytes), n_frames // 32))
 
 
 def frame_chunks(frames: np.ndarray) -> Iterator[np.ndarray]:
-    """Views of a few frames at a time, about _CHUNK_BYTES each."""
-    step = max(1, _CHUNK_BYTES // max(1, frames[:1].nbytes))
+    """Views of a few frames at a time (:func:`frames_per_chunk`)."""
+    step = frames_per_chunk(len(frames), frames[:1].nbytes)
     return (frames[start:start + step] for start in range(0, len(frames), step))
 
 
@@ -191,8 +201,10 @@ class FrameCollector:
     past it, each step checked against MAX_DECODED_BYTES, and are trimmed to the frames added.
     """
 
-    def __init__(self, name: str, n_frames: int, *, bgr: bool = False) -> None:
-        self._name = name
+    def __init__(self, name: str, n_frames: int, *, claim: str, bgr: bool = False) -> None:
+        """``claim`` says who declared ``n_frames`` ("container declares", ...), for the refusal
+        :func:`check_decoded_size` gives before the arrays for them are allocated."""
+        self._name, self._claim = name, claim
         self._capacity = max(1, n_frames)
         self._sampled = frozenset(sample_indices(n_frames).tolist()) if n_frames > 0 else frozenset({0})
         self._bgr = bgr
@@ -208,6 +220,7 @@ class FrameCollector:
         frame = np.ascontiguousarray(frame)
         if self._grey is None:
             self._layout = frame.shape
+            check_decoded_size(self._name, self._claim, self._capacity, frame.shape[0], frame.shape[1], 1)
             self._grey = np.empty((self._capacity, *frame.shape[:2]), np.uint8)
         elif frame.shape != self._layout:
             return False
@@ -216,6 +229,7 @@ class FrameCollector:
         index = self.count
         frame_grey(frame, self._bgr, out=self._grey[index])
         if frame.ndim == 3 and self._rgb is None and index in self._sampled and has_colour([frame]):
+            check_decoded_size(self._name, self._claim, self._capacity, frame.shape[0], frame.shape[1], 4)
             self._rgb = np.empty((self._capacity, *frame.shape), np.uint8)
             self._colour_from = index
         if self._rgb is not None:

@@ -7,7 +7,7 @@ black in some frame (dark blood pools inside it are filled by the hull).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -81,11 +81,16 @@ def look_samples(n_frames: int) -> list[int]:
     return sorted({*sample_indices(n_frames).tolist(), *region_samples(n_frames).tolist()})
 
 
-def sampled_look(frames: Mapping[int, np.ndarray], n_frames: int, *, bgr: bool = False
+def sampled_look(frames: Iterable[tuple[int, np.ndarray]], n_frames: int, *, bgr: bool = False
                  ) -> tuple[bool, ImagingRegion]:
     """(whether the content has colour, :func:`content_region`) of a cine of ``n_frames``, judged as
-    its loader judges them but from its uint8 frames at :func:`look_samples` alone ((H, W) grey or
-    (H, W, 3) RGB, BGR with ``bgr``; one that could not be read is passed over)."""
-    colour = has_colour(frames[i] for i in sample_indices(n_frames) if i in frames and frames[i].ndim == 3)
-    grey = np.stack([frame_grey(frames[i], bgr) for i in region_samples(n_frames) if i in frames])
-    return colour, content_region(grey)
+    its loader judges them but from (index, uint8 frame) pairs at :func:`look_samples` alone ((H, W)
+    grey or (H, W, 3) RGB, BGR with ``bgr``), each looked at as it comes and let go."""
+    colour_at, region_at = set(sample_indices(n_frames).tolist()), set(region_samples(n_frames).tolist())
+    colour, greys = False, []
+    for index, frame in frames:
+        if index in colour_at and frame.ndim == 3 and not colour:
+            colour = has_colour([frame])
+        if index in region_at:
+            greys.append(np.array(frame_grey(frame, bgr)))
+    return colour, content_region(np.stack(greys))
