@@ -316,3 +316,28 @@ def test_a_damaged_active_student_falls_back_to_the_bundled_one_and_every_file_s
     c.open(SAMPLE_CINE)  # the next open goes straight to the bundled student
     idle(qtbot, c)
     assert c.study is not None and len(seen.payloads("error")) == 1
+
+
+def test_a_cine_left_behind_is_freed_with_its_tasks(qtbot, store, tmp_path):
+    """The soak (bench/soak.py) found the viewer growing by about 1 MiB a cine: every task lived for
+    ever (PySide kept the QRunnable, Qt the slots that close over it), and with it the cine that
+    its model switch analysed."""
+    import gc
+    import weakref
+
+    from echoviewer.gui.tasks import Task
+
+    c = StudyController(store)  # no Recorder: it would hold every cine it sees
+    second = shutil.copy(SAMPLE_CINE, tmp_path / "second.dcm")
+    c.open(SAMPLE_CINE)
+    idle(qtbot, c)
+    c.set_model("teacher")
+    idle(qtbot, c)
+    first = weakref.ref(c.cine)
+    c.open(second)
+    idle(qtbot, c)
+    settle(qtbot)
+    gc.collect()
+    assert first() is None, "the first cine is still held after another was opened"
+    assert [o for o in gc.get_objects() if isinstance(o, Task)] == []
+    c.cancel()
