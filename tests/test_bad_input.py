@@ -167,3 +167,21 @@ def test_native_decoder_failure_costs_only_that_file(pydicom_data, tmp_path, see
     with pytest.raises(CorruptDataError, match=what):
         load_cine(bad)
     assert load_cine(pydicom_data / seed).n_frames >= 1  # the next file decodes as before
+
+
+def test_a_video_of_an_unknown_codec_says_one_line_and_opencv_nothing(tmp_path) -> None:
+    """bench/mutate.py: a damaged codec tag made OpenCV log "Could not find decoder" lines on stderr
+    beside the loader's own line."""
+    import cv2
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (80, 64))
+    for frame in moving_frames(n_frames=5):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    path.write_bytes(path.read_bytes().replace(b"MJPG", b"XXXX"))
+    result = subprocess.run([sys.executable, "-m", "echoviewer", "info", str(path)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == ("echoviewer: clip.avi: OpenCV cannot open this video (unknown container or codec); "
+                             "convert it to MP4 (H.264) or AVI (MJPEG)\n")

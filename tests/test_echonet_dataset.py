@@ -356,3 +356,19 @@ def test_an_unfinished_hidden_video_is_not_a_record(tmp_path) -> None:
     for name in ("a.avi", ".a.avi.123.partial.avi"):
         write_avi(videos / name, 3)
     assert [record.name for record in EchoNetFolder(tmp_path).records] == ["a"]
+
+
+def test_a_coordinate_no_image_has_makes_its_frame_unusable_not_infinite(tmp_path, recwarn) -> None:
+    """bench/mutate.py: a coordinate of 1e308 overflowed the traced area to inf, with a NumPy
+    warning on stderr, and that frame was taken as ED."""
+    root = tmp_path / "EchoNet-Dynamic"
+    write_avi(root / "Videos" / "0X1A.avi", 6, fps=50)
+    write_rows(root / "FileList.csv", HEADER, [["0X1A", "61.5", "30.1", "78.2", "112", "112", "50", "6", "TRAIN"]])
+    absurd = rect_tracing(40, 70, 30, 80)
+    absurd[3, 0] = 1e308
+    write_rows(root / "VolumeTracings.csv", TRACING_HEADER,
+               tracing_rows("0X1A", 12, rect_tracing(50, 60, 40, 60)) + tracing_rows("0X1A", 31, absurd)
+               + tracing_rows("0X1A", 20, rect_tracing(45, 65, 35, 70)))
+    traced = EchoNetFolder(root).traced("0X1A")
+    assert (traced.ed_frame, traced.es_frame) == (20, 12)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -347,6 +347,20 @@ def test_a_damaged_nifti_file_fails_its_case_only(tmp_path, camus_nifti, capsys)
     assert report["labelled"]["frames_scored"] == 2 and "failed: patient0001_4CH_ES" in table
 
 
+def test_a_nifti_file_damaged_inside_its_gzip_stream_fails_its_case_only(tmp_path, camus_nifti, capsys) -> None:
+    """bench/mutate.py: damage in the first deflate block reached nibabel's header sniff as a bare
+    zlib.error, which stopped the whole run with a traceback."""
+    copy = tmp_path / "camus"
+    shutil.copytree(camus_nifti, copy)
+    image = copy / "database_nifti" / "patient0001" / "patient0001_4CH_ED.nii.gz"
+    data = bytearray(image.read_bytes())
+    data[12:40] = b"\xff" * 28  # just after the gzip header: the deflate stream itself
+    image.write_bytes(bytes(data))
+    report, _ = realeval(capsys, "--labelled", str(copy), "--json", str(tmp_path / "r.json"))
+    (failed,) = report["labelled"]["failed"]
+    assert failed["name"] == "patient0001_4CH_ED" and "not a readable NIfTI file" in failed["error"]
+
+
 @pytest.mark.parametrize("argv, says", [
     (["--labelled", "{tmp}/nowhere"], "no such file or folder; expected a CAMUS .npz"),
     (["--labelled", "{tmp}"], "no labelled data found; expected a CAMUS .npz"),

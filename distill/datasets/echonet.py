@@ -86,6 +86,11 @@ def _stem(file_name: str) -> str:
     return name[:-4] if name.lower().endswith(".avi") else name
 
 
+# A traced coordinate beyond this many pixels is no image's: its row is unreadable (an area of
+# such points overflows to infinity).
+MAX_COORDINATE = 1e5
+
+
 def _number(text: str | None) -> float | None:
     try:
         value = float(text)  # type: ignore[arg-type]
@@ -201,8 +206,8 @@ class EchoNetFolder:
             frame = _number(row.get("Frame"))
             if frame is None or frame < 0 or frame != int(frame):
                 continue
-            point = [math.nan if (value := _number(row.get(column))) is None else value
-                     for column in TRACING_COLUMNS[1:5]]
+            point = [math.nan if (value := _number(row.get(column))) is None or abs(value) > MAX_COORDINATE
+                     else value for column in TRACING_COLUMNS[1:5]]
             by_frame = traces.setdefault(_stem(row.get("FileName") or ""), {})
             by_frame.setdefault(int(frame), []).append(point)
         return traces

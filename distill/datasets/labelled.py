@@ -183,7 +183,8 @@ def _read_nifti(path: Path):  # -> nibabel.Nifti1Image (nibabel is imported lazi
         raise ValueError(f"{path}: reading NIfTI needs nibabel: pip install \"echoviewer[distill]\"") from exc
     try:
         image = nibabel.load(path)
-    except (OSError, EOFError, nibabel.filebasedimages.ImageFileError) as exc:
+    except (OSError, EOFError, zlib.error, nibabel.filebasedimages.ImageFileError) as exc:
+        # zlib.error: nibabel sniffs the header through gzip, which meets the damage first
         raise ValueError(f"{path}: not a readable NIfTI file ({one_line(exc)})") from exc
     if not isinstance(image, nibabel.Nifti1Image):  # NIfTI-2 images are Nifti1Image subclasses
         raise ValueError(f"{path}: {type(image).__name__}, not a NIfTI image")

@@ -24,9 +24,11 @@ _NO_CALIBRATION = "videos carry no physical calibration"
 
 
 def open_capture(path: Path) -> cv2.VideoCapture:
-    """FFmpeg only: OpenCV's fallback readers print to stderr and read nothing FFmpeg cannot."""
+    """FFmpeg only: OpenCV's fallback readers print to stderr and read nothing FFmpeg cannot.
+    Silent while opening: a damaged stream makes OpenCV log "Could not open codec" at error
+    level, where the loader's one line says what is wrong."""
     previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
         return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     finally:
