@@ -29,3 +29,37 @@ def timings(function: Callable[[], Any], runs: int) -> list[float]:
 
 def verdict(passed: bool) -> str:
     return "PASS" if passed else "MISS"
+
+
+def write_cines(folder: Path, n: int) -> list[Path]:
+    """``n`` distinct cines from the sample's frames: lengths 20-60, three sizes, four formats."""
+    import cv2
+    import numpy as np
+
+    from echoviewer.io import load_cine
+    from echoviewer.io.dicom_writer import write_ultrasound_cine
+    from echoviewer.resources import SAMPLE_CINE
+
+    frames = load_cine(SAMPLE_CINE).frames
+    paths = []
+    for index in range(n):
+        count = 20 + index % 41
+        scale = (1.0, 0.75, 0.5)[index % 3]
+        clip = np.roll(frames, index, axis=0)[:count]
+        if scale != 1.0:
+            clip = np.stack([cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for f in clip])
+        kind = ("jpeg", "none", "avi", "npz")[index % 4]
+        if kind == "avi":
+            path = folder / f"cine_{index:04d}.avi"
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, clip.shape[2:0:-1], False)
+            for frame in clip:
+                writer.write(frame)
+            writer.release()
+        elif kind == "npz":
+            path = folder / f"cine_{index:04d}.npz"
+            np.savez_compressed(path, frames=clip, fps=np.float64(30.0))
+        else:
+            path = folder / f"cine_{index:04d}.dcm"
+            write_ultrasound_cine(path, clip, fps=30.0, compression=kind, uid_seed=path.stem)
+        paths.append(path)
+    return paths

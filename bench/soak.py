@@ -8,9 +8,9 @@ them in turn as a user paging through a folder does: open, wait for the analysis
 ``--play`` frames through the controller's cursor (each painted), and every ``--switch-every``
 cines choose the next model of the bundled ones and wait for its analysis. Memory is the process's
 resident set (``VmRSS``) and Python's traced heap is left off (it would slow every step); the
-figures are RSS after the first cines (the baseline, once the models and codecs are loaded), at
-the end, the peak (``VmHWM``), and the slope of RSS over the last half of the opens in MiB per 100
-cines (a leak shows as a slope that does not flatten).
+figures are RSS once every model has been loaded and run (the baseline, after ``--switch-every``
+times the number of models opens), at the end, the peak (``VmHWM``), and the slope of RSS over the
+last half of the opens in MiB per 100 cines (a leak shows as a slope that does not flatten).
 
 Goal: RSS at the end within 10 % (or 50 MiB) of the baseline, and no open that fails.
 
@@ -33,15 +33,11 @@ os.environ["ECHOVIEWER_DATA_DIR"] = tempfile.mkdtemp(prefix="echoviewer-soak-") 
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from common import verdict  # noqa: E402  (bench/ is on sys.path when a script runs)
+from common import verdict, write_cines  # noqa: E402  (bench/ is on sys.path when a script runs)
 from echoviewer.analysis.models import BUNDLED  # noqa: E402
 from echoviewer.gui.app import application, wait_until_idle  # noqa: E402
 from echoviewer.gui.main_window import MainWindow  # noqa: E402
-from echoviewer.io import load_cine  # noqa: E402
-from echoviewer.io.dicom_writer import write_ultrasound_cine  # noqa: E402
-from echoviewer.resources import SAMPLE_CINE  # noqa: E402
 
-BASELINE_AFTER = 20  # opens before the baseline is read: models, codecs and caches warmed up
 WINDOW_SIZE = (1440, 860)
 
 
@@ -50,35 +46,6 @@ def _status_kib(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
-
-
-def write_cines(folder: Path, n: int) -> list[Path]:
-    """``n`` distinct cines from the sample's frames: lengths 20-60, three sizes, four formats."""
-    import cv2
-
-    frames = load_cine(SAMPLE_CINE).frames
-    paths = []
-    for index in range(n):
-        count = 20 + index % 41
-        scale = (1.0, 0.75, 0.5)[index % 3]
-        clip = np.roll(frames, index, axis=0)[:count]
-        if scale != 1.0:
-            clip = np.stack([cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for f in clip])
-        kind = ("jpeg", "none", "avi", "npz")[index % 4]
-        if kind == "avi":
-            path = folder / f"cine_{index:04d}.avi"
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, clip.shape[2:0:-1], False)
-            for frame in clip:
-                writer.write(frame)
-            writer.release()
-        elif kind == "npz":
-            path = folder / f"cine_{index:04d}.npz"
-            np.savez_compressed(path, frames=clip, fps=np.float64(30.0))
-        else:
-            path = folder / f"cine_{index:04d}.dcm"
-            write_ultrasound_cine(path, clip, fps=30.0, compression=kind, uid_seed=path.stem)
-        paths.append(path)
-    return paths
 
 
 def _play(window: MainWindow, frames: int) -> None:
@@ -118,6 +85,7 @@ def main() -> int:
     models = list(BUNDLED)
     failures: list[str] = []
     window.controller.open_failed.connect(lambda path, reason: failures.append(f"{Path(path).name}: {reason}"))
+    baseline_after = args.switch_every * len(models)  # every model loaded and run once
     start, opens, baseline = time.monotonic(), 0, 0
     points: list[tuple[int, int]] = []
     deadline = start + args.minutes * 60
@@ -131,7 +99,7 @@ def main() -> int:
             wait_until_idle(window)
         rss = _status_kib("VmRSS")
         points.append((opens, rss))
-        if opens == BASELINE_AFTER:
+        if opens == baseline_after:
             baseline = rss
         if opens % 50 == 0:
             print(f"{opens:5d} opens  {(time.monotonic() - start) / 60:5.1f} min  RSS {rss / 1024:7.1f} MiB", flush=True)
@@ -142,7 +110,7 @@ def main() -> int:
     ok = not failures and (growth <= max(0.10 * baseline, 50 * 1024))
     print(f"\n{opens} opens in {(time.monotonic() - start) / 60:.1f} min, {args.play} frames played each, "
           f"a model switch every {args.switch_every} ({', '.join(models)})")
-    print(f"RSS after {BASELINE_AFTER} opens {baseline / 1024:.1f} MiB, at the end {end / 1024:.1f} MiB "
+    print(f"RSS after {baseline_after} opens {baseline / 1024:.1f} MiB, at the end {end / 1024:.1f} MiB "
           f"({growth / 1024:+.1f} MiB), peak {peak / 1024:.1f} MiB; "
           f"slope over the last half {slope:+.2f} MiB per 100 opens")
     print(f"failed opens: {len(failures)}" + (f" (first: {failures[0]})" if failures else ""))

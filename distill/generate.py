@@ -28,7 +28,7 @@ from distill.progress import Progress
 from distill.synth.params import CaseParams, hazy_cavity, two_chamber
 from distill.synth.simulator import SyntheticCine, simulate
 from distill.synth.writers import FORMATS, case_name, is_complete, write_case, write_tables
-from echoviewer.io.atomic import write_json
+from echoviewer.io.atomic import is_temporary, remove_temporaries, write_json
 
 if TYPE_CHECKING:
     from distill.echogen.generator import GeneratedCine
@@ -112,7 +112,7 @@ def _never_written(out: Path) -> bool:
     for path in out.rglob("*"):
         if path.is_dir() and path.relative_to(out).parts[0] in ("Masks", "Videos"):
             continue
-        if not (path.name.startswith(".") and ".partial" in path.name):
+        if not is_temporary(path):
             return False
     return True
 
@@ -134,8 +134,7 @@ def prepare_folder(out: Path, settings: dict[str, object], resume: bool) -> None
             changed = sorted(k for k in set(settings) | set(previous) if previous.get(k) != settings.get(k))
             raise UsageError(f"{out} was made with other settings ({', '.join(changed)}); "
                              "repeat the original command with --resume, or choose a new folder")
-    for stale in out.rglob(".*.partial*") if out.is_dir() else ():  # left by a killed worker
-        stale.unlink(missing_ok=True)
+    remove_temporaries(out, recursive=True)  # left by a killed worker
     (out / "Masks").mkdir(parents=True, exist_ok=True)
     if settings["format"] == "echonet":
         (out / "Videos").mkdir(exist_ok=True)

@@ -42,7 +42,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from distill.errors import UsageError
-from echoviewer.io.atomic import write_json
+from echoviewer.io.atomic import remove_temporaries, write_json
+from echoviewer.io.folder_lock import FolderBusy, folder_lock
 from echoviewer.resources import BUNDLED_MODELS, DEFAULT_MODEL
 from echoviewer.run_contract import (DONE, GENERATOR_SHARE, GENERATOR_STAGE, GENERATOR_TRAINING, HANDED_OFF, HANDOFF,
                                      PIPELINE, PLAN, REPORT, STAGE, TEACHER_SETTINGS, TEACHER_STAGE, TRAIN_SETTINGS, RunFolder, event_line,
@@ -349,7 +350,9 @@ def _plan(args: argparse.Namespace) -> Plan:
             raise UsageError(f"{args.run} already holds a run; give only --run to resume it, or choose a new "
                              "folder for a new run")
         return Plan.read(args.run)
-    if args.run.exists() and any(args.run.iterdir()):
+    if args.run.is_dir():  # no plan: no pipeline runs here, so a temporary is a killed start's plan
+        remove_temporaries(args.run)
+    if args.run.exists() and any(p.name != LOCK for p in args.run.iterdir()):
         raise UsageError(f"{args.run} is not empty and holds no {PLAN}; choose a new folder")
     plan = Plan.from_args(args)
     plan.write(args.run)
@@ -362,23 +365,12 @@ LOCK = ".pipeline.lock"
 @contextmanager
 def run_lock(run: Path) -> Iterator[None]:
     """Hold ``RUN/.pipeline.lock`` while the pipeline runs: a second pipeline on the same run is
-    refused. An OS file lock (flock): the kernel releases it when its process dies, however it
-    dies, so a killed run never keeps the folder locked."""
-    import fcntl  # POSIX; the pipeline runs on Linux and macOS
-
-    with open(run / LOCK, "a+", encoding="ascii") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise UsageError(f"{run} is being run by another process (pid {holder}); wait for it to end or "
-                             "stop it, then resume") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
+    refused; a killed one never keeps it locked (:func:`~echoviewer.io.folder_lock.folder_lock`)."""
+    try:
+        with folder_lock(run, LOCK):
+            yield
+    except FolderBusy as busy:
+        raise UsageError(f"{busy}; wait for it to end or stop it, then resume") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ from distill.datasets.echonet import EchoNetFolder
 from distill.networks import build, parameter_count
 from distill.networks.checkpoints import read_checkpoint, save_checkpoint
 from distill.progress import Progress
-from echoviewer.io.atomic import write_json
+from echoviewer.io.atomic import is_temporary, remove_temporaries, write_json
 from echoviewer.run_contract import DONE, EPOCH, TrainFolder, event_line, tagged, write_line
 
 ProgressCallback = Callable[[dict], None]
@@ -134,11 +134,7 @@ def before_first_epoch(files: TrainFolder) -> bool:
     if not files.path.is_dir() or files.last.is_file():
         return False
     leftovers = {files.best.name, files.config.name, files.history.name}
-    return all(p.name in leftovers or _temporary(p) for p in files.path.iterdir())
-
-
-def _temporary(path: Path) -> bool:
-    return path.name.startswith(".") and ".partial" in path.name  # echoviewer.io.atomic's
+    return all(p.name in leftovers or is_temporary(p) for p in files.path.iterdir())
 
 
 def clear_for_start(files: TrainFolder, resume: bool) -> bool:
@@ -147,9 +143,7 @@ def clear_for_start(files: TrainFolder, resume: bool) -> bool:
     to resume or not (every state a kill leaves can go on)."""
     if not files.path.is_dir():
         return resume
-    for stale in files.path.iterdir():
-        if _temporary(stale):
-            stale.unlink(missing_ok=True)
+    remove_temporaries(files.path)
     if before_first_epoch(files):
         for leftover in files.path.iterdir():
             leftover.unlink()

@@ -16,7 +16,9 @@ processes; ``--cluster local`` or an address).
   ignored, so an interrupted run never leaves a result that counts as done;
 - ``results.jsonl``, ``frames.csv``, ``beats.csv``, ``failed.jsonl``: this run's tables, rewritten
   on every run and appended one cine at a time (the skipped cines' first, from their result files);
-- ``masks/<key>.npz``: native boolean masks (``masks``), written by the worker.
+- ``masks/<key>.npz``: native boolean masks (``masks``), written by the worker;
+- ``.analyze.lock``: held while a run writes the folder (a second run on it is refused); the
+  temporaries a killed run left are removed when the next one starts.
 
 The ``study`` of a stored or returned :class:`ViewDisks` is its salted key (it holds the
 StudyInstanceUID otherwise): pairs by study still match, and no UID leaves the worker.
@@ -28,7 +30,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -42,12 +44,14 @@ from echoviewer.analysis.onnx_model import OnnxModel, file_sha256
 from echoviewer.analysis.provenance import provenance, pseudonym
 from echoviewer.analysis.report import FRAME_COLUMNS, beat_columns, beat_rows, csv_writer, frame_rows
 from echoviewer.io import CineLoadError, load_cine
-from echoviewer.io.atomic import atomic_output
+from echoviewer.io.atomic import atomic_output, remove_temporaries
+from echoviewer.io.folder_lock import folder_lock
 from echoviewer.io.errors import one_line
 
 if TYPE_CHECKING:
     from distributed import Client
 
+LOCK = ".analyze.lock"  # held by the run writing an --out folder
 MASKS_MEMBER = "masks.npy"  # the one array of a per-cine masks .npz (np.savez's name for masks=)
 # Every unit set's per-beat columns: the streamed beats.csv's header is written before any result.
 STREAM_BEAT_COLUMNS = tuple(dict.fromkeys(c for units in (CM_UNITS, PX_UNITS) for c in beat_columns(units)))
@@ -240,8 +244,22 @@ class OutputFolder:
         self._open: list[IO[str]] = []
 
     def __enter__(self) -> OutputFolder:
+        """Lock the folder (raises :class:`~echoviewer.io.folder_lock.FolderBusy` while another
+        run writes it), clear what a killed run was writing, read the manifest, open the tables."""
         (self.root / "results").mkdir(parents=True, exist_ok=True)
         self.masks.mkdir(exist_ok=True)
+        self._stack = ExitStack()
+        try:
+            self._stack.enter_context(folder_lock(self.root, LOCK))
+            self._open_tables()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _open_tables(self) -> None:
+        for folder in (self.root, self.root / "results", self.masks):
+            remove_temporaries(folder)
         manifest = self.root / "manifest.jsonl"
         for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines() if manifest.exists() else ():
             try:
@@ -257,14 +275,12 @@ class OutputFolder:
         self._beats = csv_writer(self._text("beats.csv", "w"), STREAM_BEAT_COLUMNS)
         self._frames.writeheader()
         self._beats.writeheader()
-        return self
 
     def __exit__(self, *exc: object) -> None:
-        for out in self._open:
-            out.close()
+        self._stack.close()
 
     def _text(self, name: str, mode: str) -> IO[str]:
-        out = open(self.root / name, mode, newline="", encoding="utf-8")
+        out = self._stack.enter_context(open(self.root / name, mode, newline="", encoding="utf-8"))
         self._open.append(out)
         return out
 

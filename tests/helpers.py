@@ -146,3 +146,14 @@ def ctrl_c_child(argv: list[str], ready: Callable[[], bool], *, group: bool = Fa
     finally:
         if child.poll() is None:
             child.kill()
+
+
+def lock_held_by_a_killed_process(lock: Path) -> None:
+    """Have another process take the flock on ``lock``, then kill -9 it (the kernel drops the lock;
+    its pid stays written in the file)."""
+    killed = subprocess.Popen([sys.executable, "-c", f"import fcntl, time; h = open({str(lock)!r}, 'a');"
+                               " fcntl.flock(h, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert killed.stdout is not None and killed.stdout.readline().strip() == "held"
+    killed.kill()
+    killed.wait()

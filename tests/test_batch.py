@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import moving_frames, write_dicom
+from helpers import lock_held_by_a_killed_process, moving_frames, write_dicom
 
 from echoviewer import batch
 from echoviewer.cli import main
@@ -161,6 +161,37 @@ def test_an_interrupted_write_never_counts_as_done(cohort, tmp_path, monkeypatch
     status, _, err = analyze(cohort, "--out", tmp_path / "dir")
     assert status == 0 and "skipped 1:" in err
     assert len(manifest_entries(tmp_path / "dir")) == len(GOOD)
+
+
+def test_temporaries_a_killed_run_left_are_removed_by_the_next(serial, cohort, tmp_path) -> None:
+    folder = tmp_path / "dir"
+    shutil.copytree(serial["dir"], folder)
+    left = [folder / "results" / ".a_a4c-0123.json.4242-beef.partial", folder / "masks" / ".x.npz.4242-beef.partial.npz"]
+    for stale in left:  # what kill -9 leaves mid-write
+        stale.write_bytes(b"half")
+    status, _, err = analyze(cohort, "--out", folder, "--masks-out")
+    assert status == 0, err
+    assert not any(stale.exists() for stale in left)
+    assert f"skipped {len(GOOD)}" in err
+
+
+def test_a_second_run_on_a_folder_being_written_is_refused_and_a_dead_holder_does_not_lock_it(cohort, tmp_path) -> None:
+    import fcntl
+
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    with open(folder / ".analyze.lock", "a+") as held:  # another analyze writes it now
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("4242")
+        held.flush()
+        status, stdout, err = analyze(cohort, "--out", folder)
+        assert status == 2 and stdout == ""
+        assert err.strip() == (f"echoviewer: --out {folder} is in use by another process (pid 4242); "
+                               "wait for it to end or choose another folder")
+        assert not (folder / "manifest.jsonl").exists()
+    lock_held_by_a_killed_process(folder / ".analyze.lock")
+    status, _, err = analyze(cohort, "--out", folder)
+    assert status == 0, err
 
 
 def test_one_odd_file_or_a_model_failure_is_that_cines_failure_and_the_rest_are_written(tmp_path, monkeypatch) -> None:

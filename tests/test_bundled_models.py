@@ -90,3 +90,20 @@ def test_real_area_curve_rises_and_falls_once_per_heartbeat(student: OnnxSegment
     ed, es = find_events(area, 30.0)
     assert 4 <= len(ed) <= 5 and 4 <= len(es) <= 5, (ed, es)
     assert np.all(np.diff(ed) >= 20) and np.all(np.diff(es) >= 20)
+
+
+def test_the_viewers_models_return_their_memory_and_give_the_same_masks(monkeypatch) -> None:
+    """The viewer keeps every model it has shown loaded; bench/soak.py found their onnxruntime
+    arenas holding ~590 MiB, so its models free their working memory after each run."""
+    from echoviewer.analysis import models
+    from echoviewer.gui.app import application
+
+    monkeypatch.setattr(models, "_memory_arena", True)
+    batch = models.load_model("student")
+    application()  # the viewer's process set-up
+    viewer = models.load_model("student")
+    assert viewer is not batch and models.load_model("student") is viewer  # loaded once, then cached
+    assert batch.session.get_session_options().enable_cpu_mem_arena
+    assert not viewer.session.get_session_options().enable_cpu_mem_arena
+    frames = load_cine(SAMPLE_CINE).frames[:40]
+    assert np.array_equal(viewer.probabilities(frames), batch.probabilities(frames))

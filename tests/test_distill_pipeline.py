@@ -29,7 +29,7 @@ from distill.cli import build_parser, main
 from distill.datasets.echonet import EchoNetFolder
 from distill.pipeline import Plan
 from echoviewer.analysis.models import BUNDLED, DEFAULT_MODEL
-from tests.helpers import ROOT, one_error_line
+from tests.helpers import ROOT, lock_held_by_a_killed_process, one_error_line
 
 pytestmark = pytest.mark.torch  # needs the distill extra (torch, onnx)
 
@@ -249,14 +249,9 @@ def test_two_pipelines_on_one_run_are_refused_and_a_dead_holder_does_not_lock_it
         held.flush()
         second = pipeline("--run", str(run))
         assert second.returncode == 2
-        assert one_error_line(second.stderr) == (f"error: {run} is being run by another process (pid 4242); "
+        assert one_error_line(second.stderr) == (f"error: {run} is in use by another process (pid 4242); "
                                                  "wait for it to end or stop it, then resume")
-    killed = subprocess.Popen([sys.executable, "-c", f"import fcntl, time; h = open({str(run / '.pipeline.lock')!r}, 'a');"
-                               " fcntl.flock(h, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
-    assert killed.stdout.readline().strip() == "held"
-    killed.kill()  # kill -9: the kernel drops its lock
-    killed.wait()
+    lock_held_by_a_killed_process(run / ".pipeline.lock")
     again = pipeline("--run", str(run))
     assert again.returncode == 0, again.stderr[-3000:]
 
@@ -273,6 +268,20 @@ def test_new_run_options_for_a_folder_holding_a_plan_are_refused(shared, tmp_pat
         assert "already holds a run" in one_error_line(capsys.readouterr().err)
     assert [p.name for p in run.iterdir()] == ["plan.json"]
     assert (run / "plan.json").read_bytes() == (shared[0] / "plan.json").read_bytes()
+
+
+def test_a_start_killed_while_it_wrote_the_plan_starts_again_with_the_same_command(tmp_path, monkeypatch) -> None:
+    """bench/kills.py: a kill while plan.json was written left its temporary, and the original
+    command then refused the folder as not empty; no command could start that run."""
+    from distill import pipeline as pipeline_module
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".plan.json.4242-0a1b2c3d.partial").write_text('{"name": ')
+    started = []
+    monkeypatch.setattr(pipeline_module, "_run_locked", lambda args, plan: started.append(plan) or 0)
+    assert main(["pipeline", "--run", str(run), *NEW_RUN]) == 0
+    assert len(started) == 1 and sorted(p.name for p in run.iterdir()) == [".pipeline.lock", "plan.json"]
 
 
 def test_a_new_run_without_a_teacher_or_data_is_refused(tmp_path, capsys) -> None:

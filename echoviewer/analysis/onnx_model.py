@@ -146,13 +146,14 @@ class OnnxModel:
     """
 
     def __init__(self, path: str | os.PathLike[str], sidecar: str | os.PathLike[str] | None = None,
-                 threads: int = 0) -> None:
+                 threads: int = 0, memory_arena: bool = True) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelLoadError(f"{self.path}: no such ONNX model file")
         self.spec = _read_sidecar(Path(sidecar) if sidecar else sidecar_path(self.path))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        options.enable_cpu_mem_arena = memory_arena  # off: memory returned after each run
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])

@@ -23,6 +23,7 @@ from echoviewer.batch import (MASKS_MEMBER, Done, Failed, Job, OutputFolder, ana
                               open_client, outcomes, write_dicom)
 from echoviewer.cli.errors import report_error
 from echoviewer.io.atomic import same_file
+from echoviewer.io.folder_lock import FolderBusy
 from echoviewer.io.errors import one_line
 from echoviewer.io import CineLoadError, find_cines
 from echoviewer.user_data import Preferences, Pseudonyms
@@ -289,6 +290,9 @@ def analyze_main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         report_error("interrupted" + (f"; run the same command again to resume in {args.out}" if args.out else ""))
         return 130
+    except FolderBusy as busy:  # --out: another analyze writes that folder now
+        report_error(f"--out {busy}; wait for it to end or choose another folder")
+        return 2
 
 
 def _run(args: argparse.Namespace, files: list[Path], failed: list[dict], pairs: Sequence[Sequence[Path]],

@@ -54,8 +54,11 @@ def application() -> QApplication:
     tests and bench/gui.py)."""
     import pyqtgraph as pg
 
+    from echoviewer.analysis.models import free_memory_between_runs
+
     app = _qt_application()
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    free_memory_between_runs()  # a long-lived process that shows many models
     return app
 
 

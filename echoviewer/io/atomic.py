@@ -33,6 +33,20 @@ def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
         raise
 
 
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is one of :func:`atomic_output`'s temporaries."""
+    return path.name.startswith(".") and ".partial" in path.name
+
+
+def remove_temporaries(folder: Path, recursive: bool = False) -> None:
+    """Delete the temporaries a killed writer left in ``folder`` (and below, if ``recursive``):
+    nothing else removes them, and no reader takes them for results."""
+    if folder.is_dir():
+        for stale in folder.rglob(".*") if recursive else folder.iterdir():
+            if is_temporary(stale) and stale.is_file():
+                stale.unlink(missing_ok=True)
+
+
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Whether writing ``a`` would overwrite ``b``: one resolved path, or (hard links) one inode."""
     a, b = Path(a), Path(b)
