@@ -30,6 +30,7 @@ from echoviewer.io.atomic import read_json, write_json
 MANIFEST = "targets.json"
 KEY = "soft"
 HINGE_MARGIN_PX = 1.0  # kept beyond the hinge line: the hinge points are exact only to a pixel
+BASAL_BAND = 0.3  # --fill-to-hinges works in this share of the LV's length next to the hinge line
 
 
 def close_at_hinges(soft: np.ndarray, landmarks: np.ndarray, margin_px: float = HINGE_MARGIN_PX) -> np.ndarray:
@@ -50,6 +51,35 @@ def close_at_hinges(soft: np.ndarray, landmarks: np.ndarray, margin_px: float = 
         beyond = (xs - septal[0]) * normal[0] + (ys - septal[1]) * normal[1] < -margin_px
         closed[frame][beyond] = 0
     return closed
+
+
+def fill_to_hinges(soft: np.ndarray, landmarks: np.ndarray, band: float = BASAL_BAND) -> np.ndarray:
+    """``soft`` (uint8 T, H, W) with the gap between the teacher's basal edge and the hinge line
+    filled: in the basal ``band`` of the LV's length, every pixel inside the convex hull of the
+    teacher's mask there and the two hinge points is set to certain LV. While the valve is open a
+    teacher that learned from closed valves stops at the leaflet tips; the clinical contour runs
+    across the hinges. ``landmarks`` as for :func:`close_at_hinges`."""
+    import cv2
+
+    height, width = soft.shape[1:]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    filled = soft.copy()
+    for frame, (apex, septal, lateral) in enumerate(np.asarray(landmarks, np.float64)):
+        mid = 0.5 * (septal + lateral)
+        length = float(np.hypot(*(apex - mid)))
+        if length < 1e-6 or np.hypot(*(lateral - septal)) < 1e-6:
+            continue
+        axis = (apex - mid) / length  # towards the apex
+        height_above = (xs - mid[0]) * axis[0] + (ys - mid[1]) * axis[1]
+        in_band = (height_above >= 0) & (height_above <= band * length)
+        inside = np.argwhere((soft[frame] >= 128) & in_band)[:, ::-1]  # (x, y)
+        if len(inside) == 0:
+            continue
+        points = np.concatenate([inside, np.rint([septal, lateral])]).astype(np.int32)
+        hull = np.zeros((height, width), np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        filled[frame][(hull > 0) & in_band] = 255
+    return filled
 
 
 def target_path(folder: Path, name: str) -> Path:
@@ -83,6 +113,9 @@ def _check_manifest(out: Path, manifest: dict) -> None:
         if bool(previous.get("close_at_hinges")) != manifest["close_at_hinges"]:
             raise ValueError(f"{out} holds targets {'with' if previous.get('close_at_hinges') else 'without'} "
                              "--close-at-hinges; repeat the original command, or choose an empty --out folder")
+        if bool(previous.get("fill_to_hinges")) != manifest["fill_to_hinges"]:
+            raise ValueError(f"{out} holds targets {'with' if previous.get('fill_to_hinges') else 'without'} "
+                             "--fill-to-hinges; repeat the original command, or choose an empty --out folder")
     write_json(path, manifest)
 
 
@@ -99,11 +132,11 @@ def _hinges(folder: EchoNetFolder, record: VideoRecord, shape: tuple[int, ...]) 
 
 
 def produce_targets(teacher: Segmenter, folder: EchoNetFolder, records: list[VideoRecord], out: Path,
-                    *, progress: str = "bar", closed_at_hinges: bool = False) -> dict:
-    """Write the missing targets (closed across the hinge points if asked); returns counts
-    {written, skipped, failed: {name: reason}}."""
+                    *, progress: str = "bar", closed_at_hinges: bool = False, filled_to_hinges: bool = False) -> dict:
+    """Write the missing targets (closed across the hinge points, filled up to them, if asked);
+    returns counts {written, skipped, failed: {name: reason}}."""
     _check_manifest(out, {"teacher": teacher.describe(), "data": str(folder.root),
-                          "close_at_hinges": closed_at_hinges})
+                          "close_at_hinges": closed_at_hinges, "fill_to_hinges": filled_to_hinges})
     bar = Progress("targets", total=len(records), mode=progress, unit="video")
     written, skipped = 0, 0
     failed: dict[str, str] = {}
@@ -113,8 +146,10 @@ def produce_targets(teacher: Segmenter, folder: EchoNetFolder, records: list[Vid
                 skipped += 1
             else:
                 soft = teacher.soft_masks(frames, folder, record)
-                if closed_at_hinges:
-                    soft = close_at_hinges(soft, _hinges(folder, record, frames.shape))
+                if closed_at_hinges or filled_to_hinges:
+                    hinges = _hinges(folder, record, frames.shape)
+                    soft = close_at_hinges(soft, hinges) if closed_at_hinges else soft
+                    soft = fill_to_hinges(soft, hinges) if filled_to_hinges else soft
                 save_npz(target_path(out, record.name), {KEY: soft})
                 written += 1
     finally:
@@ -134,6 +169,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--close-at-hinges", action="store_true",
                         help="remove what the teacher draws beyond the mitral hinge line (the clinical "
                              "contour closes across it in every frame); needs synthetic data with landmarks")
+    parser.add_argument("--fill-to-hinges", action="store_true",
+                        help="fill what the teacher leaves between the LV's basal edge and the hinge line "
+                             "(open leaflets); needs synthetic data with landmarks")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
 
 
@@ -144,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{folder.root}: no videos in split {args.split!r}")
     teacher = load_segmenter(args.teacher)
     result = produce_targets(teacher, folder, records, args.out, progress=args.progress,
-                             closed_at_hinges=args.close_at_hinges)
+                             closed_at_hinges=args.close_at_hinges, filled_to_hinges=args.fill_to_hinges)
     print(f"{result['written']} written, {result['skipped']} already done, {len(result['failed'])} failed "
           f"-> {args.out}", file=sys.stderr)
     return 1 if result["failed"] else 0

@@ -263,6 +263,21 @@ def test_close_at_hinges_removes_what_lies_beyond_the_hinge_line_and_nothing_els
     assert (soft == 200).all()  # the input is left alone
 
 
+def test_fill_to_hinges_closes_the_gap_below_a_mask_that_stops_at_the_leaflet_tips() -> None:
+    from distill.targets import fill_to_hinges
+
+    soft = np.zeros((1, 60, 60), np.uint8)
+    soft[0, 5:40, 20:41] = 230  # the cavity as a teacher draws it with the valve open: it stops at y = 39
+    landmarks = np.array([[[30, 2], [18, 50], [42, 50]]], float)  # apex, septal and lateral hinge (y = 50)
+    filled = fill_to_hinges(soft, landmarks, band=0.4)
+    assert (filled[0, 40:50, 24:37] == 255).all()  # between the tips and the hinge line: now LV
+    assert (filled[0, 52:] == 0).all()  # nothing beyond the hinge line
+    assert (filled[0, :20] == soft[0, :20]).all()  # the apex and the walls above the band as drawn
+    assert (filled[0, 30:50, :15] == 0).all() and (filled[0, 30:50, 46:] == 0).all()  # no wider than the hull
+    assert soft.max() == 230  # the input is left alone
+    assert (fill_to_hinges(np.zeros_like(soft), landmarks) == 0).all()  # no mask: nothing invented
+
+
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The z of the 2-D cross product: its sign says on which side of ``a`` the point ``b`` lies."""
     return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]

@@ -3,9 +3,9 @@
 The start window (:mod:`echoviewer.gui.start_window`) shows the cine's first frame while the rest
 of the viewer (pyqtgraph, the analysis, onnxruntime) is imported; the full window then takes its
 place and opens the file. ``ECHOVIEWER_STARTUP_TIMES=OUT.json`` (for bench/startup.py) writes, as
-seconds since the process started, when a first frame was painted (``frame``: by the start window,
-or the full window's cine view when the file has no fast preview) and when the cine view and the
-curve first painted an analysis (``analysis``), then quits.
+``time.time()`` values (the launcher subtracts its own), when a first frame was painted (``frame``:
+by the start window, or the full window's cine view when the file has no fast preview) and when the
+cine view and the curve first painted an analysis (``analysis``), then quits.
 """
 
 from __future__ import annotations
@@ -72,23 +72,12 @@ def wait_until_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:
     return not window.controller.working
 
 
-def _process_start() -> float:
-    """The process's start as a ``time.time()`` value (Linux: /proc, in clock ticks), else now."""
-    try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-    except (OSError, ValueError, IndexError, StopIteration):
-        return time.time()
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
-
-
 class _StartupTimes(QObject):
     """``ECHOVIEWER_STARTUP_TIMES``: the first paints of a frame and of an analysis, then quit."""
 
     def __init__(self, out: str) -> None:
         super().__init__()
-        self.start, self.out = _process_start(), out
+        self.out = out
         self.times: dict[str, float] = {}
         self.pending: dict[str, set[QObject]] = {}
         self.start_window: StartWindow | None = None
@@ -111,7 +100,9 @@ class _StartupTimes(QObject):
             self.pending[name] = set(widgets)
 
     def _painted(self, name: str) -> None:
-        self.times.setdefault(name, time.time() - self.start)
+        # The wall clock, which the launcher shares: Linux's process start time counts from the
+        # boot time in whole seconds (/proc/stat btime), up to a second off.
+        self.times.setdefault(name, time.time())
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
         if event.type() != QEvent.Type.Paint:
