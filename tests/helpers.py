@@ -154,6 +154,6 @@ def lock_held_by_a_killed_process(lock: Path) -> None:
     killed = subprocess.Popen([sys.executable, "-c", f"import fcntl, time; h = open({str(lock)!r}, 'a');"
                                " fcntl.flock(h, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
-    assert killed.stdout is not None and killed.stdout.readline().strip() == "held"
-    killed.kill()
-    killed.wait()
+    with killed, killed.stdout as out:  # closed afterwards, pipe included
+        assert out is not None and out.readline().strip() == "held"
+        killed.kill()
