@@ -26,7 +26,7 @@ def free_memory_between_runs() -> None:
     """Models loaded from now on return their working memory after every run instead of keeping
     their peak in onnxruntime's memory arena. For the long-lived viewer: it keeps every model it
     has shown loaded and runs one cine at a time, and with the four bundled models the arenas held
-    ~590 MiB (bench/soak.py: 1,013 against 422 MiB after hundreds of cines) for runs ~10 % faster.
+    ~550 MiB (bench/soak.py, an hour of cines: 1,013 against 462 MiB) for runs 8-15 % faster.
     Batches keep the arena, for throughput."""
     global _memory_arena
     _memory_arena = False
