@@ -376,6 +376,7 @@ def run_lock(run: Path) -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     plan = _plan(args)
     with run_lock(args.run):
+        remove_temporaries(args.run, recursive=True)  # what a killed run was writing; no one writes now
         return _run_locked(args, plan)
 
 

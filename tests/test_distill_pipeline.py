@@ -169,6 +169,10 @@ def test_a_rerun_of_a_finished_run_redoes_nothing_and_exits_0(shared, tmp_path) 
     run = tmp_path / "copy"
     shutil.copytree(shared[0], run)
     before = snapshot(run)
+    left = [run / ".result.json.4242-0a1b2c3d.partial", run / "targets" / ".x.npz.4242-0a1b2c3d.partial",
+            run / "evaluation" / ".evaluation.json.4242-0a1b2c3d.partial"]
+    for stale in left:  # what kills in the last stages leave
+        stale.write_bytes(b"half")
     again = pipeline("--run", str(run), "--progress", "json")
     assert again.returncode == 0, again.stderr[-3000:]
     steps = [line for line in again.stderr.splitlines() if line.startswith(("run: ", "skip (done): "))]
@@ -185,6 +189,7 @@ def test_a_rerun_of_a_finished_run_redoes_nothing_and_exits_0(shared, tmp_path) 
     moved = before["result.json"][1].decode().replace(str(shared[0]), str(run))
     assert json.loads((run / "result.json").read_text()) == json.loads(moved)
     assert json_lines(again.stdout)[-1]["event"] == "done"
+    assert not any(stale.exists() for stale in left)
 
 
 @pytest.mark.slow
