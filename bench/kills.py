@@ -8,19 +8,20 @@ Batches: ``--cines`` distinct cines (the bundled sample's frames in four formats
 analysed once serially into a reference folder. Each of ``--batches`` trials runs ``echoviewer
 analyze FOLDER --out DIR`` (serially or with ``--workers 2``), kills it one to three times at a
 random moment, then runs it to the end. After every kill: each manifest entry that parses must
-point at a result file that equals the reference's (nothing half-written counts as done). At the end: exit 0, every cine in the manifest, ``results/`` equal to the reference's file
-for file, ``results.jsonl``, ``frames.csv`` and ``beats.csv`` equal to the reference's after
-sorting their lines (JSON results compared without their export time, the one field that differs
-between two runs), and no temporary file left behind.
+point at a result file that equals the reference's (nothing half-written counts as done). At the
+end: exit 0, every cine in the manifest, ``results/`` equal to the reference's file for file,
+``results.jsonl``, ``frames.csv`` and ``beats.csv`` equal to the reference's after sorting their
+lines (JSON results compared without their export time, the one field that differs between two
+runs), and no temporary file left behind.
 
 Pipelines: one reference run (the bundled teacher, 12 generated cines, two epochs) gives each
 stage's length. Each of ``--pipelines`` trials kills a new run at a random moment of the next stage
 in turn (before the first stage, while the plan is written; generate, targets, train, evaluate,
 export: once the run's log announces the stage), half of them again at a random moment of the first
 resume, then resumes it until it exits (a run killed before its plan was written is started again
-with its first command, as the refusal of ``--run`` alone tells the user). At the end: exit 0, ``result.json`` whole, the exported
-student loads as an ONNX model and gives finite masks of the sample cine, and no temporary file is
-left in the run.
+with its first command, as the refusal of ``--run`` alone tells the user). At the end: exit 0,
+``result.json`` whole, the exported student loads as an ONNX model and gives finite masks of the
+sample cine, and no temporary file is left in the run.
 
 Goal: every trial finishes, and no check fails.
 
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from common import verdict, write_cines  # bench/ is on sys.path when a script runs
+from echoviewer.io.atomic import is_temporary
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("results.jsonl", "frames.csv", "beats.csv")
@@ -83,7 +85,7 @@ def _kill_in_stage(process: subprocess.Popen, log: Path, stage: str, seconds: fl
 
 
 def _temporaries(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob(".*") if ".partial" in p.name]
+    return [p for p in folder.rglob(".*") if is_temporary(p)]
 
 
 def _sorted_lines(path: Path) -> list[bytes]:

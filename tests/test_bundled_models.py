@@ -94,7 +94,7 @@ def test_real_area_curve_rises_and_falls_once_per_heartbeat(student: OnnxSegment
 
 def test_the_viewers_models_return_their_memory_and_give_the_same_masks(monkeypatch) -> None:
     """The viewer keeps every model it has shown loaded; bench/soak.py found their onnxruntime
-    arenas holding ~590 MiB, so its models free their working memory after each run."""
+    arenas holding ~550 MiB, so its models free their working memory after each run."""
     from echoviewer.analysis import models
     from echoviewer.gui.app import application
 
