@@ -7,7 +7,10 @@ real cines without labels.
   fractional area change against the experts' per view (bias and 95 % limits, in points).
 * Label-free, per cine: beats found, the area curve's periodicity (bpm, r), spike index and the
   basal edge's frame-to-frame motion (median, px); on the SonoSite cine, each beat's ED and ES pick
-  against the mitral valve's closure and opening as read by eye (``VALVE_EVENTS``).
+  against the mitral valve's closure and opening as read by eye (``VALVE_EVENTS``), and how far the
+  area in the 5 frames before each closure rises above the area at closure (% of it: a leak into the
+  atrium at atrial contraction rises and falls back before the valve shuts), beside the curve's own
+  frame-to-frame jitter (90th percentile, %), the noise such a rise is weighed against.
 
 Usage: ``python bench/real.py [--models M...] [--camus NPZ|FOLDER] [--cines PATH...] [--json OUT]``. By default
 ``../shared/real/camus/camus_val.npz`` (beside the repository) and the cines of
@@ -24,6 +27,7 @@ from pathlib import Path
 from common import default_file  # bench/ is on sys.path when a script runs
 from distill.datasets.labelled import open_labelled
 from distill.errors import UsageError
+from distill.label_free import closure_overshoot
 from distill.realeval import aligned, cine_files, limits_text, number, realeval
 from echoviewer.analysis import DEFAULT_MODEL, load_model
 from echoviewer.io.atomic import write_json
@@ -98,14 +102,19 @@ def _offsets(picks: list[int], events: tuple[int, ...]) -> str:
 
 def timing_table(reports: dict[str, dict]) -> str:
     """ED and ES picks against the valve events read by eye (VALVE_EVENTS), per model."""
-    rows = [["cine", "model", "ED picks", "ED − closure", "ES picks", "ES − last closed"]]
+    rows = [["cine", "model", "ED picks", "ED − closure", "ES picks", "ES − last closed", "rise before closure %",
+             "jitter p90 %"]]
     for model, report in reports.items():
         for cine in report["cines"]["checked"]:
             events = VALVE_EVENTS.get(Path(cine["file"]).name)
             if events is not None:
                 rows.append([Path(cine["file"]).name, model, " ".join(map(str, cine["ed_frames"])),
                              _offsets(cine["ed_frames"], events["ed"]), " ".join(map(str, cine["es_frames"])),
-                             _offsets(cine["es_frames"], events["es"])])
+                             _offsets(cine["es_frames"], events["es"]),
+                             " ".join(number(None if v is None else 100 * v, "{:.1f}")
+                                      for v in closure_overshoot(cine["area_px"], events["ed"])),
+                             number(None if cine["area_jitter"]["p90"] is None else 100 * cine["area_jitter"]["p90"],
+                                    "{:.1f}")])
     return "\n".join(aligned(rows)) if len(rows) > 1 else ""
 
 

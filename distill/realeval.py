@@ -47,6 +47,8 @@ DEFINITIONS = {
     "spike_index": "(max - median of the upper third of frames) / (max - min) of the area curve",
     "fac": "(ED area - ES area) / ED area in %, per case with both phases; bias: model minus reference, "
            "95 % limits: bias ± 1.96 SD (Bland-Altman)",
+    "area_jitter": "|a(t) - (a(t-1) + a(t+1)) / 2| / a(t) of the area curve: median, 90th percentile",
+    "area_px": "the LV area of every frame (native px), the curve the label-free checks read",
     "basal_motion": "frame-to-frame motion of the mask's two basal corners (native px): median, 90th pct",
 }
 
@@ -185,16 +187,18 @@ def fac_table(agreement: Sequence[dict]) -> list[str]:
 
 
 def checks_table(checked: Sequence[dict]) -> list[str]:
-    """One line per cine: beats, periodicity, spike index, basal motion."""
-    header = ["cine", "frames", "fps", "ED", "ES", "beats", "period r", "lag", "bpm", "spike", "basal med px",
-              "basal p90 px"]
+    """One line per cine: beats, periodicity, spike index, area jitter, basal motion."""
+    header = ["cine", "frames", "fps", "ED", "ES", "beats", "period r", "lag", "bpm", "spike", "jitter p90 %",
+              "basal med px", "basal p90 px"]
     body = []
     for c in checked:
         period, basal = c["periodicity"], c["basal_motion"]
         body.append([Path(c["file"]).name, str(c["frames"]), f"{c['fps']:.4g}", str(c["ed_found"]),
                      str(c["es_found"]), str(c["beats"]), number(period["r"], "{:.2f}"),
                      number(period["lag_frames"], "{}"), number(period["bpm"], "{:.0f}"),
-                     number(c["spike_index"], "{:.3f}"), number(basal["median_px"], "{:.2f}"),
+                     number(c["spike_index"], "{:.3f}"),
+                     number(None if c["area_jitter"]["p90"] is None else 100 * c["area_jitter"]["p90"], "{:.1f}"),
+                     number(basal["median_px"], "{:.2f}"),
                      number(basal["p90_px"], "{:.2f}")])
     return aligned([header, *body])
 

@@ -15,7 +15,8 @@ import pytest
 from distill.cli import main
 from distill.datasets import EchoNetFolder, mask_from_tracing, save_npz
 from distill.datasets.labelled import camus_nifti_array, cavity, open_labelled
-from distill.label_free import autocorrelation, basal_motion, label_free_checks, period, spike_index
+from distill.label_free import (area_jitter, autocorrelation, basal_motion, closure_overshoot, label_free_checks, period,
+                                spike_index)
 from distill.scores import area_error, fac_agreement, boundary, dice, frame_scores, hd95, summarize
 from distill.synth import SyntheticCine, simulate
 from distill.synth.writers import _traced_frames, write_case, write_tables
@@ -181,6 +182,26 @@ def test_spike_index_rises_with_an_injected_spike(beating) -> None:
     assert spike_index(np.full(10, 3.0)) is None and spike_index(np.array([])) is None
 
 
+def test_closure_overshoot_tells_a_leak_before_closure_from_an_atrial_kick(beating) -> None:
+    area = beating.masks.reshape(len(beating.masks), -1).sum(axis=1).astype(float)
+    closures = [ed for ed in beating.ed_frames if ed >= 6]
+    # The simulator's truth fills until the valve shuts (its atrial kick rises into ED): no overshoot.
+    assert all(value == pytest.approx(0.0, abs=0.01) for value in closure_overshoot(area, closures))
+    leaked = area.copy()
+    leaked[closures[0] - 2] = 1.2 * area[closures[0]]  # two frames into the atrium, then back
+    assert closure_overshoot(leaked, closures)[0] == pytest.approx(0.2)
+    assert closure_overshoot(area, [0, len(area)]) == [None, None]
+    assert closure_overshoot(np.zeros(10), [5]) == [None]
+
+
+def test_area_jitter_is_the_frame_to_frame_noise_of_the_curve() -> None:
+    line = np.linspace(1000.0, 2000.0, 50)
+    assert area_jitter(line) == {"median": pytest.approx(0.0), "p90": pytest.approx(0.0)}
+    noisy = line * (1 + 0.04 * (-1.0) ** np.arange(50))  # ±4 % alternating: 8 % off its neighbours' mean
+    assert area_jitter(noisy)["median"] == pytest.approx(0.08, rel=0.1)
+    assert area_jitter(np.array([1.0, 2.0])) == {"median": None, "p90": None}
+
+
 def test_basal_motion_follows_a_moving_mask() -> None:
     shape = (120, 100)
     ys, xs = np.mgrid[:shape[0], :shape[1]]
@@ -204,6 +225,8 @@ def test_label_free_checks_on_a_simulated_cine_through_the_product(tmp_path, bea
     assert checks["ed_found"] >= 2 and checks["es_found"] >= 2
     # The picks themselves, so a yardstick can set them against valve events read on the frames.
     assert checks["ed_frames"] == list(analysis.ed_frames) and checks["es_frames"] == list(analysis.es_frames)
+    assert checks["area_px"] == [round(value) for value in analysis.area_px]
+    assert 0 <= checks["area_jitter"]["median"] <= checks["area_jitter"]["p90"] < 0.2
     for picks, truth in ((checks["ed_frames"], beating.ed_frames), (checks["es_frames"], beating.es_frames)):
         # (an event in a clip's last or first few frames is found only once the curve turns there)
         assert all(min(abs(pick - event) for pick in picks) <= 2 for event in truth if 4 <= event < 64 - 4)
