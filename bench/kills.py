@@ -45,6 +45,7 @@ import numpy as np
 
 from common import verdict, write_cines  # bench/ is on sys.path when a script runs
 from echoviewer.io.atomic import is_temporary
+from echoviewer.run_contract import PIPELINE, STAGE, read_line
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("results.jsonl", "frames.csv", "beats.csv")
@@ -78,10 +79,20 @@ def _kill_at(process: subprocess.Popen, seconds: float) -> bool:
 def _kill_in_stage(process: subprocess.Popen, log: Path, stage: str, seconds: float) -> bool:
     """SIGKILL the pipeline ``seconds`` after its log announces ``stage`` (at once for "plan": it
     is being written); whether the kill landed."""
-    line = f'"event": "stage", "name": "{stage}"'
-    while stage != "plan" and process.poll() is None and line not in log.read_text(errors="replace"):
+    while stage != "plan" and process.poll() is None and stage not in _stages_started(log):
         time.sleep(0.005)
     return _kill_at(process, seconds)
+
+
+def _stage_started(text: str) -> str | None:
+    """The stage a line of the pipeline's JSON progress announces, else None."""
+    line = read_line(text)
+    return line.get("name") if line is not None and line.get("stage") == PIPELINE and line.get("event") == STAGE else None
+
+
+def _stages_started(log: Path) -> list[str]:
+    """The stages the pipeline's log has announced, in order."""
+    return [name for text in log.read_text(errors="replace").splitlines() if (name := _stage_started(text))]
 
 
 def _temporaries(folder: Path) -> list[Path]:
@@ -190,8 +201,7 @@ def batches(work: Path, trials: int, cines: int, rng: random.Random) -> tuple[in
 
 def _stage_times(started: float, stamps: list[tuple[float, str]]) -> dict[str, tuple[float, float]]:
     """Each stage's (start, end) in seconds after ``started``, from the JSON stage lines (time, line)."""
-    starts = {json.loads(line)["name"]: at - started for at, line in stamps
-              if line.startswith("{") and '"event": "stage"' in line}
+    starts = {name: at - started for at, line in stamps if (name := _stage_started(line))}
     order = [s for s in STAGES if s in starts]
     ends = [starts[s] for s in order[1:]] + [stamps[-1][0] - started]
     return {s: (starts[s], end) for s, end in zip(order, ends)}
@@ -215,8 +225,7 @@ def _reference_pipeline(work: Path) -> dict[str, tuple[float, float]]:
 
 
 def _last_stage(log: Path) -> str:
-    names = [json.loads(line)["name"] for line in log.read_text(errors="replace").splitlines()
-             if line.startswith('{"stage": "pipeline", "event": "stage"')]
+    names = _stages_started(log)
     return names[-1] if names else "plan"
 
 
