@@ -28,7 +28,7 @@ from common import default_file  # bench/ is on sys.path when a script runs
 from distill.datasets.labelled import open_labelled
 from distill.errors import UsageError
 from distill.label_free import closure_overshoot
-from distill.realeval import aligned, cine_files, limits_text, number, realeval
+from distill.realeval import aligned, cine_files, limits_text, number, percent, realeval
 from echoviewer.analysis import DEFAULT_MODEL, load_model
 from echoviewer.io.atomic import write_json
 from echoviewer.resources import PARTNER
@@ -111,10 +111,8 @@ def timing_table(reports: dict[str, dict]) -> str:
                 rows.append([Path(cine["file"]).name, model, " ".join(map(str, cine["ed_frames"])),
                              _offsets(cine["ed_frames"], events["ed"]), " ".join(map(str, cine["es_frames"])),
                              _offsets(cine["es_frames"], events["es"]),
-                             " ".join(number(None if v is None else 100 * v, "{:.1f}")
-                                      for v in closure_overshoot(cine["area_px"], events["ed"])),
-                             number(None if cine["area_jitter"]["p90"] is None else 100 * cine["area_jitter"]["p90"],
-                                    "{:.1f}")])
+                             " ".join(map(percent, closure_overshoot(cine["area_px"], events["ed"]))),
+                             percent(cine["area_jitter"]["p90"])])
     return "\n".join(aligned(rows)) if len(rows) > 1 else ""
 
 

@@ -156,6 +156,11 @@ def number(value: float | int | None, form: str) -> str:
     return "-" if value is None else form.format(value)
 
 
+def percent(fraction: float | None) -> str:
+    """A fraction as a percentage to one decimal (no sign), or '-' for None."""
+    return number(None if fraction is None else 100 * fraction, "{:.1f}")
+
+
 SUMMARY_COLUMNS = (("Dice mean", "dice", "mean", "{:.3f}"), ("median", "dice", "median", "{:.3f}"),
                    ("p10", "dice", "p10", "{:.3f}"),
                    ("HD95 mean", "hd95_px", "mean", "{:.1f}"), ("median", "hd95_px", "median", "{:.1f}"),
@@ -197,7 +202,7 @@ def checks_table(checked: Sequence[dict]) -> list[str]:
                      str(c["es_found"]), str(c["beats"]), number(period["r"], "{:.2f}"),
                      number(period["lag_frames"], "{}"), number(period["bpm"], "{:.0f}"),
                      number(c["spike_index"], "{:.3f}"),
-                     number(None if c["area_jitter"]["p90"] is None else 100 * c["area_jitter"]["p90"], "{:.1f}"),
+                     percent(c["area_jitter"]["p90"]),
                      number(basal["median_px"], "{:.2f}"),
                      number(basal["p90_px"], "{:.2f}")])
     return aligned([header, *body])
